@@ -1,0 +1,215 @@
+package httpsession
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Record is what a Store keeps for one session: the user's values, each
+// already encoded by the Codec, plus the metadata the middleware needs to
+// enforce expiry. It never holds the session ID.
+type Record struct {
+	// Created is when the session began; the absolute lifetime runs from it.
+	Created time.Time
+	// Accessed is the last time the record was saved; the idle timeout runs
+	// from it. Zero in records written by other libraries.
+	Accessed time.Time
+	// Lifetime overrides the middleware's lifetime for this session
+	// (Session.SetLifetime); zero means the default.
+	Lifetime time.Duration
+	// Persistent overrides the middleware's choice of a persistent or a
+	// browser-session cookie for this session (Session.SetPersistent); nil
+	// means the default.
+	Persistent *bool
+	// Values maps each key to its codec-encoded value.
+	Values map[string][]byte
+	// Flashes are pending flash messages, kept apart from Values so they
+	// never collide with the user's keys.
+	Flashes []string
+}
+
+// Codec encodes session values and whole records. Values are encoded one by
+// one when they are set, so an unencodable value is reported by Session.Set,
+// and decoded only when read, so untouched keys cost nothing.
+type Codec interface {
+	// EncodeValue encodes one session value.
+	EncodeValue(v any) ([]byte, error)
+	// DecodeValue decodes data, produced by EncodeValue, into v (a pointer).
+	DecodeValue(data []byte, v any) error
+	// EncodeRecord encodes rec; its Values are already encoded.
+	EncodeRecord(rec *Record) ([]byte, error)
+	// DecodeRecord decodes data into rec. Any error means "no session".
+	DecodeRecord(data []byte, rec *Record) error
+}
+
+// JSONCodec is the default Codec. Records are aiohttp_session's envelope,
+//
+//	{"created": 1700000000, "session": {"key": value, ...}}
+//
+// with httpsession's metadata as extra top-level fields ("accessed",
+// "lifetime", "persist", "flash") that aiohttp_session ignores. Values use
+// encoding/json, so any type encoding/json handles works without
+// registration.
+type JSONCodec struct{}
+
+// EncodeValue implements Codec with json.Marshal, without HTML escaping so
+// the bytes match Python's json.dumps for "<", ">" and "&".
+func (JSONCodec) EncodeValue(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// DecodeValue implements Codec with json.Unmarshal.
+func (JSONCodec) DecodeValue(data []byte, v any) error {
+	return json.Unmarshal(data, v)
+}
+
+// EncodeRecord implements Codec. It appends the pre-encoded values instead
+// of marshalling a map, so nothing is encoded twice.
+func (JSONCodec) EncodeRecord(rec *Record) ([]byte, error) {
+	b := make([]byte, 0, 64+recordValuesSize(rec))
+	b = append(b, `{"created":`...)
+	b = strconv.AppendInt(b, rec.Created.Unix(), 10)
+	b = append(b, `,"session":{`...)
+	first := true
+	for k, v := range rec.Values {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	b = append(b, '}')
+	if !rec.Accessed.IsZero() {
+		b = append(b, `,"accessed":`...)
+		b = strconv.AppendInt(b, rec.Accessed.Unix(), 10)
+	}
+	if rec.Lifetime > 0 {
+		b = append(b, `,"lifetime":`...)
+		b = strconv.AppendInt(b, int64(rec.Lifetime/time.Second), 10)
+	}
+	if rec.Persistent != nil {
+		b = append(b, `,"persist":`...)
+		b = strconv.AppendBool(b, *rec.Persistent)
+	}
+	if len(rec.Flashes) > 0 {
+		b = append(b, `,"flash":[`...)
+		for i, f := range rec.Flashes {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, f)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}
+
+func recordValuesSize(rec *Record) int {
+	n := 0
+	for k, v := range rec.Values {
+		n += len(k) + len(v) + 4
+	}
+	return n
+}
+
+// jsonRecord mirrors the envelope for decoding. Pointers tell a missing
+// field from a zero one.
+type jsonRecord struct {
+	Created  *json.Number               `json:"created"`
+	Session  map[string]json.RawMessage `json:"session"`
+	Accessed int64                      `json:"accessed"`
+	Lifetime int64                      `json:"lifetime"`
+	Persist  *bool                      `json:"persist"`
+	Flash    []string                   `json:"flash"`
+}
+
+// DecodeRecord implements Codec. aiohttp_session's "{}" (an invalidated
+// session) and an envelope without a numeric "created" are rejected, so they
+// read as "no session".
+func (JSONCodec) DecodeRecord(data []byte, rec *Record) error {
+	var jr jsonRecord
+	if err := json.Unmarshal(data, &jr); err != nil {
+		return err
+	}
+	if jr.Created == nil {
+		return fmt.Errorf("%w: record has no created time", ErrDecode)
+	}
+	created, err := parseUnixSeconds(*jr.Created)
+	if err != nil {
+		return err
+	}
+	rec.Created = created
+	if jr.Accessed > 0 {
+		rec.Accessed = time.Unix(jr.Accessed, 0)
+	}
+	if jr.Lifetime > 0 && jr.Lifetime < maxSeconds {
+		rec.Lifetime = time.Duration(jr.Lifetime) * time.Second
+	}
+	rec.Persistent = jr.Persist
+	rec.Flashes = jr.Flash
+	rec.Values = make(map[string][]byte, len(jr.Session))
+	for k, v := range jr.Session {
+		rec.Values[k] = v
+	}
+	return nil
+}
+
+// maxSeconds keeps durations built from seconds clear of int64 overflow.
+const maxSeconds = int64(1<<63-1) / int64(time.Second)
+
+// parseUnixSeconds accepts an integer or a float (Python may write either).
+func parseUnixSeconds(n json.Number) (time.Time, error) {
+	if i, err := n.Int64(); err == nil {
+		return time.Unix(i, 0), nil
+	}
+	f, err := n.Float64()
+	if err != nil || f < 0 || f > float64(maxSeconds) {
+		return time.Time{}, fmt.Errorf("%w: bad created time %q", ErrDecode, n)
+	}
+	return time.Unix(int64(f), 0), nil
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// as encoding/json does.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}

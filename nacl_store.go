@@ -1,0 +1,51 @@
+package httpsession
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+
+	"golang.org/x/crypto/nacl/secretbox"
+)
+
+// NewNaClCookieStore returns a cookie store that encrypts and authenticates
+// the record with NaCl secretbox (XSalsa20-Poly1305), in aiohttp_session's
+// NaClCookieStorage format: standard base64, with padding, of the 24-byte
+// nonce followed by the box. Given the same 32-byte key, Go and Python
+// services read each other's cookies. Keys must be 32 bytes and distinct;
+// the first seals, all open.
+func NewNaClCookieStore(keys ...[]byte) (*CookieStore, error) {
+	if err := checkKeys(keys, 32, 32); err != nil {
+		return nil, err
+	}
+	s := &naclSealer{keys: make([][32]byte, len(keys))}
+	for i, k := range keys {
+		copy(s.keys[i][:], k)
+	}
+	return &CookieStore{sealer: s}, nil
+}
+
+type naclSealer struct{ keys [][32]byte }
+
+const naclNonceSize = 24
+
+func (s *naclSealer) seal(data []byte) (string, error) {
+	var nonce [naclNonceSize]byte
+	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails on supported platforms
+	box := secretbox.Seal(nonce[:], data, &nonce, &s.keys[0])
+	return base64.StdEncoding.EncodeToString(box), nil
+}
+
+func (s *naclSealer) open(token string) ([]byte, bool) {
+	raw, err := base64.StdEncoding.DecodeString(token)
+	if err != nil || len(raw) < naclNonceSize+secretbox.Overhead {
+		return nil, false
+	}
+	var nonce [naclNonceSize]byte
+	copy(nonce[:], raw)
+	for i := range s.keys {
+		if data, ok := secretbox.Open(nil, raw[naclNonceSize:], &nonce, &s.keys[i]); ok {
+			return data, true
+		}
+	}
+	return nil, false
+}
