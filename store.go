@@ -175,4 +175,3 @@ func (s *ServerStore) wrap(op string, err error) error {
 		return fmt.Errorf("httpsession: %s: %w: %w", op, ErrUnavailable, err)
 	}
 }
-

@@ -14,9 +14,9 @@ import (
 // half-written page.
 type responseWriter struct {
 	http.ResponseWriter
-	st     *requestState
-	done   bool  // commit has run
-	err    error // commit failed: the handler's output is refused
+	st   *requestState
+	done bool  // commit has run
+	err  error // commit failed: the handler's output is refused
 }
 
 // commit runs the session commit once and reports whether the handler's
