@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# testenv.sh CMD [ARGS...]
+#
+# Runs CMD with real Redis (one node and a 3-node Cluster) and two Memcached
+# servers on free loopback ports, exported as HTTPSESSION_REDIS_ADDR,
+# HTTPSESSION_REDIS_CLUSTER_ADDRS and HTTPSESSION_MEMCACHED_ADDRS. Installs the
+# Debian packages that are missing (non-interactively, as root), and stops
+# every server on exit, whether CMD passed or failed.
+set -euo pipefail
+
+log() { printf 'testenv: %s\n' "$*" >&2; }
+
+# need PKG BINARY...: installs PKG when any BINARY is missing.
+need() {
+	local pkg=$1 missing=
+	shift
+	for bin in "$@"; do command -v "$bin" >/dev/null 2>&1 || missing=1; done
+	[ -z "$missing" ] && return 0
+	local sudo=
+	[ "$(id -u)" = 0 ] || sudo="sudo -n"
+	log "installing $pkg"
+	if [ -z "${TESTENV_APT_UPDATED:-}" ]; then
+		$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+		TESTENV_APT_UPDATED=1
+	fi
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >&2
+}
+
+need redis-server redis-server
+need redis-tools redis-cli
+need memcached memcached
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/httpsession-testenv.XXXXXX")
+pids=()
+cleanup() {
+	local rc=$?
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	rm -rf "$tmp"
+	exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+# free_port prints a loopback TCP port nobody listens on (and we have not
+# handed out yet).
+used=" "
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		case "$used" in *" $p "*) continue ;; esac
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			used="$used$p "
+			echo "$p"
+			return
+		fi
+	done
+}
+
+wait_redis() {
+	for _ in $(seq 100); do
+		redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	log "redis on port $1 did not start"; return 1
+}
+
+start_redis() { # port [extra args]
+	local port=$1
+	shift
+	mkdir -p "$tmp/redis-$port"
+	redis-server --bind 127.0.0.1 --port "$port" --dir "$tmp/redis-$port" \
+		--save '' --appendonly no --daemonize no --logfile "$tmp/redis-$port.log" "$@" &
+	pids+=($!)
+	wait_redis "$port"
+}
+
+redis_port=$(free_port)
+start_redis "$redis_port"
+
+cluster=()
+for _ in 1 2 3; do
+	p=$(free_port)
+	start_redis "$p" --cluster-enabled yes --cluster-config-file "$tmp/nodes-$p.conf" --cluster-node-timeout 2000
+	cluster+=("127.0.0.1:$p")
+done
+redis-cli --cluster create "${cluster[@]}" --cluster-replicas 0 --cluster-yes >"$tmp/cluster-create.log" 2>&1 ||
+	{ cat "$tmp/cluster-create.log" >&2; exit 1; }
+for _ in $(seq 200); do
+	redis-cli -p "${cluster[0]#*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
+	sleep 0.05
+done
+
+memcached_addrs=()
+for _ in 1 2; do
+	p=$(free_port)
+	memcached -l 127.0.0.1 -p "$p" -U 0 -m 64 -u "$(id -un)" &
+	pids+=($!)
+	memcached_addrs+=("127.0.0.1:$p")
+done
+for a in "${memcached_addrs[@]}"; do
+	for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/${a#*:}") 2>/dev/null && break; sleep 0.05; done
+done
+
+export HTTPSESSION_REDIS_ADDR="127.0.0.1:$redis_port"
+export HTTPSESSION_REDIS_CLUSTER_ADDRS
+HTTPSESSION_REDIS_CLUSTER_ADDRS=$(IFS=,; echo "${cluster[*]}")
+export HTTPSESSION_MEMCACHED_ADDRS
+HTTPSESSION_MEMCACHED_ADDRS=$(IFS=,; echo "${memcached_addrs[*]}")
+log "redis $HTTPSESSION_REDIS_ADDR; cluster $HTTPSESSION_REDIS_CLUSTER_ADDRS; memcached $HTTPSESSION_MEMCACHED_ADDRS"
+
+"$@"
