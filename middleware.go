@@ -86,6 +86,7 @@ type requestState struct {
 	hadCookie bool
 	refresh   bool // idle-timeout activity is due to be recorded
 	cookieSet bool // commit added the session's Set-Cookie
+	found     bool // a cookie opened to a live session
 	sess      Session
 }
 
@@ -136,9 +137,9 @@ func (st *requestState) session(fresh bool) (*Session, error) {
 		s.req, s.codec = st, st.m.codec
 		if fresh {
 			st.discard()
-			return s, nil
+		} else {
+			st.loadErr = st.load()
 		}
-		st.loadErr = st.load()
 		if st.done {
 			s.mu.Lock()
 			s.committed = true
@@ -158,34 +159,36 @@ func (st *requestState) session(fresh bool) (*Session, error) {
 // discard starts a new session and remembers the old cookie so commit can
 // delete its record.
 func (st *requestState) discard() {
-	if cs := st.r.CookiesNamed(st.m.cookie.Name); len(cs) > 0 {
-		st.hadCookie, st.token = true, cs[0].Value
-	}
+	cookieValues(st.r.Header, st.m.cookie.Name, func(v string) bool {
+		st.hadCookie, st.token = true, v
+		return true
+	})
 	st.sess.isNew, st.sess.invalidated, st.sess.changed = true, true, true
 }
 
 // load fills st.sess from the first of the request's cookies that opens to
 // a live record. Cookies that fail to open are ignored: they are "no
 // session", not errors.
-func (st *requestState) load() error {
+func (st *requestState) load() (err error) {
 	m, s := st.m, &st.sess
 	now := m.now()
-	for _, c := range st.r.CookiesNamed(m.cookie.Name) {
+	cookieValues(st.r.Header, m.cookie.Name, func(token string) bool {
 		st.hadCookie = true
-		data, err := m.store.Load(st, c.Value)
-		if errors.Is(err, ErrNotFound) {
-			continue
+		data, lerr := m.store.Load(st, token)
+		if errors.Is(lerr, ErrNotFound) {
+			return false
 		}
-		if err != nil {
-			return fmt.Errorf("httpsession: load session: %w", err)
+		if lerr != nil {
+			err = fmt.Errorf("httpsession: load session: %w", lerr)
+			return true
 		}
 		var rec Record
-		if err := m.codec.DecodeRecord(data, &rec); err != nil {
-			m.logger.Debug("httpsession: undecodable session record ignored", "err", err)
-			continue
+		if derr := m.codec.DecodeRecord(data, &rec); derr != nil {
+			m.logger.Debug("httpsession: undecodable session record ignored", "err", derr)
+			return false
 		}
 		if !now.Before(m.deadline(rec.Created, rec.Accessed, rec.Lifetime)) {
-			continue
+			return false
 		}
 		s.values = make(map[string]*entry, len(rec.Values))
 		for k, raw := range rec.Values {
@@ -193,15 +196,16 @@ func (st *requestState) load() error {
 		}
 		s.flashes, s.created, s.accessed = rec.Flashes, rec.Created, rec.Accessed
 		s.lifetime, s.persist = rec.Lifetime, rec.Persistent
-		st.token = c.Value
+		st.token = token
 		if m.serverSide {
-			s.id = c.Value
+			s.id = token
 		}
 		st.refresh = m.idleTimeout > 0 && now.Sub(s.lastActive()) >= m.idleTimeout/10
-		return nil
-	}
-	s.isNew = true
-	return nil
+		st.found = true
+		return true
+	})
+	s.isNew = !st.found
+	return err
 }
 
 // deadline is when a session created and last active at the given times
@@ -255,10 +259,10 @@ func (st *requestState) commit() error {
 		return err
 	}
 	cookie, err := st.apply(p)
-	if err != nil || cookie == nil {
+	if err != nil || cookie == "" {
 		return err
 	}
-	h.Add("Set-Cookie", cookie.String())
+	h.Add("Set-Cookie", cookie)
 	st.cookieSet = true
 	makePrivate(h)
 	st.warnInsecure()
@@ -324,14 +328,15 @@ func (st *requestState) plan() (plan, error) {
 	return p, nil
 }
 
-// apply runs the plan's store calls and returns the cookie to send, if any.
-// The cookie is returned only when every store call succeeded, so an error
-// response never carries it.
-func (st *requestState) apply(p plan) (*http.Cookie, error) {
+// apply runs the plan's store calls and returns the Set-Cookie value to
+// send, if any. It is returned only when every store call succeeded, so an
+// error response never carries it.
+func (st *requestState) apply(p plan) (string, error) {
 	m := st.m
-	var cookie *http.Cookie
+	var cookie, token string
 	if p.save {
-		token, err := m.store.Save(st, p.token, p.data, p.ttl)
+		var err error
+		token, err = m.store.Save(st, p.token, p.data, p.ttl)
 		if errors.Is(err, ErrNotFound) && p.token != "" {
 			// Deleted while this request was in flight (a logout elsewhere):
 			// the logout wins, this request's changes are dropped.
@@ -340,56 +345,51 @@ func (st *requestState) apply(p plan) (*http.Cookie, error) {
 			return m.deletionCookie(), nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("httpsession: save session: %w", err)
+			return "", fmt.Errorf("httpsession: save session: %w", err)
 		}
-		if n := len(m.cookie.Name) + 1 + len(token); n > MaxCookieSize {
-			if p.token == "" && m.serverSide {
-				_ = m.store.Delete(st, token)
-			}
-			return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrCookieTooLarge, n, MaxCookieSize)
+		if err := st.checkToken(token, p.token == ""); err != nil {
+			return "", err
 		}
-		cookie = m.newCookie(token, p.ttl, p.persistent)
-		st.sess.mu.Lock()
+		maxAge, expires := 0, time.Time{}
+		if p.persistent {
+			maxAge = int((p.ttl + time.Second - 1) / time.Second)
+			expires = m.now().Add(p.ttl)
+		}
+		cookie = formatCookie(&m.cookie, token, maxAge, expires)
 		if m.serverSide {
+			st.sess.mu.Lock()
 			st.sess.id = token
+			st.sess.mu.Unlock()
 		}
-		st.sess.mu.Unlock()
 	}
-	if p.deleteOld != "" && p.deleteOld != cookieValue(cookie) {
+	if p.deleteOld != "" && p.deleteOld != token {
 		if err := m.store.Delete(st, p.deleteOld); err != nil {
-			return nil, fmt.Errorf("httpsession: delete old session: %w", err)
+			return "", fmt.Errorf("httpsession: delete old session: %w", err)
 		}
 	}
-	if p.expire && cookie == nil {
+	if p.expire && cookie == "" {
 		cookie = m.deletionCookie()
 	}
 	return cookie, nil
 }
 
-func cookieValue(c *http.Cookie) string {
-	if c == nil {
-		return ""
+// checkToken refuses a token that is too large for browsers or that a
+// header cannot carry. A record just created for it is removed again.
+func (st *requestState) checkToken(token string, created bool) error {
+	err := checkCookieValue(token)
+	if n := len(st.m.cookie.Name) + 1 + len(token); n > MaxCookieSize {
+		err = fmt.Errorf("%w: %d bytes, the limit is %d", ErrCookieTooLarge, n, MaxCookieSize)
 	}
-	return c.Value
-}
-
-func (m *manager) newCookie(value string, ttl time.Duration, persistent bool) *http.Cookie {
-	c := m.cookie
-	c.Value = value
-	if persistent {
-		c.MaxAge = int((ttl + time.Second - 1) / time.Second)
-		c.Expires = m.now().Add(ttl).UTC()
+	if err != nil && created && st.m.serverSide {
+		_ = st.m.store.Delete(st, token)
 	}
-	return &c
+	return err
 }
 
 // deletionCookie expires the cookie; it carries the same Path and Domain (and
 // attributes) so that the browser matches and removes it.
-func (m *manager) deletionCookie() *http.Cookie {
-	c := m.cookie
-	c.MaxAge = -1
-	c.Expires = time.Unix(0, 0).UTC()
-	return &c
+func (m *manager) deletionCookie() string {
+	return formatCookie(&m.cookie, "", -1, time.Unix(0, 0))
 }
 
 // addVaryCookie marks the response as depending on the Cookie header, so a

@@ -83,18 +83,11 @@ func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 type writerOnly struct{ io.Writer }
 
 // Hijack commits what can still be committed, the store write, and then
-// hijacks. A failed commit fails the Hijack with its error. A cookie that
-// was due cannot be sent on a hijacked connection: that is logged as
-// ErrHijacked.
+// hijacks. A failed commit fails the Hijack with its error, and the error
+// handler answers on the still-unhijacked connection. A cookie that was due
+// cannot be sent on a hijacked connection: that is logged as ErrHijacked.
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	if !w.done {
-		w.done = true
-		if err := w.st.commit(); err != nil {
-			w.err = err
-			return nil, nil, err
-		}
-	}
-	if w.err != nil {
+	if !w.commit() {
 		return nil, nil, w.err
 	}
 	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()

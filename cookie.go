@@ -1,0 +1,98 @@
+package httpsession
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The middleware reads and writes its own cookie rather than going through
+// r.CookiesNamed and http.Cookie.String: it looks at one name only and
+// allocates nothing while scanning, and it can carry values net/http would
+// drop, such as aiohttp_session's Python-quoted JSON, leaving their
+// validation to the store that understands them.
+
+// cookieValues calls fn with the value of every cookie named name, in
+// header order, until fn returns true. One pair of surrounding double quotes
+// is removed, as RFC 6265 allows; nothing else is altered.
+func cookieValues(h http.Header, name string, fn func(value string) bool) {
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.Trim(part, " \t")
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || k != name {
+				continue
+			}
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if fn(v) {
+				return
+			}
+		}
+	}
+}
+
+// errCookieValue guards the header against a store that returns a token a
+// Set-Cookie line cannot carry.
+var errCookieValue = errors.New("httpsession: store returned a token with bytes a cookie cannot carry")
+
+// checkCookieValue accepts printable ASCII except ';' (and ',' outside a
+// quoted value), which is all any Store produces; anything else could split
+// or inject header fields.
+func checkCookieValue(v string) error {
+	quoted := len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"'
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < 0x20 || c > 0x7e || c == ';' || !quoted && (c == ' ' || c == ',' || c == '"' || c == '\\') {
+			return errCookieValue
+		}
+	}
+	return nil
+}
+
+// formatCookie renders a Set-Cookie value in net/http's attribute order.
+// maxAge < 0 renders a deletion (Max-Age=0 and an Expires in 1970);
+// maxAge == 0 renders a browser-session cookie.
+func formatCookie(tmpl *http.Cookie, value string, maxAge int, expires time.Time) string {
+	b := make([]byte, 0, len(tmpl.Name)+len(value)+len(tmpl.Path)+len(tmpl.Domain)+110)
+	b = append(b, tmpl.Name...)
+	b = append(b, '=')
+	b = append(b, value...)
+	if tmpl.Path != "" {
+		b = append(b, "; Path="...)
+		b = append(b, tmpl.Path...)
+	}
+	if tmpl.Domain != "" {
+		b = append(b, "; Domain="...)
+		b = append(b, strings.TrimPrefix(tmpl.Domain, ".")...)
+	}
+	if maxAge != 0 {
+		b = append(b, "; Expires="...)
+		b = expires.UTC().AppendFormat(b, http.TimeFormat)
+		b = append(b, "; Max-Age="...)
+		b = strconv.AppendInt(b, int64(max(maxAge, 0)), 10)
+	}
+	if tmpl.HttpOnly {
+		b = append(b, "; HttpOnly"...)
+	}
+	if tmpl.Secure {
+		b = append(b, "; Secure"...)
+	}
+	switch tmpl.SameSite {
+	case http.SameSiteLaxMode:
+		b = append(b, "; SameSite=Lax"...)
+	case http.SameSiteStrictMode:
+		b = append(b, "; SameSite=Strict"...)
+	case http.SameSiteNoneMode:
+		b = append(b, "; SameSite=None"...)
+	}
+	if tmpl.Partitioned {
+		b = append(b, "; Partitioned"...)
+	}
+	return string(b)
+}
