@@ -59,6 +59,17 @@ type JSONCodec struct{}
 // EncodeValue implements Codec with json.Marshal, without HTML escaping so
 // the bytes match Python's json.dumps for "<", ">" and "&".
 func (JSONCodec) EncodeValue(v any) ([]byte, error) {
+	// The types sessions hold most often skip encoding/json's reflection.
+	switch v := v.(type) {
+	case string:
+		return appendJSONString(make([]byte, 0, len(v)+2), v), nil
+	case int:
+		return strconv.AppendInt(nil, int64(v), 10), nil
+	case int64:
+		return strconv.AppendInt(nil, v, 10), nil
+	case bool:
+		return strconv.AppendBool(nil, v), nil
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -124,46 +135,11 @@ func recordValuesSize(rec *Record) int {
 	return n
 }
 
-// jsonRecord mirrors the envelope for decoding. Pointers tell a missing
-// field from a zero one.
-type jsonRecord struct {
-	Created  *json.Number               `json:"created"`
-	Session  map[string]json.RawMessage `json:"session"`
-	Accessed int64                      `json:"accessed"`
-	Lifetime int64                      `json:"lifetime"`
-	Persist  *bool                      `json:"persist"`
-	Flash    []string                   `json:"flash"`
-}
-
 // DecodeRecord implements Codec. aiohttp_session's "{}" (an invalidated
 // session) and an envelope without a numeric "created" are rejected, so they
-// read as "no session".
+// read as "no session". Values are not decoded here, only delimited.
 func (JSONCodec) DecodeRecord(data []byte, rec *Record) error {
-	var jr jsonRecord
-	if err := json.Unmarshal(data, &jr); err != nil {
-		return err
-	}
-	if jr.Created == nil {
-		return fmt.Errorf("%w: record has no created time", ErrDecode)
-	}
-	created, err := parseUnixSeconds(*jr.Created)
-	if err != nil {
-		return err
-	}
-	rec.Created = created
-	if jr.Accessed > 0 {
-		rec.Accessed = time.Unix(jr.Accessed, 0)
-	}
-	if jr.Lifetime > 0 && jr.Lifetime < maxSeconds {
-		rec.Lifetime = time.Duration(jr.Lifetime) * time.Second
-	}
-	rec.Persistent = jr.Persist
-	rec.Flashes = jr.Flash
-	rec.Values = make(map[string][]byte, len(jr.Session))
-	for k, v := range jr.Session {
-		rec.Values[k] = v
-	}
-	return nil
+	return decodeEnvelope(data, rec)
 }
 
 // maxSeconds keeps durations built from seconds clear of int64 overflow.
@@ -192,6 +168,16 @@ func appendJSONString(b []byte, s string) []byte {
 			switch {
 			case c == '"' || c == '\\':
 				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c == '\b':
+				b = append(b, '\\', 'b')
+			case c == '\f':
+				b = append(b, '\\', 'f')
 			case c < 0x20:
 				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 			default:

@@ -190,11 +190,7 @@ func (st *requestState) load() (err error) {
 		if !now.Before(m.deadline(rec.Created, rec.Accessed, rec.Lifetime)) {
 			return false
 		}
-		s.values = make(map[string]*entry, len(rec.Values))
-		for k, raw := range rec.Values {
-			s.values[k] = &entry{raw: raw}
-		}
-		s.flashes, s.created, s.accessed = rec.Flashes, rec.Created, rec.Accessed
+		s.raw, s.flashes, s.created, s.accessed = rec.Values, rec.Flashes, rec.Created, rec.Accessed
 		s.lifetime, s.persist = rec.Lifetime, rec.Persistent
 		st.token = token
 		if m.serverSide {
@@ -275,7 +271,7 @@ func (st *requestState) plan() (plan, error) {
 	defer s.mu.Unlock()
 	s.committed = true
 	var p plan
-	empty := len(s.values) == 0 && len(s.flashes) == 0
+	empty := len(s.raw) == 0 && len(s.flashes) == 0
 	switch {
 	case s.invalidated || s.renew:
 		p.deleteOld = st.token
@@ -301,19 +297,18 @@ func (st *requestState) plan() (plan, error) {
 		s.created = now
 	}
 	s.accessed = now
-	rec := Record{
-		Created: s.created, Accessed: now, Lifetime: s.lifetime, Persistent: s.persist,
-		Values: make(map[string][]byte, len(s.values)), Flashes: s.flashes,
-	}
-	for k, e := range s.values {
-		if s.inPlace && e.hasVal {
-			raw, err := s.codec.EncodeValue(e.val)
+	if s.inPlace {
+		for k, v := range s.cache {
+			raw, err := s.codec.EncodeValue(v)
 			if err != nil {
 				return p, fmt.Errorf("httpsession: save session: %w: %q: %w", ErrEncode, k, err)
 			}
-			e.raw = raw
+			s.raw[k] = raw
 		}
-		rec.Values[k] = e.raw
+	}
+	rec := Record{
+		Created: s.created, Accessed: now, Lifetime: s.lifetime, Persistent: s.persist,
+		Values: s.raw, Flashes: s.flashes,
 	}
 	data, err := s.codec.EncodeRecord(&rec)
 	if err != nil {

@@ -19,7 +19,8 @@ type Session struct {
 	req   *requestState // nil for a detached session (no middleware)
 	codec Codec
 
-	values   map[string]*entry
+	raw      map[string][]byte // every key's encoded value: what is saved
+	cache    map[string]any    // decoded values, for keys read or set
 	flashes  []string
 	created  time.Time
 	accessed time.Time
@@ -35,14 +36,6 @@ type Session struct {
 	committed   bool // headers are out; further changes cannot be saved
 }
 
-// entry holds one value: its encoded form, and the decoded form once the
-// handler asked for it (or set it).
-type entry struct {
-	raw    []byte
-	val    any
-	hasVal bool
-}
-
 // Get returns the value stored under key, or nil. Values loaded from the
 // store come back as the codec decodes them into an interface (for JSON:
 // string, float64, bool, []any, map[string]any); use GetAs for typed access.
@@ -50,18 +43,26 @@ type entry struct {
 func (s *Session) Get(key string) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.values[key]
-	if e == nil {
+	if v, ok := s.cache[key]; ok {
+		return v
+	}
+	raw, ok := s.raw[key]
+	if !ok {
 		return nil
 	}
-	if !e.hasVal {
-		var v any
-		if err := s.codec.DecodeValue(e.raw, &v); err != nil {
-			return nil
-		}
-		e.val, e.hasVal = v, true
+	var v any
+	if err := s.codec.DecodeValue(raw, &v); err != nil {
+		return nil
 	}
-	return e.val
+	s.cacheValue(key, v)
+	return v
+}
+
+func (s *Session) cacheValue(key string, v any) {
+	if s.cache == nil {
+		s.cache = make(map[string]any)
+	}
+	s.cache[key] = v
 }
 
 // GetAs returns the value under key decoded as T. It works for anything the
@@ -72,24 +73,23 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	var out T
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.values[key]
-	if e == nil {
+	raw, ok := s.raw[key]
+	if !ok {
 		return out, fmt.Errorf("%w: %q", ErrMissingKey, key)
 	}
-	if e.hasVal {
-		if v, ok := e.val.(T); ok {
+	if v, ok := s.cache[key]; ok {
+		if v, ok := v.(T); ok {
 			return v, nil
 		}
 		if s.inPlace {
-			// The handler may have mutated e.val; decode its current state.
-			raw, err := s.codec.EncodeValue(e.val)
-			if err != nil {
+			// The handler may have mutated v in place; decode its current state.
+			var err error
+			if raw, err = s.codec.EncodeValue(v); err != nil {
 				return out, fmt.Errorf("%w: %q: %w", ErrDecode, key, err)
 			}
-			e.raw = raw
 		}
 	}
-	if err := s.codec.DecodeValue(e.raw, &out); err != nil {
+	if err := s.codec.DecodeValue(raw, &out); err != nil {
 		return out, fmt.Errorf("%w: %q as %T: %w", ErrDecode, key, out, err)
 	}
 	return out, nil
@@ -109,10 +109,11 @@ func (s *Session) Set(key string, v any) error {
 		return err
 	}
 	s.restartIfInvalidated()
-	if s.values == nil {
-		s.values = make(map[string]*entry)
+	if s.raw == nil {
+		s.raw = make(map[string][]byte)
 	}
-	s.values[key] = &entry{raw: raw, val: v, hasVal: true}
+	s.raw[key] = raw
+	s.cacheValue(key, v)
 	s.changed = true
 	return nil
 }
@@ -121,7 +122,7 @@ func (s *Session) Set(key string, v any) error {
 func (s *Session) Has(key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.values[key]
+	_, ok := s.raw[key]
 	return ok
 }
 
@@ -130,10 +131,11 @@ func (s *Session) Has(key string) bool {
 func (s *Session) Delete(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.values[key]; !ok || s.mutable("Delete") != nil {
+	if _, ok := s.raw[key]; !ok || s.mutable("Delete") != nil {
 		return
 	}
-	delete(s.values, key)
+	delete(s.raw, key)
+	delete(s.cache, key)
 	s.changed = true
 }
 
@@ -141,8 +143,8 @@ func (s *Session) Delete(key string) {
 func (s *Session) Keys() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	keys := make([]string, 0, len(s.values))
-	for k := range s.values {
+	keys := make([]string, 0, len(s.raw))
+	for k := range s.raw {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -153,7 +155,7 @@ func (s *Session) Keys() []string {
 func (s *Session) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.values)
+	return len(s.raw)
 }
 
 // Clear removes every key, keeping the session's identity. A stored session
@@ -161,10 +163,10 @@ func (s *Session) Len() int {
 func (s *Session) Clear() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.values) == 0 || s.mutable("Clear") != nil {
+	if len(s.raw) == 0 || s.mutable("Clear") != nil {
 		return
 	}
-	s.values = nil
+	s.raw, s.cache = nil, nil
 	s.changed = true
 }
 
@@ -194,7 +196,7 @@ func (s *Session) Invalidate() {
 }
 
 func (s *Session) invalidate() {
-	s.values, s.flashes = nil, nil
+	s.raw, s.cache, s.flashes = nil, nil, nil
 	s.lifetime, s.persist = 0, nil
 	s.invalidated = true
 	s.changed = true

@@ -1,0 +1,380 @@
+// Package loginapptest runs the login example's end-to-end flow against a
+// real HTTP server and a cookie-jar client, for every session store the
+// examples use.
+package loginapptest
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-httpsession/httpsession"
+	"github.com/go-httpsession/httpsession/examples/internal/loginapp"
+)
+
+// ServerAddr returns the environment variable env, the address of a real
+// server for a test. Unset, the test is skipped, or fails when CI=true: CI
+// must never skip a server test silently.
+func ServerAddr(t *testing.T, env string) string {
+	t.Helper()
+	v := strings.TrimSpace(os.Getenv(env))
+	if v == "" {
+		msg := env + " is not set; run the tests through `make test` or `bash scripts/testenv.sh go test -tags servertests ./examples/...`"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return v
+}
+
+// Run checks the whole login flow against h, the handler loginapp.New
+// returned. serverSide says whether the store keeps sessions on the server:
+// then a cookie replayed after logout must be refused. A cookie store
+// cannot revoke it, and Run checks that this limitation is what the README
+// says it is.
+func Run(t *testing.T, h http.Handler, serverSide bool) {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	t.Run("LoginLogout", func(t *testing.T) { loginLogout(t, srv.URL, serverSide) })
+	t.Run("WrongPassword", func(t *testing.T) { wrongPassword(t, srv.URL) })
+	t.Run("RememberMe", func(t *testing.T) { rememberMe(t, srv.URL) })
+	t.Run("BrowserSessionCookie", func(t *testing.T) { browserSession(t, srv.URL) })
+	t.Run("CrossOriginPost", func(t *testing.T) { crossOrigin(t, srv.URL) })
+	t.Run("LogoutNeedsPost", func(t *testing.T) {
+		c := newClient(t, srv.URL)
+		if r := c.get("/logout"); r.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("GET /logout: status %d, want 405", r.StatusCode)
+		}
+	})
+}
+
+func loginLogout(t *testing.T, base string, serverSide bool) {
+	c := newClient(t, base)
+
+	// An anonymous visitor: no session is created, no cookie is sent.
+	r := c.get("/")
+	r.wantStatus(http.StatusOK)
+	r.wantUser("Anonymous")
+	r.wantFlashes()
+	if r.Header.Get("Set-Cookie") != "" {
+		t.Fatalf("anonymous home page sets a cookie: %q", r.Header.Get("Set-Cookie"))
+	}
+	if !strings.Contains(r.Header.Get("Vary"), "Cookie") {
+		t.Fatalf("home page: Vary %q, want Cookie", r.Header.Get("Vary"))
+	}
+
+	// A protected page sends the visitor to the login form, with a flash.
+	r = c.get("/account")
+	r.wantRedirect("/login")
+	r = c.get("/login")
+	r.wantStatus(http.StatusOK)
+	r.wantUser("Anonymous")
+	r.wantFlashes("Please log in")
+	c.get("/login").wantFlashes() // shown once
+
+	// A visitor arriving with a session (here a pending flash, in an
+	// attack a cookie planted by someone else) logs in: the cookie that
+	// comes back must be a different one.
+	c.get("/account").wantRedirect("/login")
+	before := c.cookie()
+	if before == "" {
+		t.Fatal("no session cookie after the redirect to /login")
+	}
+	r = c.post("/login", url.Values{"username": {"alice"}, "password": {"wonderland"}})
+	r.wantRedirect("/")
+	sc := r.sessionCookie()
+	if sc == nil {
+		t.Fatal("login response sets no session cookie")
+	}
+	if !sc.HttpOnly || !sc.Secure || sc.SameSite != http.SameSiteLaxMode || sc.Path != "/" {
+		t.Fatalf("login cookie attributes: %q, want HttpOnly, Secure, SameSite=Lax, Path=/", r.Header.Get("Set-Cookie"))
+	}
+	after := c.cookie()
+	if after == "" || after == before {
+		t.Fatal("the session cookie did not change at login (NewIdentity)")
+	}
+	// The pre-login cookie is worth nothing: never alice's session.
+	c.withCookie("/", before).wantUser("Anonymous")
+
+	// Signed in: the welcome flash shows once.
+	r = c.get("/")
+	r.wantUser("alice")
+	r.wantFlashes("Welcome back, alice")
+	r = c.get("/")
+	r.wantUser("alice")
+	r.wantFlashes()
+	r = c.get("/account")
+	r.wantStatus(http.StatusOK)
+	r.wantUser("alice")
+
+	// Logout.
+	loggedIn := c.cookie()
+	r = c.post("/logout", nil)
+	r.wantRedirect("/")
+	if c.cookie() == loggedIn {
+		t.Fatal("the session cookie did not change at logout")
+	}
+	r = c.get("/")
+	r.wantUser("Anonymous")
+	r.wantFlashes("Logged out")
+	c.get("/account").wantRedirect("/login")
+
+	// Someone who copied the signed-in cookie replays it after the logout.
+	r = c.withCookie("/", loggedIn)
+	if serverSide {
+		r.wantUser("Anonymous") // the record was deleted: revoked
+	} else {
+		// A cookie store keeps no record to delete: the copy stays valid
+		// until the expiry sealed inside it. Documented in the README.
+		r.wantUser("alice")
+	}
+}
+
+func wrongPassword(t *testing.T, base string) {
+	c := newClient(t, base)
+	for _, form := range []url.Values{
+		{"username": {"alice"}, "password": {"builder"}},
+		{"username": {"alice"}, "password": {""}},
+		{"username": {"mallory"}, "password": {""}},
+		{"username": {""}, "password": {""}},
+	} {
+		r := c.post("/login", form)
+		r.wantStatus(http.StatusOK)
+		if !strings.Contains(r.body, "Unknown user name or wrong password.") {
+			t.Fatalf("login as %q/%q: no error message in the page", form.Get("username"), form.Get("password"))
+		}
+		r.wantUser("Anonymous")
+		c.get("/").wantUser("Anonymous")
+		c.get("/account").wantRedirect("/login")
+	}
+}
+
+func rememberMe(t *testing.T, base string) {
+	c := newClient(t, base)
+	r := c.post("/login", url.Values{"username": {"bob"}, "password": {"builder"}, "remember": {"1"}})
+	r.wantRedirect("/")
+	sc := r.sessionCookie()
+	if sc == nil {
+		t.Fatal("no session cookie")
+	}
+	want := int(loginapp.RememberLifetime / time.Second)
+	if sc.MaxAge < want-60 || sc.MaxAge > want {
+		t.Fatalf("remember me: Max-Age %d, want about %d (30 days)", sc.MaxAge, want)
+	}
+	if d := time.Until(sc.Expires) - loginapp.RememberLifetime; d < -time.Minute || d > time.Minute {
+		t.Fatalf("remember me: Expires %v, want about 30 days from now", sc.Expires)
+	}
+	// The lifetime is enforced from the record too, not only the cookie.
+	r = c.get("/account")
+	r.wantUser("bob")
+	r.wantExpiresIn(loginapp.RememberLifetime)
+}
+
+func browserSession(t *testing.T, base string) {
+	c := newClient(t, base)
+	r := c.post("/login", url.Values{"username": {"bob"}, "password": {"builder"}})
+	r.wantRedirect("/")
+	sc := r.sessionCookie()
+	if sc == nil {
+		t.Fatal("no session cookie")
+	}
+	if sc.MaxAge != 0 || sc.RawExpires != "" {
+		t.Fatalf("remember me unticked: %q, want a cookie without Max-Age and Expires", r.Header.Get("Set-Cookie"))
+	}
+	r = c.get("/account")
+	r.wantUser("bob")
+	r.wantExpiresIn(httpsession.DefaultLifetime)
+}
+
+func crossOrigin(t *testing.T, base string) {
+	c := newClient(t, base)
+	form := url.Values{"username": {"alice"}, "password": {"wonderland"}}
+	for _, hdr := range []map[string]string{
+		{"Sec-Fetch-Site": "cross-site"},
+		{"Origin": "https://evil.example"},
+	} {
+		r := c.postWith("/login", form, hdr)
+		if r.StatusCode != http.StatusForbidden {
+			t.Fatalf("cross-origin login %v: status %d, want 403", hdr, r.StatusCode)
+		}
+		if r.Header.Get("Set-Cookie") != "" {
+			t.Fatalf("cross-origin login %v set a cookie", hdr)
+		}
+	}
+	c.get("/").wantUser("Anonymous")
+	// A browser's same-origin form post passes.
+	c.postWith("/login", form, map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": base}).wantRedirect("/")
+	c.get("/").wantUser("alice")
+}
+
+// client is a browser stand-in: a cookie jar and no redirect following, so
+// every 303 can be checked.
+type client struct {
+	t    *testing.T
+	base *url.URL
+	hc   *http.Client
+}
+
+func newClient(t *testing.T, base string) *client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &client{t: t, base: u, hc: &http.Client{
+		Jar:           jar,
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+type response struct {
+	*http.Response
+	t    *testing.T
+	what string
+	body string
+}
+
+func (c *client) do(req *http.Request, hc *http.Client) *response {
+	c.t.Helper()
+	resp, err := hc.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	return &response{Response: resp, t: c.t, what: req.Method + " " + req.URL.Path, body: string(b)}
+}
+
+func (c *client) get(path string) *response {
+	c.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, c.base.String()+path, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return c.do(req, c.hc)
+}
+
+func (c *client) post(path string, form url.Values) *response {
+	c.t.Helper()
+	return c.postWith(path, form, nil)
+}
+
+func (c *client) postWith(path string, form url.Values, header map[string]string) *response {
+	c.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, c.base.String()+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return c.do(req, c.hc)
+}
+
+// withCookie sends a GET carrying only the given session cookie value, as
+// someone holding a copy of it would, without touching the jar.
+func (c *client) withCookie(path, value string) *response {
+	c.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, c.base.String()+path, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.AddCookie(&http.Cookie{Name: httpsession.DefaultCookieName, Value: value})
+	return c.do(req, &http.Client{Timeout: c.hc.Timeout, CheckRedirect: c.hc.CheckRedirect})
+}
+
+// cookie returns the session cookie's value in the jar, or "".
+func (c *client) cookie() string {
+	for _, ck := range c.hc.Jar.Cookies(c.base) {
+		if ck.Name == httpsession.DefaultCookieName {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+func (r *response) wantStatus(code int) {
+	r.t.Helper()
+	if r.StatusCode != code {
+		r.t.Fatalf("%s: status %d, want %d; body:\n%s", r.what, r.StatusCode, code, r.body)
+	}
+}
+
+func (r *response) wantRedirect(location string) {
+	r.t.Helper()
+	r.wantStatus(http.StatusSeeOther)
+	if got := r.Header.Get("Location"); got != location {
+		r.t.Fatalf("%s: redirect to %q, want %q", r.what, got, location)
+	}
+}
+
+var (
+	userRE    = regexp.MustCompile(`<b id="user">([^<]*)</b>`)
+	flashRE   = regexp.MustCompile(`<p class="flash">([^<]*)</p>`)
+	expiresRE = regexp.MustCompile(`<span id="expires">([^<]*)</span>`)
+)
+
+func (r *response) wantUser(name string) {
+	r.t.Helper()
+	m := userRE.FindStringSubmatch(r.body)
+	if m == nil {
+		r.t.Fatalf("%s: status %d, no user in the page:\n%s", r.what, r.StatusCode, r.body)
+	}
+	if m[1] != name {
+		r.t.Fatalf("%s: page shows user %q, want %q", r.what, m[1], name)
+	}
+}
+
+func (r *response) wantFlashes(want ...string) {
+	r.t.Helper()
+	var got []string
+	for _, m := range flashRE.FindAllStringSubmatch(r.body, -1) {
+		got = append(got, m[1])
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		r.t.Fatalf("%s: flashes %q, want %q", r.what, got, want)
+	}
+}
+
+// wantExpiresIn checks the session deadline the account page shows.
+func (r *response) wantExpiresIn(d time.Duration) {
+	r.t.Helper()
+	m := expiresRE.FindStringSubmatch(r.body)
+	if m == nil {
+		r.t.Fatalf("%s: no expiry in the page:\n%s", r.what, r.body)
+	}
+	exp, err := time.Parse(time.RFC3339, m[1])
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if off := time.Until(exp) - d; off < -time.Minute || off > time.Minute {
+		r.t.Fatalf("%s: session ends %v, want about %v from now", r.what, exp, d)
+	}
+}
+
+func (r *response) sessionCookie() *http.Cookie {
+	for _, c := range r.Cookies() {
+		if c.Name == httpsession.DefaultCookieName {
+			return c
+		}
+	}
+	return nil
+}

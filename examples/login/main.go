@@ -1,0 +1,85 @@
+// Command login is httpsession's login example: a login form, logout, a
+// page only signed-in users may see, flash messages and "remember me".
+//
+//	go run ./examples/login -addr 127.0.0.1:8080
+//
+// Log in as alice / wonderland or bob / builder. Sessions live in an
+// encrypted NaCl cookie by default; the key comes from HTTPSESSION_KEY (32
+// bytes, standard base64, e.g. `openssl rand -base64 32`), or is generated at
+// start with a warning, so sessions do not survive a restart. With
+// -store memory they live in this process's memory instead, which lets
+// logout revoke a session on the server.
+//
+// The application itself is in examples/internal/loginapp, shared with
+// examples/redis and examples/memcached.
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/go-httpsession/httpsession"
+	"github.com/go-httpsession/httpsession/examples/internal/loginapp"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	storeName := flag.String("store", "nacl", `session store: "nacl" (encrypted cookie) or "memory" (server-side, this process only)`)
+	flag.Parse()
+
+	store, err := newStore(*storeName)
+	if err != nil {
+		log.Fatal(err)
+	}
+	handler, err := newServer(store)
+	if err != nil {
+		log.Fatal(err)
+	}
+	slog.Info("listening", "url", "http://"+*addr+"/", "store", *storeName)
+	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.ListenAndServe())
+}
+
+// newServer returns the login application with its sessions in store.
+func newServer(store httpsession.Store) (http.Handler, error) {
+	return loginapp.New(store)
+}
+
+// newStore builds the store the -store flag names.
+func newStore(name string) (httpsession.Store, error) {
+	switch name {
+	case "nacl":
+		key, err := loadKey()
+		if err != nil {
+			return nil, err
+		}
+		return httpsession.NewNaClCookieStore(key)
+	case "memory":
+		return httpsession.NewMemoryStore(), nil
+	default:
+		return nil, fmt.Errorf("-store %q: want nacl or memory", name)
+	}
+}
+
+// loadKey reads the 32-byte NaCl key from HTTPSESSION_KEY, or makes a
+// random one.
+func loadKey() ([]byte, error) {
+	if s := os.Getenv("HTTPSESSION_KEY"); s != "" {
+		key, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("HTTPSESSION_KEY: %w", err)
+		}
+		return key, nil
+	}
+	slog.Warn("HTTPSESSION_KEY is not set: using a random key; sessions end when the server restarts")
+	key := make([]byte, 32)
+	_, err := rand.Read(key)
+	return key, err
+}

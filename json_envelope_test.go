@@ -1,0 +1,91 @@
+package httpsession
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+// envelopeReference decodes like decodeEnvelope but with encoding/json; the
+// fast scanner must never accept what encoding/json rejects, and must agree
+// with it on what it accepts.
+func envelopeReference(data []byte) (created json.Number, values map[string]json.RawMessage, err error) {
+	var jr struct {
+		Created *json.Number               `json:"created"`
+		Session map[string]json.RawMessage `json:"session"`
+	}
+	if err := json.Unmarshal(data, &jr); err != nil {
+		return "", nil, err
+	}
+	if jr.Created == nil {
+		return "", nil, errBadEnvelope
+	}
+	return *jr.Created, jr.Session, nil
+}
+
+var envelopeSeeds = []string{
+	`{"created": 1700000000, "session": {"a": 1}}`,
+	`{"created":1700000000,"session":{"f": 1.0, "g": 1e-05, "h": 1e+16, "lt": "<&>", "u": "\u00e9\u2028\ud83d\ude00", "n": null, "t": true, "l": [1, 2]}}`,
+	`{"created":1,"session":{"k\"ey":{"deep":[{"x":[]}]}},"accessed":5,"lifetime":60,"persist":false,"flash":["hi"]}`,
+	`{}`, `[]`, `null`, `{"created": "1"}`, `{"created": 1, "session": null}`,
+	`{"created": 1, "session": {"nan": NaN}}`, `{"created":1,"session":{"a":01}}`,
+	`{"created":1,"session":{"a":"\x"}}`, `{"created":1,"session":{"a":1}} x`,
+	`{"created": 1.5e3, "session": {}}`, `{"created":1,"session":{"a":-0.0e+1}}`,
+}
+
+func TestDecodeEnvelopeMatchesEncodingJSON(t *testing.T) {
+	for _, s := range envelopeSeeds {
+		checkEnvelope(t, []byte(s))
+	}
+}
+
+func FuzzEnvelopeDifferential(f *testing.F) {
+	for _, s := range envelopeSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkEnvelope(t, data) })
+}
+
+func checkEnvelope(t *testing.T, data []byte) {
+	t.Helper()
+	var rec Record
+	err := decodeEnvelope(bytes.Clone(data), &rec)
+	created, values, refErr := envelopeReference(data)
+	if err != nil {
+		return // stricter than encoding/json is allowed (e.g. quoted numbers)
+	}
+	if refErr != nil {
+		t.Fatalf("fast decoder accepted %q, encoding/json rejects it: %v", data, refErr)
+	}
+	want, werr := parseUnixSeconds(created)
+	if werr != nil || !want.Equal(rec.Created) {
+		t.Fatalf("%q: created %v, want %v (%v)", data, rec.Created, want, werr)
+	}
+	if len(values) != len(rec.Values) {
+		t.Fatalf("%q: %d values, want %d", data, len(rec.Values), len(values))
+	}
+	for k, v := range values {
+		got, ok := rec.Values[k]
+		if !ok || !bytes.Equal(bytes.TrimSpace(got), bytes.TrimSpace(v)) {
+			t.Fatalf("%q: value %q = %q, want %q", data, k, got, v)
+		}
+	}
+}
+
+func TestEncodeValueFastPathsMatchEncodingJSON(t *testing.T) {
+	for _, v := range []any{"", "plain", "q\"b\\s\n\r\t\b\f\x01<&>", "\u2028\u2029é😀", "bad\xffutf8", 0, -42, int64(1) << 62, true, false} {
+		got, err := JSONCodec{}.EncodeValue(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+		if want := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); !bytes.Equal(got, want) {
+			t.Errorf("EncodeValue(%#v) = %s, want %s", v, got, want)
+		}
+	}
+}

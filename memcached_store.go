@@ -1,0 +1,183 @@
+//go:build servertests
+
+package httpsession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+)
+
+// NewMemcachedStore returns a Store that keeps sessions in Memcached through
+// client. Build client with memcache.New(addrs...) to spread sessions over
+// several servers; a session lives on the one server its key hashes to.
+// When that server is down its sessions fail with ErrUnavailable (503 by
+// default) instead of being silently replaced by fresh ones, and sessions
+// on the other servers keep working.
+//
+// gomemcache takes no context: client.Timeout (default 500ms) bounds every
+// socket operation. See MemcachedBackend for how the request's context and
+// WithTimeout are honoured on top of it.
+func NewMemcachedStore(client *memcache.Client, opts ...ServerOption) *ServerStore {
+	return NewServerStore(NewMemcachedBackend(client), opts...)
+}
+
+// MemcachedBackend is the Backend behind NewMemcachedStore: get, add for new
+// sessions, replace for existing ones (so a request in flight during a
+// logout cannot bring the session back) and delete, one round trip each.
+// It is safe for concurrent use.
+//
+// Expiry: a ttl is rounded up to whole seconds; one longer than 30 days is
+// sent as an absolute Unix time, as Memcached requires (capped at the
+// largest time Memcached accepts, in 2038); ttl <= 0 means no expiry.
+//
+// Keys are checked against Memcached's rules (at most 250 bytes, no spaces
+// or control characters) before any call; a bad key, which only a bad
+// WithKeyPrefix can produce, fails with ErrInvalidConfig (and, through the
+// ServerStore, ErrUnavailable).
+//
+// Context: gomemcache has no context support. A context that is already
+// done fails the call before any I/O. Otherwise the call runs in its own
+// goroutine and is abandoned as soon as the context is done, so the request
+// gets its error by its deadline; the abandoned operation still completes
+// or times out in the background within the client's Timeout, and a write
+// it carried may still land (as it may with any network store whose
+// deadline fires after the request was sent).
+type MemcachedBackend struct {
+	client *memcache.Client
+	now    func() time.Time
+}
+
+// NewMemcachedBackend returns a MemcachedBackend using client, which must
+// not be nil.
+func NewMemcachedBackend(client *memcache.Client) *MemcachedBackend {
+	return &MemcachedBackend{client: client, now: time.Now}
+}
+
+// memcachedMaxKey is Memcached's key length limit in bytes.
+const memcachedMaxKey = 250
+
+// memcachedMaxRelative is the longest expiration Memcached takes as a number
+// of seconds; longer ones must be absolute Unix times.
+const memcachedMaxRelative = 30 * 24 * 60 * 60
+
+// memcachedCheckKey applies Memcached's key rules.
+func memcachedCheckKey(key string) error {
+	if len(key) == 0 || len(key) > memcachedMaxKey {
+		return fmt.Errorf("%w: memcached key of %d bytes (1 to %d allowed)", ErrInvalidConfig, len(key), memcachedMaxKey)
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c <= ' ' || c == 0x7f {
+			return fmt.Errorf("%w: memcached key with space or control character %#x at %d", ErrInvalidConfig, c, i)
+		}
+	}
+	return nil
+}
+
+// memcachedExpiration converts ttl to Memcached's expiration field.
+func memcachedExpiration(ttl time.Duration, now time.Time) int32 {
+	if ttl <= 0 {
+		return 0
+	}
+	secs := int64((ttl + time.Second - 1) / time.Second)
+	if secs <= memcachedMaxRelative {
+		return int32(secs)
+	}
+	abs := now.Unix() + secs
+	if abs > math.MaxInt32 {
+		abs = math.MaxInt32
+	}
+	return int32(abs)
+}
+
+// Get implements Backend with get.
+func (b *MemcachedBackend) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := memcachedCheckKey(key); err != nil {
+		return nil, err
+	}
+	var it *memcache.Item
+	err := b.do(ctx, func() (err error) {
+		it, err = b.client.Get(key)
+		return err
+	})
+	if errors.Is(err, memcache.ErrCacheMiss) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return it.Value, nil
+}
+
+// Add implements Backend with add; ErrExists when the key is taken.
+func (b *MemcachedBackend) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := memcachedCheckKey(key); err != nil {
+		return err
+	}
+	it := &memcache.Item{Key: key, Value: value, Expiration: memcachedExpiration(ttl, b.now())}
+	err := b.do(ctx, func() error { return b.client.Add(it) })
+	if errors.Is(err, memcache.ErrNotStored) {
+		return ErrExists
+	}
+	return err
+}
+
+// Replace implements Backend with replace; ErrNotFound when the key is
+// gone.
+func (b *MemcachedBackend) Replace(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := memcachedCheckKey(key); err != nil {
+		return err
+	}
+	it := &memcache.Item{Key: key, Value: value, Expiration: memcachedExpiration(ttl, b.now())}
+	err := b.do(ctx, func() error { return b.client.Replace(it) })
+	if errors.Is(err, memcache.ErrNotStored) || errors.Is(err, memcache.ErrCacheMiss) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// Delete implements Backend with delete; a missing key is not an error.
+func (b *MemcachedBackend) Delete(ctx context.Context, key string) error {
+	if err := memcachedCheckKey(key); err != nil {
+		return err
+	}
+	err := b.do(ctx, func() error { return b.client.Delete(key) })
+	if errors.Is(err, memcache.ErrCacheMiss) {
+		return nil
+	}
+	return err
+}
+
+// do runs call under ctx (see MemcachedBackend) and wraps failures other
+// than Memcached's protocol answers (miss, not stored) as ErrUnavailable.
+func (b *MemcachedBackend) do(ctx context.Context, call func() error) error {
+	if err := ctx.Err(); err != nil {
+		return memcachedError(err)
+	}
+	var err error
+	if done := ctx.Done(); done == nil {
+		err = call()
+	} else {
+		ch := make(chan error, 1)
+		go func() { ch <- call() }()
+		select {
+		case err = <-ch:
+		case <-done:
+			return memcachedError(ctx.Err())
+		}
+	}
+	if err == nil || errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) {
+		return err
+	}
+	return memcachedError(err)
+}
+
+// memcachedError makes err errors.Is-able both as ErrUnavailable and as its
+// cause.
+func memcachedError(err error) error {
+	return fmt.Errorf("%w: memcached: %w", ErrUnavailable, err)
+}
