@@ -55,6 +55,7 @@ type ServerStore struct {
 	backend Backend
 	prefix  string
 	timeout time.Duration
+	aiohttp bool // aiohttp_session's IDs and keys: 32 hex digits, not hashed
 }
 
 // ServerOption configures a ServerStore.
@@ -67,6 +68,16 @@ func WithKeyPrefix(prefix string) ServerOption { return func(s *ServerStore) { s
 // WithTimeout bounds every backend call (default 0: only the request's
 // context bounds it). A call that times out fails with ErrUnavailable.
 func WithTimeout(d time.Duration) ServerOption { return func(s *ServerStore) { s.timeout = d } }
+
+// WithAiohttpKeys makes IDs and keys those of aiohttp_session's RedisStorage
+// and MemcachedStorage, so Go and Python services share server-side
+// sessions: the ID is 32 lowercase hex digits (uuid4().hex, 128 bits) and
+// the key is cookieName + "_" + ID, not hashed. Use it with
+// WithCookieName(cookieName) on the middleware ("AIOHTTP_SESSION" is
+// aiohttp_session's default).
+func WithAiohttpKeys(cookieName string) ServerOption {
+	return func(s *ServerStore) { s.prefix, s.aiohttp = cookieName+"_", true }
+}
 
 // NewServerStore returns a Store that keeps records in backend.
 func NewServerStore(backend Backend, opts ...ServerOption) *ServerStore {
@@ -83,14 +94,29 @@ const idBytes = 32
 
 var idEncoding = base64.RawURLEncoding
 
-// newID returns a fresh random session ID.
+// newID returns a fresh random session ID in the store's format.
+func (s *ServerStore) newID() string {
+	if s.aiohttp {
+		return newHexID()
+	}
+	return newID()
+}
+
+// validID checks the token's syntax so garbage never reaches the backend.
+func (s *ServerStore) validID(token string) bool {
+	if s.aiohttp {
+		return validHexID(token)
+	}
+	return validID(token)
+}
+
+// newID returns a random 256-bit ID in URL-safe base64.
 func newID() string {
 	var b [idBytes]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	return idEncoding.EncodeToString(b[:])
 }
 
-// validID checks the token's syntax so garbage never reaches the backend.
 func validID(token string) bool {
 	if len(token) != idEncoding.EncodedLen(idBytes) {
 		return false
@@ -104,9 +130,33 @@ func validID(token string) bool {
 	return true
 }
 
+// newHexID returns a random 128-bit ID as 32 lowercase hex digits, the shape
+// of Python's uuid4().hex.
+func newHexID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func validHexID(token string) bool {
+	if len(token) != 32 {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // key hashes the ID, so a dump of the store hands out no live cookies and
-// lookups do not depend on secret bytes.
+// lookups do not depend on secret bytes. aiohttp_session keys are the plain
+// ID, as Python expects.
 func (s *ServerStore) key(id string) string {
+	if s.aiohttp {
+		return s.prefix + id
+	}
 	sum := sha256.Sum256([]byte(id))
 	return s.prefix + hex.EncodeToString(sum[:])
 }
@@ -120,7 +170,7 @@ func (s *ServerStore) ctx(ctx context.Context) (context.Context, context.CancelF
 
 // Load implements Store.
 func (s *ServerStore) Load(ctx context.Context, token string) ([]byte, error) {
-	if !validID(token) {
+	if !s.validID(token) {
 		return nil, ErrNotFound
 	}
 	ctx, cancel := s.ctx(ctx)
@@ -134,7 +184,7 @@ func (s *ServerStore) Save(ctx context.Context, token string, data []byte, ttl t
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	if token != "" {
-		if !validID(token) {
+		if !s.validID(token) {
 			return "", ErrNotFound
 		}
 		return token, s.wrap("save", s.backend.Replace(ctx, s.key(token), data, ttl))
@@ -142,7 +192,7 @@ func (s *ServerStore) Save(ctx context.Context, token string, data []byte, ttl t
 	// A collision among 256-bit random IDs is not expected; Add still
 	// refuses to overwrite, and a few retries cover a broken generator.
 	for range 3 {
-		id := newID()
+		id := s.newID()
 		err := s.backend.Add(ctx, s.key(id), data, ttl)
 		if !errors.Is(err, ErrExists) {
 			return id, s.wrap("create", err)
@@ -153,7 +203,7 @@ func (s *ServerStore) Save(ctx context.Context, token string, data []byte, ttl t
 
 // Delete implements Store.
 func (s *ServerStore) Delete(ctx context.Context, token string) error {
-	if !validID(token) {
+	if !s.validID(token) {
 		return nil
 	}
 	ctx, cancel := s.ctx(ctx)

@@ -1,0 +1,72 @@
+//go:build servertests
+
+// Command memcached is the login example (examples/login) with its sessions
+// in Memcached, spread over one or more servers.
+//
+//	go run ./examples/memcached -addr 127.0.0.1:8080 -memcached 127.0.0.1:11211,127.0.0.1:11212
+//
+// Log in as alice / wonderland or bob / builder. Because the session lives
+// on the server, logout deletes it there: a copy of the cookie is worthless
+// afterwards. Memcached may evict sessions under memory pressure; that logs
+// the user out.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/go-httpsession/httpsession"
+	"github.com/go-httpsession/httpsession/examples/internal/loginapp"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	servers := flag.String("memcached", "127.0.0.1:11211", "comma-separated list of Memcached servers (host:port)")
+	flag.Parse()
+
+	client, err := newClient(*servers)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	// Fail at start rather than on the first request. Once running, an
+	// unreachable server makes the requests whose sessions live on it
+	// answer 503; nobody is logged out.
+	if err := client.Ping(); err != nil {
+		log.Fatalf("memcached %s: %v", *servers, err)
+	}
+
+	store := httpsession.NewMemcachedStore(client, httpsession.WithTimeout(time.Second))
+	handler, err := loginapp.New(store)
+	if err != nil {
+		log.Fatal(err)
+	}
+	slog.Info("listening", "url", "http://"+*addr+"/", "memcached", *servers)
+	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.ListenAndServe())
+}
+
+// newClient returns a client that spreads keys over the listed servers.
+func newClient(servers string) (*memcache.Client, error) {
+	var list []string
+	for s := range strings.SplitSeq(servers, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			list = append(list, s)
+		}
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("-memcached: no server given")
+	}
+	ss := new(memcache.ServerList)
+	if err := ss.SetServers(list...); err != nil {
+		return nil, fmt.Errorf("-memcached: %w", err)
+	}
+	return memcache.NewFromSelector(ss), nil
+}

@@ -1,0 +1,72 @@
+//go:build servertests
+
+// Command redis is the login example (examples/login) with its sessions in
+// Redis: a single node, or a Redis Cluster given as a list of nodes.
+//
+//	go run ./examples/redis -addr 127.0.0.1:8080 -redis 127.0.0.1:6379
+//	go run ./examples/redis -redis 127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002
+//
+// Log in as alice / wonderland or bob / builder. Because the session lives
+// on the server, logout deletes it there: a copy of the cookie is worthless
+// afterwards, and several instances of this program can share the sessions.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/go-httpsession/httpsession"
+	"github.com/go-httpsession/httpsession/examples/internal/loginapp"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	redisAddrs := flag.String("redis", "127.0.0.1:6379", "Redis address, or a comma-separated list of Redis Cluster nodes")
+	flag.Parse()
+
+	client, err := newClient(*redisAddrs)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	// Fail at start rather than on the first request. Once running, a Redis
+	// outage makes session requests answer 503; nobody is logged out.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	err = client.Ping(ctx).Err()
+	cancel()
+	if err != nil {
+		log.Fatalf("redis %s: %v", *redisAddrs, err)
+	}
+
+	store := httpsession.NewRedisStore(client, httpsession.WithTimeout(time.Second))
+	handler, err := loginapp.New(store)
+	if err != nil {
+		log.Fatal(err)
+	}
+	slog.Info("listening", "url", "http://"+*addr+"/", "redis", *redisAddrs)
+	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.ListenAndServe())
+}
+
+// newClient returns a client for one Redis node, or for a Redis Cluster
+// when addrs lists several nodes (redis.NewUniversalClient decides).
+func newClient(addrs string) (redis.UniversalClient, error) {
+	var list []string
+	for a := range strings.SplitSeq(addrs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			list = append(list, a)
+		}
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("-redis: no address given")
+	}
+	return redis.NewUniversalClient(&redis.UniversalOptions{Addrs: list}), nil
+}

@@ -1,0 +1,317 @@
+//go:build storetests
+
+package httpsession
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/nacl/secretbox"
+)
+
+// csFuzzKey seals the committed seed tokens of the cookie-store fuzzers
+// (testdata/fuzz/Fuzz*Open).
+var csFuzzKey = []byte("httpsession fuzz key, 32 bytes!!")
+
+// csFuzzPlains are every plaintext ever sealed under csFuzzKey or the
+// aiohttp key for the seeds. Without the key nobody can seal anything else,
+// so whatever a fuzzed token opens to must be one of these.
+var csFuzzPlains = []string{
+	csAiohttpPlain,
+	`{"created": 1700000000, "session": {"a": 12}}`,
+	`{"created":1700000000,"session":{"user":"alice","n":3},"accessed":1700000100}`,
+	`{}`,
+	``,
+	`x`,
+}
+
+func csKnownPlain(data []byte) bool {
+	for _, p := range csFuzzPlains {
+		if string(data) == p {
+			return true
+		}
+	}
+	return false
+}
+
+// csFuzzStoreSeeds adds, for a cookie store, tokens sealed now from every
+// known plaintext, their truncations and a few garbage values.
+func csFuzzStoreSeeds(f *testing.F, s Store) {
+	ctx := context.Background()
+	for _, p := range csFuzzPlains {
+		tok, err := s.Save(ctx, "", []byte(p), time.Hour)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(tok)
+		f.Add(tok[:len(tok)/2])
+		f.Add(tok[:len(tok)-1])
+		f.Add(tok + "A")
+	}
+	for _, g := range []string{"", "garbage", ".", "a.b", "====", "AAAA", strings.Repeat("A", 5000), "\x00", "日本"} {
+		f.Add(g)
+	}
+}
+
+// csFuzzOpen is the property every cookie decoder must keep: Load never
+// panics, fails only with ErrNotFound, opens only to bytes that were sealed
+// with its keys, and what it opens seals and opens again to the same bytes.
+func csFuzzOpen(t *testing.T, s Store, token string, sealedOnly bool) {
+	ctx := context.Background()
+	data, err := s.Load(ctx, token)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Load(%q) = %v, want ErrNotFound", token, err)
+		}
+		return
+	}
+	if sealedOnly && !csKnownPlain(data) {
+		t.Fatalf("Load(%q) opened to %q, which was never sealed: forgery", token, data)
+	}
+	tok2, err := s.Save(ctx, "", data, time.Hour)
+	if err != nil {
+		t.Fatalf("Save(%q): %v", data, err)
+	}
+	data2, err := s.Load(ctx, tok2)
+	if err != nil || !bytes.Equal(data, data2) {
+		t.Fatalf("re-sealed %q opens to %q, %v", data, data2, err)
+	}
+	// The record inside, whatever it is, never panics the codec.
+	var rec Record
+	_ = JSONCodec{}.DecodeRecord(data, &rec)
+}
+
+func FuzzNaClOpen(f *testing.F) {
+	s, err := NewNaClCookieStore(csFuzzKey, []byte(csAiohttpKey))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var k [32]byte
+	copy(k[:], csAiohttpKey)
+	f.Add(csAiohttpToken)
+	f.Add(base64.StdEncoding.EncodeToString(secretbox.Seal(csAiohttpNonce()[:], []byte(csFuzzPlains[1]), csAiohttpNonce(), &k)))
+	f.Add(strings.NewReplacer("+", "-", "/", "_").Replace(csAiohttpToken))
+	csFuzzStoreSeeds(f, s)
+	f.Fuzz(func(t *testing.T, token string) {
+		csFuzzOpen(t, s, token, true)
+	})
+}
+
+func FuzzSignedOpen(f *testing.F) {
+	s, err := NewSignedCookieStore(csFuzzKey, csKeyA)
+	if err != nil {
+		f.Fatal(err)
+	}
+	csFuzzStoreSeeds(f, s)
+	f.Fuzz(func(t *testing.T, token string) {
+		csFuzzOpen(t, s, token, true)
+	})
+}
+
+func FuzzEncryptedOpen(f *testing.F) {
+	s, err := NewEncryptedCookieStore(csFuzzKey, csKeyA)
+	if err != nil {
+		f.Fatal(err)
+	}
+	csFuzzStoreSeeds(f, s)
+	f.Fuzz(func(t *testing.T, token string) {
+		csFuzzOpen(t, s, token, true)
+	})
+}
+
+func FuzzInsecureOpen(f *testing.F) {
+	s := NewInsecureCookieStore()
+	csFuzzStoreSeeds(f, s)
+	f.Add(base64.RawURLEncoding.EncodeToString([]byte(`{"created": 1700000000, "session": {"user": "admin"}}`)))
+	f.Fuzz(func(t *testing.T, token string) {
+		// Anyone can seal for this store: only the round trip is checked.
+		csFuzzOpen(t, s, token, false)
+	})
+}
+
+// FuzzDecodeRecord: DecodeRecord never panics, and what it accepts
+// encodes and decodes again to the same record.
+func FuzzDecodeRecord(f *testing.F) {
+	for _, s := range []string{
+		csAiohttpPlain,
+		`{"created": 1700000000, "session": {"f": 1.0, "g": 1e-05, "h": 1e+16, "lt": "<&>", "u": "\u00e9\u2028\ud83d\ude00", "n": null, "t": true, "l": [1, 2], "nan": NaN}}`,
+		`{"created":1700000000,"session":{"user":"alice","n":3},"accessed":1700000100,"lifetime":3600,"persist":false,"flash":["hi"]}`,
+		`{"created": 1700000000.5, "session": {}}`,
+		`{"created": 1, "session": null}`,
+		`{"created": 1, "session": {"q\"k\\ey\u2028": {"a": [1, {"b": null}]}}, "other": [true]}`,
+		`{"created": -5, "session": {"dup": 1, "dup": 2}}`,
+		`{}`, `[]`, `null`, ``, `{"created": 1`, `{"created": 1, "session": {"a": 1}} x`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var c JSONCodec
+		in := bytes.Clone(data)
+		var r1 Record
+		if err := c.DecodeRecord(data, &r1); err != nil {
+			return
+		}
+		if !bytes.Equal(in, data) {
+			t.Fatalf("DecodeRecord modified its input")
+		}
+		enc1, err := c.EncodeRecord(&r1)
+		if err != nil {
+			t.Fatalf("EncodeRecord of a decoded record: %v", err)
+		}
+		var r2 Record
+		if err := c.DecodeRecord(enc1, &r2); err != nil {
+			t.Fatalf("DecodeRecord(EncodeRecord(DecodeRecord(%q))) = %v; encoded %q", data, err, enc1)
+		}
+		csSameRecordStrict(t, &r1, &r2)
+		enc2, err := c.EncodeRecord(&r2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r3 Record
+		if err := c.DecodeRecord(enc2, &r3); err != nil {
+			t.Fatal(err)
+		}
+		csSameRecordStrict(t, &r2, &r3)
+	})
+}
+
+// csSameRecordStrict compares two records field by field, values byte for
+// byte (modulo surrounding blanks).
+func csSameRecordStrict(t *testing.T, a, b *Record) {
+	t.Helper()
+	if a.Created.Unix() != b.Created.Unix() || a.Accessed.IsZero() != b.Accessed.IsZero() ||
+		a.Accessed.Unix() != b.Accessed.Unix() || a.Lifetime != b.Lifetime {
+		t.Fatalf("metadata changed: %v %v %v → %v %v %v", a.Created.Unix(), a.Accessed, a.Lifetime, b.Created.Unix(), b.Accessed, b.Lifetime)
+	}
+	if (a.Persistent == nil) != (b.Persistent == nil) || a.Persistent != nil && *a.Persistent != *b.Persistent {
+		t.Fatalf("persistent changed: %v → %v", a.Persistent, b.Persistent)
+	}
+	if strings.Join(a.Flashes, "\x00") != strings.Join(b.Flashes, "\x00") || len(a.Flashes) != len(b.Flashes) {
+		t.Fatalf("flashes changed: %q → %q", a.Flashes, b.Flashes)
+	}
+	if len(a.Values) != len(b.Values) {
+		t.Fatalf("keys changed: %q → %q", csKeysOf(a.Values), csKeysOf(b.Values))
+	}
+	for k, v := range a.Values {
+		w, ok := b.Values[k]
+		if !ok || !bytes.Equal(bytes.TrimSpace(v), bytes.TrimSpace(w)) {
+			t.Fatalf("value of %q changed: %q → %q", k, v, w)
+		}
+	}
+}
+
+// FuzzServerToken: ServerStore refuses any token but the one it minted,
+// with ErrNotFound, without panicking and without creating records.
+func FuzzServerToken(f *testing.F) {
+	ctx := context.Background()
+	backend := NewMemoryBackend(0, nil)
+	s := NewServerStore(backend)
+	known, err := s.Save(ctx, "", []byte("record"), time.Hour)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(known)
+	f.Add(known[:len(known)-1])
+	f.Add(known + "A")
+	f.Add(strings.ToUpper(known))
+	for _, g := range []string{"", strings.Repeat("A", 43), strings.Repeat("_", 43), strings.Repeat("A", 42) + "=",
+		strings.Repeat("A", 42) + ".", strings.Repeat("A", 44), "0123456789abcdef0123456789abcdef", "../../etc/passwd",
+		"httpsession:" + strings.Repeat("a", 64), strings.Repeat("é", 21) + "A", "\x00"} {
+		f.Add(g)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		data, err := s.Load(ctx, token)
+		if token == known {
+			if err != nil || string(data) != "record" {
+				t.Fatalf("Load(known) = %q, %v", data, err)
+			}
+			return
+		}
+		if !errors.Is(err, ErrNotFound) || data != nil {
+			t.Fatalf("Load(%q) = %q, %v; want ErrNotFound", token, data, err)
+		}
+		if token != "" {
+			if _, err := s.Save(ctx, token, []byte("hijack"), time.Hour); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("Save(%q) = %v; want ErrNotFound (update of a missing session)", token, err)
+			}
+		}
+		if err := s.Delete(ctx, token); err != nil {
+			t.Fatalf("Delete(%q) = %v", token, err)
+		}
+		if n := backend.Len(); n != 1 {
+			t.Fatalf("backend holds %d records after %q, want 1", n, token)
+		}
+	})
+}
+
+// FuzzMiddlewareCookie: any Cookie header through the whole middleware
+// with a NaCl store gives the handler a session, never a 500 or a panic.
+func FuzzMiddlewareCookie(f *testing.F) {
+	store, err := NewNaClCookieStore([]byte(csAiohttpKey))
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := func() time.Time { return time.Unix(1700000060, 0) }
+	mw, err := Middleware(store, WithClock(now), WithLogger(csQuiet))
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := Get(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_ = s.Keys()
+		_, _ = GetAs[int](s, "a")
+		_ = s.Flashes()
+		if err := s.Set("seen", true); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	var k [32]byte
+	copy(k[:], csAiohttpKey)
+	padded := base64.StdEncoding.EncodeToString(secretbox.Seal(csAiohttpNonce()[:], []byte(csFuzzPlains[1]), csAiohttpNonce(), &k))
+	for _, hdr := range []string{
+		"session=" + csAiohttpToken,
+		`session="` + padded + `"`,
+		"session=" + padded,
+		"session=" + csAiohttpToken[:50],
+		"session=; session=" + csAiohttpToken,
+		"other=1; session=garbage; session=" + csAiohttpToken + "; x=y",
+		"session=",
+		`session=""`,
+		"session",
+		"",
+		";;;",
+		"session=\x00\xff",
+		"session=" + strings.Repeat("A", 5000),
+	} {
+		f.Add(hdr)
+	}
+	f.Fuzz(func(t *testing.T, hdr string) {
+		r := httptest.NewRequest("GET", "http://127.0.0.1/", nil)
+		r.Header["Cookie"] = []string{hdr}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK || w.Body.String() != "ok" {
+			t.Fatalf("Cookie %q: %d %q", hdr, w.Code, w.Body.String())
+		}
+		cookies := w.Result().Cookies()
+		if len(cookies) != 1 {
+			t.Fatalf("Cookie %q: Set-Cookie %q", hdr, w.Header().Values("Set-Cookie"))
+		}
+		if _, err := store.Load(context.Background(), cookies[0].Value); err != nil {
+			t.Fatalf("Cookie %q: the new cookie does not open: %v", hdr, err)
+		}
+	})
+}

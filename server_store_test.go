@@ -1,0 +1,1005 @@
+//go:build servertests
+
+package httpsession
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// ---------------------------------------------------------------------------
+// The conformance suite every server-side store passes.
+
+// testServerStore runs the server-side Store contract against stores made by
+// newStore. newStore is called once per subtest with that subtest's t; it
+// must return an empty store (a fresh key prefix) and clean up its keys
+// with t.Cleanup. The subtests run in parallel with each other.
+func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
+	t.Run("CreateLoadModifyDelete", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		ctx := t.Context()
+		id, err := s.Save(ctx, "", []byte("one"), time.Minute)
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		if !validID(id) {
+			t.Fatalf("create returned malformed ID %q", id)
+		}
+		srvWantData(t, s, id, "one")
+		got, err := s.Save(ctx, id, []byte("two"), time.Minute)
+		if err != nil || got != id {
+			t.Fatalf("update = %q, %v; want %q, nil", got, err, id)
+		}
+		srvWantData(t, s, id, "two")
+		id2, err := s.Save(ctx, "", []byte("other"), time.Minute)
+		if err != nil || id2 == id {
+			t.Fatalf("second create = %q, %v", id2, err)
+		}
+		if err := s.Delete(ctx, id); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		srvWantNotFound(t, s, id)
+		srvWantData(t, s, id2, "other") // deleting one session leaves the others
+		// Update-if-present: a deleted session is not written back.
+		if _, err := s.Save(ctx, id, []byte("three"), time.Minute); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("update after delete: %v, want ErrNotFound", err)
+		}
+		srvWantNotFound(t, s, id)
+	})
+
+	t.Run("KeysAreHashedAndPrefixed", func(t *testing.T) {
+		t.Parallel()
+		s, c := srvCounted(newStore(t))
+		id, err := s.Save(t.Context(), "", []byte("x"), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := c.addedKeys()
+		if len(keys) != 1 {
+			t.Fatalf("added keys %q, want one", keys)
+		}
+		k := keys[0]
+		if !strings.HasPrefix(k, s.prefix) || strings.Contains(k, id) {
+			t.Errorf("key %q: want prefix %q and no trace of the ID %q", k, s.prefix, id)
+		}
+		if k != s.key(id) {
+			t.Errorf("key %q, want hash key %q", k, s.key(id))
+		}
+	})
+
+	t.Run("Expiry", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		// 1.5s: Memcached rounds it up to 2s and its clock ticks in whole
+		// seconds, so the record lives between 1 and 2 seconds there.
+		id, err := s.Save(t.Context(), "", []byte("short"), 1500*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		srvWantData(t, s, id, "short")
+		for {
+			_, err := s.Load(t.Context(), id)
+			if errors.Is(err, ErrNotFound) {
+				t.Logf("expired after %v", time.Since(start).Round(10*time.Millisecond))
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if time.Since(start) > 4*time.Second {
+				t.Fatal("record with a 1.5s ttl still there after 4s")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		// An expired session is gone for updates as well.
+		if _, err := s.Save(t.Context(), id, []byte("late"), time.Minute); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("update of expired session: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("ReplaceRefreshesTTL", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		start := time.Now()
+		id, err := s.Save(t.Context(), "", []byte("v1"), 1500*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		if _, err := s.Save(t.Context(), id, []byte("v2"), 10*time.Second); err != nil {
+			t.Fatalf("update within the ttl: %v", err)
+		}
+		// Past the first ttl (and past Memcached's rounding of it to 2s).
+		time.Sleep(time.Until(start.Add(2300 * time.Millisecond)))
+		srvWantData(t, s, id, "v2")
+	})
+
+	t.Run("DeleteIsIdempotent", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		ctx := t.Context()
+		id, err := s.Save(ctx, "", []byte("x"), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if err := s.Delete(ctx, id); err != nil {
+				t.Fatalf("delete #%d: %v", i+1, err)
+			}
+		}
+		if err := s.Delete(ctx, newID()); err != nil {
+			t.Fatalf("delete of a never-created session: %v", err)
+		}
+		srvWantNotFound(t, s, id)
+	})
+
+	t.Run("NotFoundVersusError", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		unknown := newID()
+		_, err := s.Load(t.Context(), unknown)
+		if !errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
+			t.Fatalf("load of unknown ID: %v, want ErrNotFound only", err)
+		}
+		if _, err := s.Save(t.Context(), unknown, []byte("x"), time.Minute); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
+			t.Fatalf("update of unknown ID: %v, want ErrNotFound only", err)
+		}
+		// A failure is an error wrapping ErrUnavailable, never ErrNotFound
+		// (which would silently start a fresh session).
+		ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+		defer cancel()
+		_, err = s.Load(ctx, unknown)
+		if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
+			t.Fatalf("load with an expired deadline: %v, want ErrUnavailable and not ErrNotFound", err)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("load with an expired deadline: %v, want it to wrap context.DeadlineExceeded", err)
+		}
+	})
+
+	t.Run("ContextCancellation", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		id, err := s.Save(t.Context(), "", []byte("keep"), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		check := func(op string, err error) {
+			t.Helper()
+			if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) || errors.Is(err, ErrNotFound) {
+				t.Errorf("%s with a cancelled context: %v, want ErrUnavailable and context.Canceled", op, err)
+			}
+		}
+		_, err = s.Load(ctx, id)
+		check("load", err)
+		_, err = s.Save(ctx, id, []byte("changed"), time.Minute)
+		check("update", err)
+		_, err = s.Save(ctx, "", []byte("new"), time.Minute)
+		check("create", err)
+		check("delete", s.Delete(ctx, id))
+		srvWantData(t, s, id, "keep") // nothing above reached the store
+	})
+
+	t.Run("MalformedIDs", func(t *testing.T) {
+		t.Parallel()
+		s, c := srvCounted(newStore(t))
+		ctx := t.Context()
+		valid := newID()
+		bad := []string{
+			"", "x", valid[:42], valid + "A", valid + "=",
+			"+" + valid[1:], "/" + valid[1:], "." + valid[1:], " " + valid[1:],
+			"%" + valid[1:], "\x00" + valid[1:], "é" + valid[2:], valid[:42] + "\n",
+			strings.Repeat("A", 4000), "../../etc/passwd",
+		}
+		for _, tok := range bad {
+			if _, err := s.Load(ctx, tok); err != ErrNotFound {
+				t.Errorf("Load(%q) = %v, want ErrNotFound", tok, err)
+			}
+			if tok != "" {
+				if _, err := s.Save(ctx, tok, []byte("x"), time.Minute); err != ErrNotFound {
+					t.Errorf("Save(%q) = %v, want ErrNotFound", tok, err)
+				}
+			}
+			if err := s.Delete(ctx, tok); err != nil {
+				t.Errorf("Delete(%q) = %v, want nil", tok, err)
+			}
+		}
+		if n := c.total(); n != 0 {
+			t.Fatalf("malformed IDs made %d backend calls, want 0", n)
+		}
+		// The same through the middleware: a malformed cookie is "no
+		// session", costs no store call and sets no cookie.
+		app := srvNewApp(t, s)
+		for _, tok := range bad[1:] {
+			if strings.ContainsAny(tok, " \x00\n\"\\;,") || !isPrintableASCII(tok) {
+				continue // not sendable as a cookie value
+			}
+			r := app.getWithCookie(t, "/get?k=user", tok)
+			if r.status != http.StatusOK || r.body != "" || r.cookie != nil {
+				t.Errorf("cookie %q: status %d body %q cookie %v, want 200, empty, none", tok, r.status, r.body, r.cookie)
+			}
+		}
+		if n := c.total(); n != 0 {
+			t.Fatalf("malformed cookies made %d backend calls, want 0", n)
+		}
+	})
+
+	t.Run("Middleware", func(t *testing.T) {
+		t.Parallel()
+		s, c := srvCounted(newStore(t))
+		app := srvNewApp(t, s)
+		cl := app.client(t)
+		r := app.get(t, cl, "/set?k=user&v=alice")
+		if r.status != http.StatusOK || r.cookie == nil || !validID(r.cookie.Value) {
+			t.Fatalf("create: status %d cookie %v", r.status, r.cookie)
+		}
+		id := r.cookie.Value
+		srvWantRecord(t, s, id, "user", "alice")
+		if r = app.get(t, cl, "/get?k=user"); r.body != "alice" || r.cookie != nil {
+			t.Fatalf("read: body %q cookie %v, want alice and no cookie", r.body, r.cookie)
+		}
+		before := c.snapshot()
+		if r = app.get(t, cl, "/untouched"); r.status != http.StatusOK || r.cookie != nil {
+			t.Fatalf("untouched: status %d cookie %v", r.status, r.cookie)
+		}
+		if d := c.since(before); d.total() != 0 {
+			t.Fatalf("untouched request made backend calls: %+v", d)
+		}
+		if r = app.get(t, cl, "/set?k=user&v=bob"); r.status != http.StatusOK || r.cookie == nil || r.cookie.Value != id {
+			t.Fatalf("modify: status %d cookie %v, want the same ID", r.status, r.cookie)
+		}
+		srvWantRecord(t, s, id, "user", "bob")
+		if r = app.get(t, cl, "/logout"); r.status != http.StatusOK || r.cookie == nil || r.cookie.MaxAge >= 0 {
+			t.Fatalf("logout: status %d cookie %v, want a deletion cookie", r.status, r.cookie)
+		}
+		srvWantNotFound(t, s, id)
+		if n := c.liveKeys(t); n != 0 {
+			t.Fatalf("%d keys left after logout", n)
+		}
+	})
+
+	t.Run("NewIdentity", func(t *testing.T) {
+		t.Parallel()
+		s, c := srvCounted(newStore(t))
+		app := srvNewApp(t, s)
+		cl := app.client(t)
+		r := app.get(t, cl, "/set?k=user&v=alice")
+		if r.cookie == nil {
+			t.Fatalf("create: no cookie (status %d)", r.status)
+		}
+		old := r.cookie.Value
+		r = app.get(t, cl, "/renew")
+		if r.status != http.StatusOK || r.cookie == nil || !validID(r.cookie.Value) || r.cookie.Value == old {
+			t.Fatalf("renew: status %d cookie %v, want a new ID", r.status, r.cookie)
+		}
+		if r.body != r.cookie.Value {
+			t.Errorf("Session.ID() after renew = %q, want the new cookie value %q", r.body, r.cookie.Value)
+		}
+		srvWantNotFound(t, s, old)
+		srvWantRecord(t, s, r.cookie.Value, "user", "alice")
+		if got := app.get(t, cl, "/get?k=user"); got.body != "alice" {
+			t.Fatalf("after renew: %q, want alice", got.body)
+		}
+		// The old cookie is dead: it gets a fresh empty session.
+		if got := app.getWithCookie(t, "/get?k=user", old); got.status != http.StatusOK || got.body != "" {
+			t.Fatalf("old cookie: status %d body %q, want an empty session", got.status, got.body)
+		}
+		if n := c.liveKeys(t); n != 1 {
+			t.Fatalf("%d live keys after renew, want 1", n)
+		}
+	})
+
+	t.Run("AnonymousReadOnlyWritesNothing", func(t *testing.T) {
+		t.Parallel()
+		s, c := srvCounted(newStore(t))
+		app := srvNewApp(t, s)
+		for i := range 20 {
+			r := app.getWithCookie(t, "/get?k=user", "")
+			if r.status != http.StatusOK || r.cookie != nil || r.header.Get("Set-Cookie") != "" {
+				t.Fatalf("anonymous #%d: status %d cookie %v", i, r.status, r.cookie)
+			}
+		}
+		if d := c.snapshot(); d.total() != 0 {
+			t.Fatalf("anonymous requests without a cookie made backend calls: %+v", d)
+		}
+		for i := range 20 {
+			r := app.getWithCookie(t, "/get?k=user", newID()) // unknown ID
+			if r.status != http.StatusOK || r.cookie != nil {
+				t.Fatalf("unknown ID #%d: status %d cookie %v", i, r.status, r.cookie)
+			}
+		}
+		if d := c.snapshot(); d.gets != 20 || d.writes() != 0 {
+			t.Fatalf("unknown IDs: %+v, want 20 gets and no writes", d)
+		}
+		if n := c.liveKeys(t); n != 0 {
+			t.Fatalf("%d keys after anonymous reads", n)
+		}
+	})
+
+	t.Run("ConcurrentRequests", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		app := srvNewApp(t, s)
+		cl := app.client(t)
+		r := app.get(t, cl, "/set?k=user&v=alice")
+		if r.cookie == nil {
+			t.Fatalf("create: no cookie (status %d)", r.status)
+		}
+		id := r.cookie.Value
+		var wg sync.WaitGroup
+		errs := make(chan error, 100)
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range 8 {
+					path := "/get?k=user"
+					if i%2 == 1 {
+						path = fmt.Sprintf("/set?k=g%d&v=%d", g, i)
+					}
+					resp, err := cl.Get(app.srv.URL + path)
+					if err != nil {
+						errs <- err
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						errs <- fmt.Errorf("%s: status %d", path, resp.StatusCode)
+						return
+					}
+					for _, ck := range resp.Cookies() {
+						if ck.Name == DefaultCookieName && ck.Value != id {
+							errs <- fmt.Errorf("%s: cookie changed to %q", path, ck.Value)
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		// Last writer wins per request, but the session survives intact.
+		srvWantRecord(t, s, id, "user", "alice")
+	})
+
+	t.Run("LogoutWins", func(t *testing.T) {
+		t.Parallel()
+		s, c := srvCounted(newStore(t))
+		app := srvNewApp(t, s)
+		loaded, release := make(chan struct{}), make(chan struct{})
+		app.mux.HandleFunc("/slow-write", func(w http.ResponseWriter, r *http.Request) {
+			sess, err := Get(r)
+			close(loaded)
+			if err != nil {
+				return
+			}
+			<-release
+			_ = sess.Set("user", "mallory")
+			_, _ = io.WriteString(w, "written")
+		})
+		cl := app.client(t)
+		if r := app.get(t, cl, "/set?k=user&v=alice"); r.cookie == nil {
+			t.Fatalf("create: no cookie (status %d)", r.status)
+		}
+		id := app.cookie(t, cl)
+		resA := make(chan srvResponse, 1)
+		go func() { resA <- app.doWithCookie("/slow-write", id) }()
+		select {
+		case <-loaded:
+		case <-time.After(10 * time.Second):
+			t.Fatal("request A never loaded its session")
+		}
+		before := c.snapshot()
+		if r := app.get(t, cl, "/logout"); r.cookie == nil || r.cookie.MaxAge >= 0 {
+			t.Fatalf("B logout: status %d cookie %v, want a deletion cookie", r.status, r.cookie)
+		}
+		srvWantNotFound(t, s, id)
+		close(release)
+		a := <-resA
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		if a.status != http.StatusOK {
+			t.Errorf("A: status %d", a.status)
+		}
+		if a.cookie == nil || a.cookie.MaxAge >= 0 {
+			t.Errorf("A: cookie %v, want a deletion cookie", a.cookie)
+		}
+		srvWantNotFound(t, s, id)
+		if d := c.since(before); d.adds != 0 {
+			t.Errorf("A created a session after the logout: %+v", d)
+		}
+		if n := c.liveKeys(t); n != 0 {
+			t.Errorf("%d keys after logout won", n)
+		}
+	})
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// srvWantData asserts that id loads data.
+func srvWantData(t *testing.T, s *ServerStore, id, data string) {
+	t.Helper()
+	got, err := s.Load(t.Context(), id)
+	if err != nil || string(got) != data {
+		t.Fatalf("Load = %q, %v; want %q", got, err, data)
+	}
+}
+
+// srvWantRecord asserts that id loads a record whose key k holds the JSON
+// string v.
+func srvWantRecord(t *testing.T, s *ServerStore, id, k, v string) {
+	t.Helper()
+	data, err := s.Load(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	var rec Record
+	if err := (JSONCodec{}).DecodeRecord(data, &rec); err != nil {
+		t.Fatalf("decode record %q: %v", data, err)
+	}
+	if got := string(rec.Values[k]); got != strconv.Quote(v) {
+		t.Fatalf("record %s = %s, want %q", k, got, v)
+	}
+}
+
+// srvWantNotFound asserts that id names no session.
+func srvWantNotFound(t *testing.T, s *ServerStore, id string) {
+	t.Helper()
+	if data, err := s.Load(t.Context(), id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Load = %q, %v; want ErrNotFound", data, err)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Counting backend.
+
+// srvCountingBackend counts the calls that reach a Backend and remembers the
+// keys it created, so tests can assert round trips and find leftovers.
+type srvCountingBackend struct {
+	Backend
+	gets, adds, replaces, deletes atomic.Int64
+
+	mu    sync.Mutex
+	added []string
+}
+
+// srvCounts is a snapshot of a srvCountingBackend's counters.
+type srvCounts struct{ gets, adds, replaces, deletes int64 }
+
+func (c srvCounts) total() int64  { return c.gets + c.writes() }
+func (c srvCounts) writes() int64 { return c.adds + c.replaces + c.deletes }
+
+func (c *srvCountingBackend) snapshot() srvCounts {
+	return srvCounts{c.gets.Load(), c.adds.Load(), c.replaces.Load(), c.deletes.Load()}
+}
+
+func (c *srvCountingBackend) since(before srvCounts) srvCounts {
+	now := c.snapshot()
+	return srvCounts{now.gets - before.gets, now.adds - before.adds, now.replaces - before.replaces, now.deletes - before.deletes}
+}
+
+func (c *srvCountingBackend) total() int64 { return c.snapshot().total() }
+
+func (c *srvCountingBackend) Get(ctx context.Context, key string) ([]byte, error) {
+	c.gets.Add(1)
+	return c.Backend.Get(ctx, key)
+}
+
+func (c *srvCountingBackend) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	c.adds.Add(1)
+	err := c.Backend.Add(ctx, key, value, ttl)
+	if err == nil {
+		c.mu.Lock()
+		c.added = append(c.added, key)
+		c.mu.Unlock()
+	}
+	return err
+}
+
+func (c *srvCountingBackend) Replace(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	c.replaces.Add(1)
+	return c.Backend.Replace(ctx, key, value, ttl)
+}
+
+func (c *srvCountingBackend) Delete(ctx context.Context, key string) error {
+	c.deletes.Add(1)
+	return c.Backend.Delete(ctx, key)
+}
+
+func (c *srvCountingBackend) addedKeys() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.added)
+}
+
+// liveKeys counts the keys this backend created that still exist.
+func (c *srvCountingBackend) liveKeys(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for _, k := range c.addedKeys() {
+		_, err := c.Backend.Get(t.Context(), k)
+		switch {
+		case err == nil:
+			n++
+		case !errors.Is(err, ErrNotFound):
+			t.Fatalf("get %q: %v", k, err)
+		}
+	}
+	return n
+}
+
+// deleteAdded removes every key this backend created (test cleanup).
+func (c *srvCountingBackend) deleteAdded() {
+	for _, k := range c.addedKeys() {
+		_ = c.Backend.Delete(context.Background(), k)
+	}
+}
+
+// srvCounted returns a copy of s whose backend calls are counted.
+func srvCounted(s *ServerStore) (*ServerStore, *srvCountingBackend) {
+	c := &srvCountingBackend{Backend: s.backend}
+	cp := *s
+	cp.backend = c
+	return &cp, c
+}
+
+// ---------------------------------------------------------------------------
+// A real HTTP application around a store.
+
+// srvApp is an httptest server running the middleware with a few routes:
+//
+//	/untouched      never calls Get
+//	/get?k=         writes the string value of k
+//	/set?k=&v=      sets k to v
+//	/renew          NewIdentity, writes the new ID
+//	/logout         Invalidate
+type srvApp struct {
+	mux *http.ServeMux
+	srv *httptest.Server
+}
+
+func srvNewApp(t *testing.T, store Store, opts ...Option) *srvApp {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/untouched", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
+		s, err := Get(r)
+		if err != nil {
+			return // the middleware's error handler answers
+		}
+		v, _ := GetAs[string](s, r.FormValue("k"))
+		_, _ = io.WriteString(w, v)
+	})
+	mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
+		s, err := Get(r)
+		if err != nil {
+			return
+		}
+		if err := s.Set(r.FormValue("k"), r.FormValue("v")); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/renew", func(w http.ResponseWriter, r *http.Request) {
+		s, err := Get(r)
+		if err != nil {
+			return
+		}
+		s.NewIdentity()
+		w.WriteHeader(http.StatusOK) // commits: the new ID is known now
+		_, _ = io.WriteString(w, s.ID())
+	})
+	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
+		s, err := Get(r)
+		if err != nil {
+			return
+		}
+		s.Invalidate()
+		_, _ = io.WriteString(w, "bye")
+	})
+	opts = append([]Option{WithSecure(false), WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+	mw, err := Middleware(store, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mw(mux))
+	t.Cleanup(srv.Close)
+	return &srvApp{mux: mux, srv: srv}
+}
+
+// client returns an HTTP client with its own cookie jar and connections.
+func (a *srvApp) client(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Jar: jar, Transport: tr, Timeout: 30 * time.Second}
+}
+
+// cookie returns the session cookie that cl's jar holds for the app.
+func (a *srvApp) cookie(t *testing.T, cl *http.Client) string {
+	t.Helper()
+	u, _ := url.Parse(a.srv.URL)
+	for _, c := range cl.Jar.Cookies(u) {
+		if c.Name == DefaultCookieName {
+			return c.Value
+		}
+	}
+	t.Fatal("no session cookie in the jar")
+	return ""
+}
+
+// srvResponse is what the tests look at in a response.
+type srvResponse struct {
+	status int
+	body   string
+	header http.Header
+	cookie *http.Cookie // the session's Set-Cookie, if any
+	err    error
+}
+
+func srvRead(resp *http.Response, err error) srvResponse {
+	if err != nil {
+		return srvResponse{err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	r := srvResponse{status: resp.StatusCode, body: string(body), header: resp.Header, err: err}
+	for _, c := range resp.Cookies() {
+		if c.Name == DefaultCookieName {
+			r.cookie = c
+		}
+	}
+	return r
+}
+
+// get sends a GET with cl (and its jar).
+func (a *srvApp) get(t *testing.T, cl *http.Client, path string) srvResponse {
+	t.Helper()
+	r := srvRead(cl.Get(a.srv.URL + path))
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r
+}
+
+// doWithCookie sends a GET carrying the given session cookie ("" for none)
+// on the default transport, without a jar.
+func (a *srvApp) doWithCookie(path, cookie string) srvResponse {
+	req, err := http.NewRequest(http.MethodGet, a.srv.URL+path, nil)
+	if err != nil {
+		return srvResponse{err: err}
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", DefaultCookieName+"="+cookie)
+	}
+	return srvRead(a.srv.Client().Do(req))
+}
+
+func (a *srvApp) getWithCookie(t *testing.T, path, cookie string) srvResponse {
+	t.Helper()
+	r := a.doWithCookie(path, cookie)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r
+}
+
+// ---------------------------------------------------------------------------
+// Environment: the servers scripts/testenv.sh starts, or binaries to start.
+
+const srvHowToRun = "run `make test` (or `bash scripts/testenv.sh go test ./...`) to start real Redis, Redis Cluster and Memcached servers"
+
+// srvEnv returns the environment variable name, skipping the test when it is
+// unset, except under CI=true, where a missing server is a failure.
+func srvEnv(t *testing.T, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v != "" {
+		return v
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not set and CI=true: server tests must run in CI; %s", name, srvHowToRun)
+	}
+	t.Skipf("%s is not set: %s", name, srvHowToRun)
+	return ""
+}
+
+// srvAddrs splits a comma-separated address list.
+func srvAddrs(v string) []string {
+	var out []string
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// srvBinary finds a server binary the fault tests start themselves, with the
+// same skip/fail rule as srvEnv.
+func srvBinary(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s not found and CI=true: %s", name, srvHowToRun)
+	}
+	t.Skipf("%s not found: %s", name, srvHowToRun)
+	return ""
+}
+
+// srvPrefix returns a key prefix unique to this test, so tests sharing a
+// server neither see nor clean up each other's keys.
+func srvPrefix(t *testing.T) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "httpsession-test:" + hex.EncodeToString(b[:]) + ":"
+}
+
+// ---------------------------------------------------------------------------
+// Server processes the fault tests start, stop and restart themselves.
+
+// srvProc is a server process on a fixed loopback port; it can be killed
+// and started again on the same port (and, for Redis, the same data dir).
+type srvProc struct {
+	t    *testing.T
+	name string
+	args []string
+	addr string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  *bytes.Buffer
+}
+
+// srvFreePort returns a loopback port that was free a moment ago.
+func srvFreePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
+}
+
+// srvStartRedis starts redis-server on a free port with dir as its data
+// directory and extra arguments (persistence settings).
+func srvStartRedis(t *testing.T, dir string, extra ...string) *srvProc {
+	t.Helper()
+	bin := srvBinary(t, "redis-server")
+	return srvStartProc(t, bin, func(port int) []string {
+		return append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
+			"--daemonize", "no", "--save", "", "--appendonly", "no", "--logfile", ""}, extra...)
+	}, srvPingRedis)
+}
+
+// srvStartMemcached starts memcached on a free port.
+func srvStartMemcached(t *testing.T) *srvProc {
+	t.Helper()
+	bin := srvBinary(t, "memcached")
+	name := "nobody"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return srvStartProc(t, bin, func(port int) []string {
+		return []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "16", "-u", name}
+	}, srvPingMemcached)
+}
+
+func srvStartProc(t *testing.T, bin string, args func(port int) []string, ping func(addr string) error) *srvProc {
+	t.Helper()
+	var lastErr error
+	for range 5 { // a port picked by srvFreePort may be taken meanwhile
+		port := srvFreePort(t)
+		p := &srvProc{t: t, name: bin, args: args(port), addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+		if lastErr = p.start(ping); lastErr == nil {
+			t.Cleanup(p.kill)
+			return p
+		}
+		p.kill()
+	}
+	t.Fatalf("could not start %s: %v", bin, lastErr)
+	return nil
+}
+
+// start runs the process and waits until ping succeeds.
+func (p *srvProc) start(ping func(addr string) error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cmd := exec.Command(p.name, p.args...)
+	p.log = new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	p.cmd, p.done = cmd, done
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := ping(p.addr)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("%s exited: %v\n%s", p.name, cmd.ProcessState, p.log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s on %s not ready: %v", p.name, p.addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// restart starts the process again on the same port with the same args.
+func (p *srvProc) restart(ping func(addr string) error) {
+	p.t.Helper()
+	if err := p.start(ping); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// kill stops the process with SIGKILL, as a crash would, and reaps it.
+func (p *srvProc) kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	p.cmd = nil
+}
+
+// srvPingRedis sends PING over a raw connection.
+func srvPingRedis(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := io.WriteString(c, "PING\r\n"); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+PONG\r\n" {
+		return fmt.Errorf("PING: %q", line)
+	}
+	return nil
+}
+
+// srvPingMemcached sends "version" over a raw connection.
+func srvPingMemcached(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := io.WriteString(c, "version\r\n"); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "VERSION ") {
+		return fmt.Errorf("version: %q", line)
+	}
+	return nil
+}
+
+// srvSilentListener accepts connections and never answers: a store that
+// hangs. Its connections are closed at cleanup.
+func srvSilentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// srvCheckGoroutines fails if the goroutine count does not come back to
+// within a small tolerance of base.
+func srvCheckGoroutines(t *testing.T, base int, cleanup ...func()) {
+	t.Helper()
+	var n int
+	for range 100 {
+		for _, f := range cleanup {
+			f()
+		}
+		if n = runtime.NumGoroutine(); n <= base+3 {
+			t.Logf("goroutines: %d before, %d after", base, n)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var stacks strings.Builder
+	_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+	t.Errorf("goroutine leak: %d before, %d after\n%s", base, n, stacks.String())
+}
+
+// TestMemoryServerStore runs the conformance suite on the in-memory store.
+func TestMemoryServerStore(t *testing.T) {
+	t.Parallel()
+	testServerStore(t, func(t *testing.T) *ServerStore {
+		return NewMemoryStore(WithKeyPrefix(srvPrefix(t)))
+	})
+}
