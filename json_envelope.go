@@ -33,6 +33,7 @@ func decodeEnvelope(data []byte, rec *Record) error {
 			}
 			values := make(map[string][]byte)
 			err := sc.object(func(k []byte) error {
+				sc.ws()
 				start := sc.i
 				if err := sc.value(0); err != nil {
 					return err
@@ -262,7 +263,10 @@ func (s *jsonScanner) digits() int {
 	return n
 }
 
-// value skips one JSON value of any kind.
+// value skips one JSON value of any kind. Python's json.dumps also writes
+// NaN, Infinity and -Infinity; they are accepted here so such a session
+// still loads (and is written back unchanged), and only that key fails to
+// decode when read.
 func (s *jsonScanner) value(depth int) error {
 	if depth > maxDepth {
 		return errBadEnvelope
@@ -299,6 +303,12 @@ func (s *jsonScanner) value(depth int) error {
 		return s.want("false")
 	case c == 'n':
 		return s.want("null")
+	case c == 'N':
+		return s.want("NaN")
+	case c == 'I':
+		return s.want("Infinity")
+	case c == '-' && s.i+1 < len(s.b) && s.b[s.i+1] == 'I':
+		return s.want("-Infinity")
 	default:
 		_, err := s.number()
 		return err

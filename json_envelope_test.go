@@ -30,7 +30,7 @@ var envelopeSeeds = []string{
 	`{}`, `[]`, `null`, `{"created": "1"}`, `{"created": 1, "session": null}`,
 	`{"created": 1, "session": {"nan": NaN}}`, `{"created":1,"session":{"a":01}}`,
 	`{"created":1,"session":{"a":"\x"}}`, `{"created":1,"session":{"a":1}} x`,
-	`{"created": 1.5e3, "session": {}}`, `{"created":1,"session":{"a":-0.0e+1}}`,
+	`{"created": 1.5e3, "session": {}}`, `{"created": 1, "session": {"i": -Infinity, "j": Infinity, "k": -I}}`, `{"created":1,"session":{"a":-0.0e+1}}`,
 }
 
 func TestDecodeEnvelopeMatchesEncodingJSON(t *testing.T) {
@@ -55,7 +55,10 @@ func checkEnvelope(t *testing.T, data []byte) {
 		return // stricter than encoding/json is allowed (e.g. quoted numbers)
 	}
 	if refErr != nil {
-		t.Fatalf("fast decoder accepted %q, encoding/json rejects it: %v", data, refErr)
+		if !bytes.Contains(data, []byte("NaN")) && !bytes.Contains(data, []byte("Infinity")) {
+			t.Fatalf("fast decoder accepted %q, encoding/json rejects it: %v", data, refErr)
+		}
+		return
 	}
 	want, werr := parseUnixSeconds(created)
 	if werr != nil || !want.Equal(rec.Created) {
@@ -87,5 +90,20 @@ func TestEncodeValueFastPathsMatchEncodingJSON(t *testing.T) {
 		if want := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); !bytes.Equal(got, want) {
 			t.Errorf("EncodeValue(%#v) = %s, want %s", v, got, want)
 		}
+	}
+}
+
+func TestPythonNaNKeepsTheRestOfTheSession(t *testing.T) {
+	var rec Record
+	data := []byte(`{"created": 1700000000, "session": {"nan": NaN, "inf": -Infinity, "a": 1}}`)
+	if err := decodeEnvelope(data, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if string(rec.Values["nan"]) != "NaN" || string(rec.Values["inf"]) != "-Infinity" || string(rec.Values["a"]) != "1" {
+		t.Fatalf("values %q", rec.Values)
+	}
+	var f float64
+	if err := (JSONCodec{}).DecodeValue(rec.Values["nan"], &f); err == nil {
+		t.Fatal("NaN decoded without error")
 	}
 }
