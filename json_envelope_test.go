@@ -10,17 +10,22 @@ import (
 // fast scanner must never accept what encoding/json rejects, and must agree
 // with it on what it accepts.
 func envelopeReference(data []byte) (created json.Number, values map[string]json.RawMessage, err error) {
-	var jr struct {
-		Created *json.Number               `json:"created"`
-		Session map[string]json.RawMessage `json:"session"`
-	}
-	if err := json.Unmarshal(data, &jr); err != nil {
+	// A map, not a struct: encoding/json matches struct fields ignoring
+	// case, aiohttp_session does not.
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
 		return "", nil, err
 	}
-	if jr.Created == nil {
+	raw, ok := top["created"]
+	if !ok || json.Unmarshal(raw, &created) != nil || created == "" {
 		return "", nil, errBadEnvelope
 	}
-	return *jr.Created, jr.Session, nil
+	if raw, ok := top["session"]; ok {
+		if err := json.Unmarshal(raw, &values); err != nil {
+			return "", nil, err
+		}
+	}
+	return created, values, nil
 }
 
 var envelopeSeeds = []string{

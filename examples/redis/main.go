@@ -58,6 +58,9 @@ func main() {
 
 // newClient returns a client for one Redis node, or for a Redis Cluster
 // when addrs lists several nodes (redis.NewUniversalClient decides).
+// ContextTimeoutEnabled lets the request's context and the store's
+// WithTimeout bound every Redis call; without it go-redis applies only its
+// own read and write timeouts.
 func newClient(addrs string) (redis.UniversalClient, error) {
 	var list []string
 	for a := range strings.SplitSeq(addrs, ",") {
@@ -68,5 +71,8 @@ func newClient(addrs string) (redis.UniversalClient, error) {
 	if len(list) == 0 {
 		return nil, fmt.Errorf("-redis: no address given")
 	}
-	return redis.NewUniversalClient(&redis.UniversalOptions{Addrs: list}), nil
+	return redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:                 list,
+		ContextTimeoutEnabled: true,
+	}), nil
 }

@@ -1,0 +1,587 @@
+//go:build servertests
+
+package httpsession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// srvRedisClient connects to addrs: one address is a single node, several a
+// Cluster (redis.NewUniversalClient decides).
+func srvRedisClient(t *testing.T, addrs ...string) redis.UniversalClient {
+	t.Helper()
+	c := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:                 addrs,
+		ContextTimeoutEnabled: true,
+	})
+	t.Cleanup(func() { c.Close() })
+	if err := c.Ping(t.Context()).Err(); err != nil {
+		t.Fatalf("redis %v: %v", addrs, err)
+	}
+	return c
+}
+
+// srvRedisKeys lists the keys under prefix, on every master of a Cluster.
+func srvRedisKeys(ctx context.Context, c redis.UniversalClient, prefix string) ([]string, error) {
+	var mu sync.Mutex
+	var keys []string
+	scan := func(ctx context.Context, n *redis.Client) error {
+		it := n.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for it.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, it.Val())
+			mu.Unlock()
+		}
+		return it.Err()
+	}
+	var err error
+	switch c := c.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		err = scan(ctx, c)
+	default:
+		err = fmt.Errorf("unexpected client %T", c)
+	}
+	return keys, err
+}
+
+// srvRedisStore returns a store under a fresh prefix whose keys are deleted
+// when t ends.
+func srvRedisStore(t *testing.T, c redis.UniversalClient, opts ...ServerOption) *ServerStore {
+	t.Helper()
+	prefix := srvPrefix(t)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		keys, err := srvRedisKeys(ctx, c, prefix)
+		if err != nil {
+			t.Errorf("cleanup scan: %v", err)
+		}
+		for _, k := range keys { // one DEL per key: keys span Cluster slots
+			_ = c.Del(ctx, k).Err()
+		}
+	})
+	return NewRedisStore(c, append([]ServerOption{WithKeyPrefix(prefix)}, opts...)...)
+}
+
+// TestRedisStore runs the conformance suite on a single Redis node.
+func TestRedisStore(t *testing.T) {
+	addr := srvEnv(t, "HTTPSESSION_REDIS_ADDR")
+	t.Parallel()
+	c := srvRedisClient(t, addr)
+	if _, ok := c.(*redis.Client); !ok {
+		t.Fatalf("client %T, want *redis.Client", c)
+	}
+	testServerStore(t, func(t *testing.T) *ServerStore { return srvRedisStore(t, c) })
+}
+
+// TestRedisClusterStore runs the conformance suite on a 3-node Redis
+// Cluster.
+func TestRedisClusterStore(t *testing.T) {
+	addrs := srvAddrs(srvEnv(t, "HTTPSESSION_REDIS_CLUSTER_ADDRS"))
+	t.Parallel()
+	c := srvRedisClient(t, addrs...)
+	if _, ok := c.(*redis.ClusterClient); !ok {
+		t.Fatalf("client %T, want *redis.ClusterClient", c)
+	}
+	testServerStore(t, func(t *testing.T) *ServerStore { return srvRedisStore(t, c) })
+	t.Run("KeysSpreadOverNodes", func(t *testing.T) {
+		// Sessions land on every master: the store does not pin a slot.
+		s := srvRedisStore(t, c)
+		for range 30 {
+			if _, err := s.Save(t.Context(), "", []byte("x"), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cc := c.(*redis.ClusterClient)
+		var nodes atomic.Int32
+		err := cc.ForEachMaster(t.Context(), func(ctx context.Context, n *redis.Client) error {
+			keys, err := srvRedisKeys(ctx, n, s.prefix)
+			if len(keys) > 0 {
+				nodes.Add(1)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nodes.Load() < 2 {
+			t.Fatalf("30 sessions on %d master(s), want them spread", nodes.Load())
+		}
+	})
+}
+
+// TestRedisBackend checks the command-level contract on a single node and
+// on the Cluster: NX/XX semantics, TTLs, error mapping.
+func TestRedisBackend(t *testing.T) {
+	for _, tc := range []struct{ name, env string }{
+		{"Single", "HTTPSESSION_REDIS_ADDR"},
+		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addrs := srvAddrs(srvEnv(t, tc.env))
+			t.Parallel()
+			c := srvRedisClient(t, addrs...)
+			prefix := srvRedisStore(t, c).prefix // for its cleanup
+			b := NewRedisBackend(c)
+			ctx := t.Context()
+			k := prefix + "k"
+			if _, err := b.Get(ctx, k); err != ErrNotFound {
+				t.Fatalf("Get missing = %v, want ErrNotFound", err)
+			}
+			if err := b.Replace(ctx, k, []byte("v"), time.Hour); err != ErrNotFound {
+				t.Fatalf("Replace missing = %v, want ErrNotFound", err)
+			}
+			if n := c.Exists(ctx, k).Val(); n != 0 {
+				t.Fatal("Replace of a missing key created it")
+			}
+			if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
+				t.Fatalf("Add: %v", err)
+			}
+			if err := b.Add(ctx, k, []byte("v2"), time.Hour); err != ErrExists {
+				t.Fatalf("Add existing = %v, want ErrExists", err)
+			}
+			if v, err := b.Get(ctx, k); err != nil || string(v) != "v1" {
+				t.Fatalf("Get = %q, %v; want v1 (Add must not overwrite)", v, err)
+			}
+			if ttl := c.PTTL(ctx, k).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+				t.Fatalf("PTTL after Add(1h) = %v", ttl)
+			}
+			if err := b.Replace(ctx, k, []byte("v3"), 90*time.Minute); err != nil {
+				t.Fatalf("Replace: %v", err)
+			}
+			if ttl := c.PTTL(ctx, k).Val(); ttl <= 89*time.Minute || ttl > 90*time.Minute {
+				t.Fatalf("PTTL after Replace(90m) = %v: Replace must reset the TTL", ttl)
+			}
+			// Sub-millisecond TTLs round up, never down to "no expiry".
+			if err := b.Replace(ctx, k, []byte("v4"), 1500*time.Microsecond); err != nil {
+				t.Fatal(err)
+			}
+			if ttl := c.PTTL(ctx, k).Val(); ttl > 2*time.Millisecond {
+				t.Fatalf("PTTL after Replace(1.5ms) = %v, want <= 2ms", ttl)
+			}
+			for i := 0; c.Exists(ctx, k).Val() != 0; i++ {
+				if i > 100 {
+					t.Fatal("key with 2ms TTL did not expire")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := b.Delete(ctx, k); err != nil {
+				t.Fatalf("Delete missing = %v, want nil", err)
+			}
+			cctx, cancel := context.WithCancel(ctx)
+			cancel()
+			if _, err := b.Get(cctx, k); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
+				t.Fatalf("Get with cancelled ctx = %v", err)
+			}
+		})
+	}
+	t.Run("ErrorWrapping", func(t *testing.T) {
+		t.Parallel()
+		// A port nobody listens on: the cause (ECONNREFUSED) stays visible.
+		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", srvFreePort(t)), MaxRetries: -1})
+		defer c.Close()
+		_, err := NewRedisBackend(c).Get(t.Context(), "k")
+		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, ErrNotFound) {
+			t.Fatalf("Get on a closed port = %v, want ErrUnavailable and ECONNREFUSED", err)
+		}
+		_, err = NewRedisStore(c).Load(t.Context(), newID())
+		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("store Load on a closed port = %v", err)
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Round trips per request.
+
+// srvRedisCounter is a redis.Hook that records the commands a client sends.
+type srvRedisCounter struct {
+	mu   sync.Mutex
+	cmds map[string]int
+}
+
+func (h *srvRedisCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *srvRedisCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.mu.Lock()
+		h.cmds[cmd.Name()]++
+		h.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (h *srvRedisCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.mu.Lock()
+		for _, cmd := range cmds {
+			h.cmds[cmd.Name()]++
+		}
+		h.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+// take returns the commands recorded since the last take.
+func (h *srvRedisCounter) take() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := h.cmds
+	h.cmds = map[string]int{}
+	return out
+}
+
+// srvRedisCommandStats reads INFO commandstats: calls per command, without
+// the bookkeeping commands of connection setup and of this call itself.
+func srvRedisCommandStats(t *testing.T, c *redis.Client) map[string]int {
+	t.Helper()
+	info, err := c.Info(t.Context(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		name = strings.TrimPrefix(name, "cmdstat_")
+		if name == "info" || name == "hello" || name == "ping" || name == "command" ||
+			strings.HasPrefix(name, "client") || strings.HasPrefix(name, "command|") {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+		n, err := strconv.Atoi(calls)
+		if err != nil {
+			t.Fatalf("commandstats line %q", line)
+		}
+		out[name] = n
+	}
+	return out
+}
+
+func srvDiff(after, before map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// srvRoundTripStep is one request of the round-trip scenario and the
+// commands it may send.
+type srvRoundTripStep struct {
+	name   string
+	path   string
+	cookie string // "jar": the client's session; "unknown": a valid unknown ID; "": none
+	want   map[string]int
+	status int
+}
+
+// srvRedisRoundTrips drives requests through the middleware on a Redis store
+// and checks the commands each one sends, counted by a hook on the client
+// and, when stats is non-nil, by INFO commandstats deltas on the server.
+func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Client) {
+	hook := &srvRedisCounter{cmds: map[string]int{}}
+	c.AddHook(hook)
+	store := srvRedisStore(t, c)
+	var offset atomic.Int64 // the test's clock runs ahead by this much
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	app := srvNewApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock))
+	cl := app.client(t)
+	// Warm up: the cluster client loads slots and command info, the
+	// connection pool dials, before anything is counted.
+	if err := c.Ping(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Get(t.Context(), store.prefix+"warmup").Err()
+	hook.take()
+
+	steps := []srvRoundTripStep{
+		{"anonymous read-only", "/get?k=user", "", nil, 200},
+		{"create", "/set?k=user&v=alice", "jar", map[string]int{"set": 1}, 200},
+		{"untouched", "/untouched", "jar", nil, 200},
+		{"read-only", "/get?k=user", "jar", map[string]int{"get": 1}, 200},
+		{"modify", "/set?k=user&v=bob", "jar", map[string]int{"get": 1, "set": 1}, 200},
+		{"anonymous read-only, unknown ID", "/get?k=user", "unknown", map[string]int{"get": 1}, 200},
+		{"read-only, idle refresh not due", "/get?k=user", "jar", map[string]int{"get": 1}, 200},
+		{"advance clock", "", "", nil, 0},
+		{"read-only, idle refresh due", "/get?k=user", "jar", map[string]int{"get": 1, "set": 1}, 200},
+		{"read-only after refresh", "/get?k=user", "jar", map[string]int{"get": 1}, 200},
+		{"NewIdentity", "/renew", "jar", map[string]int{"get": 1, "set": 1, "del": 1}, 200},
+		{"logout", "/logout", "jar", map[string]int{"get": 1, "del": 1}, 200},
+		{"anonymous read-only after logout", "/get?k=user", "jar", nil, 200},
+	}
+	for _, st := range steps {
+		if st.path == "" {
+			offset.Add(int64(7 * time.Minute)) // past idleTimeout/10
+			continue
+		}
+		var before map[string]int
+		if stats != nil {
+			before = srvRedisCommandStats(t, stats)
+		}
+		var r srvResponse
+		switch st.cookie {
+		case "jar":
+			r = app.get(t, cl, st.path)
+		case "unknown":
+			r = app.getWithCookie(t, st.path, newID())
+		default:
+			r = app.getWithCookie(t, st.path, "")
+		}
+		if r.status != st.status {
+			t.Fatalf("%s: status %d, want %d", st.name, r.status, st.status)
+		}
+		want := st.want
+		if want == nil {
+			want = map[string]int{}
+		}
+		got := hook.take()
+		total := 0
+		for _, n := range got {
+			total += n
+		}
+		t.Logf("%-34s %d round trip(s) %v", st.name, total, got)
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: client sent %v, want %v", st.name, got, want)
+		}
+		if stats != nil {
+			server := srvDiff(srvRedisCommandStats(t, stats), before)
+			if !maps.Equal(server, want) {
+				t.Errorf("%s: INFO commandstats delta %v, want %v (hook counted %v)", st.name, server, want, got)
+			}
+		}
+	}
+	keys, err := srvRedisKeys(t.Context(), c, store.prefix)
+	if err != nil || len(keys) != 0 {
+		t.Fatalf("keys left: %q, %v", keys, err)
+	}
+}
+
+// TestRedisRoundTrips counts commands per request on a private redis-server
+// (so INFO commandstats sees no other test's traffic) and checks that the
+// client-side hook agrees with the server.
+func TestRedisRoundTrips(t *testing.T) {
+	t.Parallel()
+	p := srvStartRedis(t, t.TempDir())
+	c := srvRedisClient(t, p.addr)
+	stats := redis.NewClient(&redis.Options{Addr: p.addr})
+	t.Cleanup(func() { stats.Close() })
+	srvRedisRoundTrips(t, c, stats)
+}
+
+// TestRedisRoundTripsShared counts commands per request with the hook on the
+// shared single node and on the Cluster.
+func TestRedisRoundTripsShared(t *testing.T) {
+	for _, tc := range []struct{ name, env string }{
+		{"Single", "HTTPSESSION_REDIS_ADDR"},
+		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addrs := srvAddrs(srvEnv(t, tc.env))
+			t.Parallel()
+			srvRedisRoundTrips(t, srvRedisClient(t, addrs...), nil)
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Faults against real processes.
+
+// TestRedisServerStopped kills a private redis-server (SIGKILL) in the
+// middle of a run, checks that requests needing the session fail closed,
+// then restarts it on the same port and data directory (append-only file,
+// fsync always) and checks that the same cookie loads the same data.
+// It does not run in parallel: it counts goroutines.
+func TestRedisServerStopped(t *testing.T) {
+	dir := t.TempDir()
+	ping := srvPingRedis
+	p := srvStartRedis(t, dir, "--appendonly", "yes", "--appendfsync", "always")
+	c := redis.NewClient(&redis.Options{Addr: p.addr, ContextTimeoutEnabled: true, DialTimeout: time.Second})
+	t.Cleanup(func() { c.Close() })
+	store := srvRedisStore(t, c, WithTimeout(2*time.Second))
+	app := srvNewApp(t, store)
+	cl := app.client(t)
+
+	if r := app.get(t, cl, "/set?k=user&v=alice"); r.status != http.StatusOK || r.cookie == nil {
+		t.Fatalf("create: status %d cookie %v", r.status, r.cookie)
+	}
+	id := app.cookie(t, cl)
+	if r := app.get(t, cl, "/get?k=user"); r.body != "alice" {
+		t.Fatalf("read: %q", r.body)
+	}
+	closeIdle := func() {
+		cl.CloseIdleConnections()
+		app.srv.Client().CloseIdleConnections()
+		app.srv.CloseClientConnections()
+	}
+	closeIdle()
+	runtime.GC()
+	base := runtime.NumGoroutine()
+
+	p.kill()
+	t.Log("redis-server killed (SIGKILL)")
+	for _, tc := range []struct{ path, cookie string }{
+		{"/get?k=user", id},
+		{"/set?k=user&v=mallory", id},
+		{"/logout", id},
+		{"/renew", id},
+		{"/set?k=user&v=newcomer", ""}, // a new session cannot be created either
+		{"/get?k=user", newID()},
+	} {
+		start := time.Now()
+		r := app.getWithCookie(t, tc.path, tc.cookie)
+		if r.status != http.StatusServiceUnavailable {
+			t.Errorf("%s while down: status %d body %q, want 503", tc.path, r.status, r.body)
+		}
+		if sc := r.header.Values("Set-Cookie"); len(sc) != 0 {
+			t.Errorf("%s while down: Set-Cookie %q", tc.path, sc)
+		}
+		t.Logf("%s while down: %d in %v", tc.path, r.status, time.Since(start).Round(time.Millisecond))
+	}
+	// A handler that never touches the session does not need the store.
+	if r := app.getWithCookie(t, "/untouched", id); r.status != http.StatusOK {
+		t.Errorf("untouched while down: status %d", r.status)
+	}
+	// An anonymous visitor who only reads needs no store either.
+	if r := app.getWithCookie(t, "/get?k=user", ""); r.status != http.StatusOK {
+		t.Errorf("anonymous read while down: status %d", r.status)
+	}
+
+	p.restart(ping)
+	t.Log("redis-server restarted on the same port and directory")
+	var r srvResponse
+	for i := 0; ; i++ {
+		r = app.getWithCookie(t, "/get?k=user", id)
+		if r.status == http.StatusOK || i == 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // the pool drops its dead connections
+	}
+	if r.status != http.StatusOK || r.body != "alice" {
+		t.Fatalf("after restart: status %d body %q, want alice: the data did not survive", r.status, r.body)
+	}
+	if r := app.getWithCookie(t, "/set?k=user&v=bob", id); r.status != http.StatusOK || r.cookie == nil || r.cookie.Value != id {
+		t.Fatalf("modify after restart: status %d cookie %v", r.status, r.cookie)
+	}
+	srvWantRecord(t, store, id, "user", "bob")
+	srvCheckGoroutines(t, base, closeIdle)
+}
+
+// TestRedisSlowStore points a client at a listener that accepts and never
+// answers: with WithTimeout(200ms) requests fail with 503 instead of
+// hanging.
+func TestRedisSlowStore(t *testing.T) {
+	addr := srvSilentListener(t)
+	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { c.Close() })
+	app := srvNewApp(t, NewRedisStore(c, WithTimeout(200*time.Millisecond)))
+	for _, tc := range []struct{ path, cookie string }{
+		{"/get?k=user", newID()},         // load
+		{"/set?k=user&v=alice", ""},      // create
+		{"/set?k=user&v=alice", newID()}, // load before update
+	} {
+		start := time.Now()
+		r := app.getWithCookie(t, tc.path, tc.cookie)
+		elapsed := time.Since(start)
+		t.Logf("%s on a silent server: %d after %v", tc.path, r.status, elapsed.Round(time.Millisecond))
+		if r.status != http.StatusServiceUnavailable || len(r.header.Values("Set-Cookie")) != 0 {
+			t.Errorf("%s: status %d Set-Cookie %q, want 503 and none", tc.path, r.status, r.header.Values("Set-Cookie"))
+		}
+		if elapsed > 5*time.Second {
+			t.Errorf("%s: took %v, want the operation timeout to cut it short", tc.path, elapsed)
+		}
+	}
+}
+
+// TestRedisAnonymousFlood sends 10,000 read-only requests without a valid
+// session and checks that no key exists under the store's prefix, on the
+// single node and on the Cluster.
+func TestRedisAnonymousFlood(t *testing.T) {
+	for _, tc := range []struct{ name, env string }{
+		{"Single", "HTTPSESSION_REDIS_ADDR"},
+		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addrs := srvAddrs(srvEnv(t, tc.env))
+			t.Parallel()
+			c := srvRedisClient(t, addrs...)
+			store, count := srvCounted(srvRedisStore(t, c))
+			srvAnonymousFlood(t, store, count, 10_000)
+			keys, err := srvRedisKeys(t.Context(), c, store.prefix)
+			if err != nil || len(keys) != 0 {
+				t.Fatalf("keys after anonymous flood: %d, %v", len(keys), err)
+			}
+		})
+	}
+}
+
+// srvAnonymousFlood sends n read-only requests: a third without a cookie, a
+// third with malformed cookies, a third with valid but unknown IDs. None
+// may write the store or set a cookie.
+func srvAnonymousFlood(t *testing.T, store *ServerStore, count *srvCountingBackend, n int) {
+	t.Helper()
+	app := srvNewApp(t, store)
+	cl := app.srv.Client()
+	var unknown atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	var next atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				req, _ := http.NewRequest(http.MethodGet, app.srv.URL+"/get?k=user", nil)
+				switch i % 3 {
+				case 1:
+					req.Header.Set("Cookie", DefaultCookieName+"=garbage-"+strconv.FormatInt(i, 10))
+				case 2:
+					unknown.Add(1)
+					req.Header.Set("Cookie", DefaultCookieName+"="+newID())
+				}
+				r := srvRead(cl.Do(req))
+				if r.err == nil && (r.status != http.StatusOK || len(r.header.Values("Set-Cookie")) != 0) {
+					r.err = fmt.Errorf("request %d: status %d Set-Cookie %q", i, r.status, r.header.Values("Set-Cookie"))
+				}
+				if r.err != nil {
+					select {
+					case errs <- r.err:
+					default:
+					}
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got := count.snapshot()
+	t.Logf("%d anonymous requests: %+v", n, got)
+	if got.writes() != 0 || got.gets != unknown.Load() {
+		t.Fatalf("backend calls %+v, want %d gets (the unknown IDs) and no writes", got, unknown.Load())
+	}
+}
