@@ -278,6 +278,9 @@ func (st *requestState) plan() (plan, error) {
 		p.expire = empty && st.hadCookie
 		p.save = !empty
 	case !s.changed && !st.refresh:
+		// A cookie that named no live session (expired, revoked, sealed
+		// with a retired key) is removed, so the browser stops sending it.
+		p.expire = st.hadCookie && !st.found && s.isNew
 		return p, nil
 	case empty && s.isNew:
 		return p, nil // an anonymous visitor never creates a record
