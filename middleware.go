@@ -283,7 +283,8 @@ func (st *requestState) plan() (plan, error) {
 		p.expire = st.hadCookie && !st.found && s.isNew
 		return p, nil
 	case empty && s.isNew:
-		return p, nil // an anonymous visitor never creates a record
+		p.expire = st.hadCookie && !st.found // an anonymous visitor never creates a record
+		return p, nil
 	case empty:
 		p.deleteOld, p.expire = st.token, true
 	default:
