@@ -231,6 +231,7 @@ type plan struct {
 	ttl        time.Duration
 	persistent bool
 	deleteOld  string // record to delete once the new one is saved
+	confirm    string // record that must still exist before it is replaced (NewIdentity)
 	expire     bool   // send a deletion cookie
 }
 
@@ -277,6 +278,10 @@ func (st *requestState) plan() (plan, error) {
 		p.deleteOld = st.token
 		p.expire = empty && st.hadCookie
 		p.save = !empty
+		if !s.invalidated && st.found && m.serverSide {
+			// The new ID must not outlive a logout that happened meanwhile.
+			p.confirm = st.token
+		}
 	case !s.changed && !st.refresh:
 		// A cookie that named no live session (expired, revoked, sealed
 		// with a retired key) is removed, so the browser stops sending it.
@@ -320,6 +325,15 @@ func (st *requestState) plan() (plan, error) {
 	}
 	p.data = data
 	p.ttl = m.deadline(s.created, now, s.lifetime).Sub(now)
+	if p.ttl <= 0 {
+		// Already past its deadline (a shortened lifetime, a slow request):
+		// end it rather than store a record with no expiry.
+		old := p.deleteOld
+		if old == "" {
+			old = p.token
+		}
+		return plan{deleteOld: old, expire: st.hadCookie}, nil
+	}
 	p.persistent = m.persistent
 	if s.persist != nil {
 		p.persistent = *s.persist
@@ -333,15 +347,18 @@ func (st *requestState) plan() (plan, error) {
 func (st *requestState) apply(p plan) (string, error) {
 	m := st.m
 	var cookie, token string
+	if p.confirm != "" {
+		if _, err := m.store.Save(st, p.confirm, p.data, p.ttl); errors.Is(err, ErrNotFound) {
+			return st.lostToLogout(), nil
+		} else if err != nil {
+			return "", fmt.Errorf("httpsession: save session: %w", err)
+		}
+	}
 	if p.save {
 		var err error
 		token, err = m.store.Save(st, p.token, p.data, p.ttl)
 		if errors.Is(err, ErrNotFound) && p.token != "" {
-			// Deleted while this request was in flight (a logout elsewhere):
-			// the logout wins, this request's changes are dropped.
-			m.logger.Warn("httpsession: session was deleted while the request was in flight; changes dropped",
-				"path", st.r.URL.Path)
-			return m.deletionCookie(), nil
+			return st.lostToLogout(), nil
 		}
 		if err != nil {
 			return "", fmt.Errorf("httpsession: save session: %w", err)
@@ -370,6 +387,15 @@ func (st *requestState) apply(p plan) (string, error) {
 		cookie = m.deletionCookie()
 	}
 	return cookie, nil
+}
+
+// lostToLogout handles a session deleted while this request was in flight
+// (a logout elsewhere): the logout wins, this request's changes are dropped
+// and its cookie expired.
+func (st *requestState) lostToLogout() string {
+	st.m.logger.Warn("httpsession: session was deleted while the request was in flight; changes dropped",
+		"path", st.r.URL.Path)
+	return st.m.deletionCookie()
 }
 
 // checkToken refuses a token that is too large for browsers or that a

@@ -1,12 +1,9 @@
-//go:build coretests
-
 package httpsession
 
 import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +14,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,8 +26,8 @@ import (
 // Shared test helpers (used by middleware_test.go, writer_test.go and
 // session_test.go). Every file-scope name starts with "mw".
 
-// mwErrCause is the root cause the failing stores report.
-var mwErrCause = errors.New("mw: backend exploded at 10.0.0.7:6379")
+// errMwCause is the root cause the failing stores report.
+var errMwCause = errors.New("mw: backend exploded at 10.0.0.7:6379")
 
 // mwClock is an injectable clock, safe for concurrent use.
 type mwClock struct {
@@ -100,12 +98,6 @@ func (s *mwCountingStore) Save(ctx context.Context, token string, data []byte, t
 func (s *mwCountingStore) Delete(ctx context.Context, token string) error {
 	s.deletes.Add(1)
 	return s.Store.Delete(ctx, token)
-}
-
-func (s *mwCountingStore) saved() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.lastSaved)
 }
 
 // mwCountingBackend wraps a MemoryBackend, counts calls, remembers the last
@@ -218,8 +210,16 @@ func (s *mwFixedStore) Save(_ context.Context, token string, _ []byte, _ time.Du
 func (s *mwFixedStore) Delete(context.Context, string) error { return nil }
 
 // mwInsecureToken builds a cookie value that NewInsecureCookieStore opens:
-// a live record created at created holding values.
+// a live record created at created holding values. Send it with a raw
+// Cookie header: it is Python-quoted JSON, which http.Cookie would mangle.
 func mwInsecureToken(t *testing.T, created time.Time, values map[string]any) string {
+	t.Helper()
+	return mwToken(t, NewInsecureCookieStore(), created, values)
+}
+
+// mwToken saves a live record created at created holding values in store
+// and returns its cookie value.
+func mwToken(t *testing.T, store Store, created time.Time, values map[string]any) string {
 	t.Helper()
 	rec := Record{Created: created, Values: map[string][]byte{}}
 	for k, v := range values {
@@ -233,7 +233,22 @@ func mwInsecureToken(t *testing.T, created time.Time, values map[string]any) str
 	if err != nil {
 		t.Fatal(err)
 	}
-	return base64.RawURLEncoding.EncodeToString(data)
+	token, err := store.Save(context.Background(), "", data, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// mwSigned returns a signed cookie store, whose cookies net/http's cookie
+// jar accepts (the insecure store's Python-quoted JSON it drops).
+func mwSigned(t *testing.T) *CookieStore {
+	t.Helper()
+	st, err := NewSignedCookieStore(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // mwServer is a real HTTP server running the middleware. served receives
@@ -300,12 +315,84 @@ func mwSetCookie(h http.Header, name string) (*http.Cookie, string) {
 	var found *http.Cookie
 	var raw string
 	for _, line := range h.Values("Set-Cookie") {
-		c, err := http.ParseSetCookie(line)
-		if err == nil && c.Name == name {
+		if c := mwParseSetCookie(line); c != nil && c.Name == name {
 			found, raw = c, line
 		}
 	}
 	return found, raw
+}
+
+// mwParseSetCookie parses a Set-Cookie line leniently: unlike
+// http.ParseSetCookie it keeps values net/http refuses (the insecure
+// store's quoted JSON) verbatim. Max-Age <= 0 parses as MaxAge -1.
+func mwParseSetCookie(line string) *http.Cookie {
+	parts := strings.Split(line, ";")
+	name, value, ok := strings.Cut(strings.TrimSpace(parts[0]), "=")
+	if !ok || name == "" {
+		return nil
+	}
+	c := &http.Cookie{Name: name, Value: value, Raw: line}
+	for _, p := range parts[1:] {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		switch strings.ToLower(k) {
+		case "path":
+			c.Path = v
+		case "domain":
+			c.Domain = v
+		case "max-age":
+			if n, err := strconv.Atoi(v); err == nil {
+				c.MaxAge = max(n, -1)
+				if n == 0 {
+					c.MaxAge = -1
+				}
+			}
+		case "expires":
+			c.Expires, _ = http.ParseTime(v)
+		case "httponly":
+			c.HttpOnly = true
+		case "secure":
+			c.Secure = true
+		case "samesite":
+			switch strings.ToLower(v) {
+			case "lax":
+				c.SameSite = http.SameSiteLaxMode
+			case "strict":
+				c.SameSite = http.SameSiteStrictMode
+			case "none":
+				c.SameSite = http.SameSiteNoneMode
+			}
+		case "partitioned":
+			c.Partitioned = true
+		}
+	}
+	return c
+}
+
+// mwBrowser is a minimal cookie-keeping client that sends cookie values
+// back verbatim, whatever the store's format.
+type mwBrowser struct {
+	srv   *mwServer
+	name  string
+	value string
+}
+
+func mwNewBrowser(srv *mwServer) *mwBrowser { return &mwBrowser{srv: srv, name: DefaultCookieName} }
+
+func (b *mwBrowser) get(t *testing.T, path string) mwResp {
+	t.Helper()
+	var cookies []*http.Cookie
+	if b.value != "" {
+		cookies = append(cookies, &http.Cookie{Name: b.name, Value: b.value})
+	}
+	r := b.srv.do(t, mwPlain(), path, cookies...)
+	if ck, _ := r.cookie(b.name); ck != nil {
+		if ck.MaxAge < 0 {
+			b.value = ""
+		} else {
+			b.value = ck.Value
+		}
+	}
+	return r
 }
 
 // mwCountSetCookies counts Set-Cookie lines for name.
@@ -327,8 +414,8 @@ func (s *mwServer) do(t *testing.T, c *http.Client, path string, cookies ...*htt
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ck := range cookies {
-		req.AddCookie(ck)
+	for _, ck := range cookies { // verbatim: AddCookie would re-quote
+		req.Header.Add("Cookie", ck.Name+"="+ck.Value)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -379,7 +466,7 @@ func mwRaw(t *testing.T, addr, path string, cookies ...*http.Cookie) []mwRawResp
 		t.Fatal(err)
 	}
 	for _, ck := range cookies {
-		req.AddCookie(ck)
+		req.Header.Add("Cookie", ck.Name+"="+ck.Value)
 	}
 	req.Close = true
 	if err := req.Write(conn); err != nil {
@@ -485,7 +572,7 @@ func TestMiddlewareLazyUntouched(t *testing.T) {
 			if server {
 				st, backend = mwServerStore(nil)
 			} else {
-				counting = &mwCountingStore{Store: NewInsecureCookieStore()}
+				counting = &mwCountingStore{Store: mwSigned(t)}
 				st = counting
 			}
 			mux := http.NewServeMux()
@@ -758,8 +845,8 @@ func TestMiddlewarePanicSavesNothing(t *testing.T) {
 // Store failures and the error handler
 
 func TestMiddlewareStoreErrorsDefaultHandler(t *testing.T) {
-	unavailable := fmt.Errorf("%w: %w", ErrUnavailable, mwErrCause)
-	plain := fmt.Errorf("mw: wrapped: %w", mwErrCause)
+	unavailable := fmt.Errorf("%w: %w", ErrUnavailable, errMwCause)
+	plain := fmt.Errorf("mw: wrapped: %w", errMwCause)
 	live := mwInsecureToken(t, time.Now(), map[string]any{"user": "ann"})
 	cases := []struct {
 		name     string
@@ -776,7 +863,7 @@ func TestMiddlewareStoreErrorsDefaultHandler(t *testing.T) {
 		{"delete unavailable", &mwFailStore{deleteErr: unavailable}, live, "invalidate", 503},
 		{"server store backend plain error", func() Store {
 			st, b := mwServerStore(nil)
-			b.failWrite = mwErrCause
+			b.failWrite = errMwCause
 			return st
 		}(), "", "set", 503},
 	}
@@ -835,9 +922,9 @@ func TestMiddlewareStoreErrorsDefaultHandler(t *testing.T) {
 }
 
 func TestMiddlewareCustomErrorHandler(t *testing.T) {
-	unavailable := fmt.Errorf("%w: %w", ErrUnavailable, mwErrCause)
+	unavailable := fmt.Errorf("%w: %w", ErrUnavailable, errMwCause)
 	serverStore, backend := mwServerStore(nil)
-	backend.failWrite = mwErrCause
+	backend.failWrite = errMwCause
 	cases := []struct {
 		name   string
 		store  Store
@@ -875,7 +962,7 @@ func TestMiddlewareCustomErrorHandler(t *testing.T) {
 			if !errors.Is(err, ErrUnavailable) {
 				t.Errorf("errors.Is(%v, ErrUnavailable) = false", err)
 			}
-			if !errors.Is(err, mwErrCause) {
+			if !errors.Is(err, errMwCause) {
 				t.Errorf("errors.Is(%v, cause) = false", err)
 			}
 			if v := r.header.Values("Set-Cookie"); len(v) != 0 {
@@ -994,16 +1081,17 @@ func TestMiddlewareCookiePersistence(t *testing.T) {
 
 	t.Run("WithPersistent(false)", func(t *testing.T) {
 		srv := mwStart(t, NewInsecureCookieStore(), mux, WithClock(clock.Now), WithPersistent(false))
-		c := mwJar(t)
-		noExpiry(t, srv.do(t, c, "/set"))
-		noExpiry(t, srv.do(t, c, "/touch"))
+		b := mwNewBrowser(srv)
+		noExpiry(t, b.get(t, "/set"))
+		noExpiry(t, b.get(t, "/touch"))
 	})
 	t.Run("SetPersistent(false)", func(t *testing.T) {
-		srv := mwStart(t, NewInsecureCookieStore(), mux, WithClock(clock.Now))
-		c := mwJar(t)
-		noExpiry(t, srv.do(t, c, "/session-cookie"))
+		store, _ := mwServerStore(clock.Now)
+		srv := mwStart(t, store, mux, WithClock(clock.Now))
+		b := mwNewBrowser(srv)
+		noExpiry(t, b.get(t, "/session-cookie"))
 		// The choice is kept in the record: a later save still omits it.
-		r := srv.do(t, c, "/touch")
+		r := b.get(t, "/touch")
 		noExpiry(t, r)
 		if r.body != "n" {
 			t.Errorf("keys %q: the persistence choice leaked into the user's map", r.body)
@@ -1011,9 +1099,9 @@ func TestMiddlewareCookiePersistence(t *testing.T) {
 	})
 	t.Run("SetPersistent(true) overrides WithPersistent(false)", func(t *testing.T) {
 		srv := mwStart(t, NewInsecureCookieStore(), mux, WithClock(clock.Now), WithPersistent(false))
-		c := mwJar(t)
-		hasExpiry(t, srv.do(t, c, "/persistent-cookie"))
-		hasExpiry(t, srv.do(t, c, "/touch"))
+		b := mwNewBrowser(srv)
+		hasExpiry(t, b.get(t, "/persistent-cookie"))
+		hasExpiry(t, b.get(t, "/touch"))
 	})
 }
 
@@ -1115,7 +1203,7 @@ func TestMiddlewareCookieOptionsAndDeletion(t *testing.T) {
 	}
 
 	req := httptest.NewRequest(http.MethodGet, "https://www.example.com/app/logout?logout=1", nil)
-	req.AddCookie(&http.Cookie{Name: "__Secure-sid", Value: ck.Value})
+	req.Header.Add("Cookie", "__Secure-sid="+ck.Value)
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	del, raw := mwSetCookie(rec.Header(), "__Secure-sid")
@@ -1241,7 +1329,7 @@ func TestMiddlewareVaryCookie(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
 			if tc.cookie {
-				req.AddCookie(&http.Cookie{Name: "session", Value: token})
+				req.Header.Add("Cookie", "session="+token)
 			}
 			rec := httptest.NewRecorder()
 			mw(tc.h).ServeHTTP(rec, req)
@@ -1299,7 +1387,7 @@ func TestMiddlewareCacheControl(t *testing.T) {
 				_, _ = io.WriteString(w, "page")
 			}))
 			req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
-			req.AddCookie(&http.Cookie{Name: "session", Value: token})
+			req.Header.Add("Cookie", "session="+token)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if got := mwCountSetCookies(rec.Header(), "session") == 1; got != tc.wantCookie {
@@ -1318,10 +1406,10 @@ func TestMiddlewareCacheControl(t *testing.T) {
 
 // mwExpiryStores returns a memory store on the fake clock and a cookie store
 // (which has no expiry of its own, so only the middleware can enforce it).
-func mwExpiryStores(clock *mwClock) map[string]Store {
+func mwExpiryStores(t *testing.T, clock *mwClock) map[string]Store {
 	return map[string]Store{
 		"memory": NewServerStore(NewMemoryBackend(0, clock.Now)),
-		"cookie": NewInsecureCookieStore(),
+		"cookie": mwSigned(t),
 	}
 }
 
@@ -1340,10 +1428,10 @@ func mwExpiryMux() *http.ServeMux {
 }
 
 func TestMiddlewareAbsoluteLifetime(t *testing.T) {
-	for name := range mwExpiryStores(mwNewClock()) {
+	for name := range mwExpiryStores(t, mwNewClock()) {
 		t.Run(name, func(t *testing.T) {
 			clock := mwNewClock()
-			store := mwExpiryStores(clock)[name]
+			store := mwExpiryStores(t, clock)[name]
 			srv := mwStart(t, store, mwExpiryMux(), WithClock(clock.Now), WithLifetime(time.Hour))
 			c := mwJar(t)
 			if r := srv.do(t, c, "/count"); r.body != "1 new=true" {
@@ -1381,10 +1469,10 @@ func TestMiddlewareAbsoluteLifetime(t *testing.T) {
 }
 
 func TestMiddlewareIdleTimeout(t *testing.T) {
-	for name := range mwExpiryStores(mwNewClock()) {
+	for name := range mwExpiryStores(t, mwNewClock()) {
 		t.Run(name, func(t *testing.T) {
 			clock := mwNewClock()
-			store := mwExpiryStores(clock)[name]
+			store := mwExpiryStores(t, clock)[name]
 			srv := mwStart(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
 			c := mwJar(t)
 			r := srv.do(t, c, "/count")
@@ -1421,7 +1509,7 @@ func TestMiddlewareIdleRefreshThrottled(t *testing.T) {
 		mwThrottleFlow(t, srv, clock, func() int64 { return backend.adds.Load() + backend.replaces.Load() })
 	})
 	t.Run("cookie", func(t *testing.T) {
-		store := &mwCountingStore{Store: NewInsecureCookieStore()}
+		store := &mwCountingStore{Store: mwSigned(t)}
 		srv := mwStart(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
 		mwThrottleFlow(t, srv, clock, store.saves.Load)
 	})
@@ -1494,10 +1582,11 @@ func mwIdentityMux() *http.ServeMux {
 			http.Error(w, err.Error(), 599)
 			return
 		}
-		fmt.Fprintf(w, "len=%d new=%v", s.Len(), s.IsNew())
+		msg := fmt.Sprintf("len=%d new=%v", s.Len(), s.IsNew())
 		if r.URL.Query().Has("bob") {
 			_ = s.Set("user", "bob")
 		}
+		_, _ = io.WriteString(w, msg)
 	})
 	return mux
 }
@@ -1754,7 +1843,7 @@ func TestMiddlewareAnonymousCreatesNoRecords(t *testing.T) {
 	c := mwPlain()
 	cookies := [][]*http.Cookie{
 		nil,
-		{{Name: "session", Value: newID()}},  // well-formed, unknown
+		{{Name: "session", Value: newID()}},   // well-formed, unknown
 		{{Name: "session", Value: "garbage"}}, // malformed
 	}
 	gets := backend.gets.Load()
@@ -1763,8 +1852,11 @@ func TestMiddlewareAnonymousCreatesNoRecords(t *testing.T) {
 		if r.status != 200 || r.body != "true" {
 			t.Fatalf("request %d: %d %q", i, r.status, r.body)
 		}
-		if v := r.header.Values("Set-Cookie"); len(v) != 0 {
-			t.Fatalf("anonymous read-only request %d got Set-Cookie %v", i, v)
+		// Never a live cookie; a dead cookie is expired so the browser
+		// stops sending it; no cookie at all gets no Set-Cookie.
+		ck, raw := r.cookie("session")
+		if sent := len(cookies[i%len(cookies)]) > 0; !sent && ck != nil || sent && (ck == nil || ck.MaxAge >= 0) {
+			t.Fatalf("anonymous read-only request %d (cookie sent: %v) got Set-Cookie %q", i, sent, raw)
 		}
 		if mwVaryCookieCount(r.header) != 1 {
 			t.Fatalf("request %d lacks Vary: Cookie", i)
@@ -1805,8 +1897,9 @@ func TestMiddlewareCorruptRecord(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			store := &mwFixedStore{data: []byte(tc.data)}
 			srv := mwStart(t, store, mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
-				fmt.Fprintf(w, "new=%v user=%v len=%d", s.IsNew(), s.Get("user"), s.Len())
+				msg := fmt.Sprintf("new=%v user=%v len=%d", s.IsNew(), s.Get("user"), s.Len())
 				_ = s.Set("k", "v")
+				_, _ = io.WriteString(w, msg)
 			}))
 			r := srv.do(t, mwPlain(), "/", &http.Cookie{Name: "session", Value: "tok"})
 			if r.status != 200 {
@@ -1826,6 +1919,99 @@ func TestMiddlewareCorruptRecord(t *testing.T) {
 			}
 			if tc.live != (store.saveToken[0] == "tok") {
 				t.Errorf("save token %q: a corrupt record must start a new session, a live one update itself", store.saveToken[0])
+			}
+		})
+	}
+}
+
+// A client-chosen session ID (unknown to the store, or in the query
+// string) is never adopted: a new session always gets a fresh ID.
+func TestMiddlewareUnknownIDNotAdopted(t *testing.T) {
+	store, backend := mwServerStore(nil)
+	srv := mwStart(t, store, mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		msg := fmt.Sprintf("new=%v", s.IsNew())
+		_ = s.Set("user", "victim")
+		_, _ = io.WriteString(w, msg)
+	}))
+	planted := newID()
+	r := srv.do(t, mwPlain(), "/", &http.Cookie{Name: "session", Value: planted})
+	ck, _ := r.cookie("session")
+	if r.body != "new=true" || ck == nil || ck.Value == planted || ck.Value == "" {
+		t.Errorf("planted ID: body %q, cookie %+v: the planted ID %s was adopted", r.body, ck, planted)
+	}
+	planted = newID()
+	r = srv.do(t, mwPlain(), "/?session="+planted)
+	if ck, _ := r.cookie("session"); r.body != "new=true" || ck == nil || ck.Value == planted {
+		t.Errorf("query-string ID: body %q, cookie %+v", r.body, ck)
+	}
+	if backend.Len() != 2 {
+		t.Errorf("%d records, want 2", backend.Len())
+	}
+}
+
+// Browsers send several cookies of one name (different Paths or Domains);
+// a stale or garbage one first must not hide the live one.
+func TestMiddlewareSeveralCookies(t *testing.T) {
+	store, _ := mwServerStore(nil)
+	mux := mwIdentityMux()
+	srv := mwStart(t, store, mux)
+	live := mwLogin(t, srv)
+	r := srv.do(t, mwPlain(), "/whoami",
+		&http.Cookie{Name: "session", Value: "garbage"},
+		&http.Cookie{Name: "session", Value: newID()},
+		live)
+	if !strings.HasPrefix(r.body, "user=ann cart=3 new=false id="+live.Value) {
+		t.Errorf("live cookie behind stale ones not found: %q", r.body)
+	}
+}
+
+// A session whose absolute deadline passes while the request runs (a slow
+// handler, or SetLifetime shortening an old session) must not be written
+// back with a non-positive TTL: the memory backend (and Redis) read that
+// as "never expires", leaving an immortal record behind.
+func TestMiddlewareSaveAfterDeadline(t *testing.T) {
+	cases := []struct {
+		name string
+		wait time.Duration // before the request
+		late func(s *Session, clock *mwClock)
+	}{
+		{"deadline passes during the handler", 59 * time.Minute, func(s *Session, clock *mwClock) {
+			clock.Advance(2 * time.Minute)
+			_ = s.Set("b", 2)
+		}},
+		{"SetLifetime shorter than the session's age", 45 * time.Minute, func(s *Session, clock *mwClock) {
+			s.SetLifetime(30 * time.Minute)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := mwNewClock()
+			store, backend := mwServerStore(clock.Now)
+			mux := http.NewServeMux()
+			mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+				_ = s.Set("a", 1)
+			}))
+			mux.Handle("/late", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+				if s.IsNew() {
+					http.Error(w, "session lost before the test", 599)
+					return
+				}
+				tc.late(s, clock)
+			}))
+			srv := mwStart(t, store, mux, WithClock(clock.Now), WithLifetime(time.Hour))
+			b := mwNewBrowser(srv)
+			b.get(t, "/set")
+			clock.Advance(tc.wait)
+			r := b.get(t, "/late")
+			if r.status != 200 {
+				t.Fatalf("late: %d %q", r.status, r.body)
+			}
+			if ck, raw := r.cookie("session"); ck != nil && ck.MaxAge > 0 {
+				t.Errorf("expired session got a live cookie %q", raw)
+			}
+			clock.Advance(365 * 24 * time.Hour)
+			if n := backend.Len(); n != 0 {
+				t.Errorf("a year later %d record(s) still live: saved with a non-positive TTL, which means no expiry", n)
 			}
 		})
 	}

@@ -181,6 +181,10 @@ func (s *ServerStore) Load(ctx context.Context, token string) ([]byte, error) {
 
 // Save implements Store.
 func (s *ServerStore) Save(ctx context.Context, token string, data []byte, ttl time.Duration) (string, error) {
+	if ttl <= 0 {
+		// Backends read a zero TTL as "never expires"; a session must.
+		return "", fmt.Errorf("httpsession: save: ttl %v is not positive", ttl)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	if token != "" {

@@ -87,11 +87,12 @@ type writerOnly struct{ io.Writer }
 // handler answers on the still-unhijacked connection. A cookie that was due
 // cannot be sent on a hijacked connection: that is logged as ErrHijacked.
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	fresh := !w.done // otherwise the cookie already went out with the headers
 	if !w.commit() {
 		return nil, nil, w.err
 	}
 	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil && w.st.cookieSet {
+	if err == nil && fresh && w.st.cookieSet {
 		w.st.m.logger.Error("httpsession: session cookie not sent", "err", ErrHijacked, "path", w.st.r.URL.Path)
 	}
 	return conn, rw, err

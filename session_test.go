@@ -1,0 +1,631 @@
+package httpsession
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// mwUser is a user struct stored without any registration.
+type mwUser struct {
+	Name   string            `json:"name"`
+	Age    int               `json:"age"`
+	Tags   []string          `json:"tags"`
+	Joined time.Time         `json:"joined"`
+	Extra  map[string]string `json:"extra,omitempty"`
+}
+
+// mwSameUser compares users, times by instant (a JSON round trip keeps the
+// offset but not the zone's name).
+func mwSameUser(a, b mwUser) bool {
+	return a.Name == b.Name && a.Age == b.Age && reflect.DeepEqual(a.Tags, b.Tags) &&
+		reflect.DeepEqual(a.Extra, b.Extra) && a.Joined.Equal(b.Joined)
+}
+
+// mwCheck collects failures from handler goroutines.
+type mwCheck struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (c *mwCheck) errorf(format string, a ...any) {
+	c.mu.Lock()
+	c.msgs = append(c.msgs, fmt.Sprintf(format, a...))
+	c.mu.Unlock()
+}
+
+func (c *mwCheck) report(t *testing.T) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.msgs {
+		t.Error(m)
+	}
+	c.msgs = nil
+}
+
+func TestSessionMapAPI(t *testing.T) {
+	chk := &mwCheck{}
+	logger, _ := mwLogger()
+	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw(mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		if !s.IsNew() || s.Len() != 0 || len(s.Keys()) != 0 || s.Get("a") != nil || s.Has("a") {
+			chk.errorf("fresh session not empty: %v", s.Keys())
+		}
+		for _, k := range []string{"c", "a", "b"} {
+			if err := s.Set(k, k+"-value"); err != nil {
+				chk.errorf("Set(%q): %v", k, err)
+			}
+		}
+		if got := s.Keys(); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+			chk.errorf("Keys() = %v, want sorted [a b c]", got)
+		}
+		if s.Len() != 3 || !s.Has("b") || s.Get("b") != "b-value" {
+			chk.errorf("Len %d, Has(b) %v, Get(b) %v", s.Len(), s.Has("b"), s.Get("b"))
+		}
+		_ = s.Set("b", 42)
+		if s.Get("b") != 42 || s.Len() != 3 {
+			chk.errorf("overwrite: Get(b) %v, Len %d", s.Get("b"), s.Len())
+		}
+		s.Delete("b")
+		s.Delete("missing")
+		if s.Has("b") || s.Get("b") != nil || s.Len() != 2 || !reflect.DeepEqual(s.Keys(), []string{"a", "c"}) {
+			chk.errorf("after Delete: %v", s.Keys())
+		}
+		_ = s.Set("nil", nil)
+		if !s.Has("nil") || s.Get("nil") != nil {
+			chk.errorf("a nil value: Has %v, Get %v", s.Has("nil"), s.Get("nil"))
+		}
+		s.Clear()
+		if s.Len() != 0 || len(s.Keys()) != 0 || s.Has("a") {
+			chk.errorf("after Clear: %v", s.Keys())
+		}
+		_ = s.Set("kept", true)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	chk.report(t)
+	if mwCountSetCookies(rec.Header(), "session") != 1 {
+		t.Errorf("no cookie after changes: %v", rec.Header())
+	}
+}
+
+// Values come back from the store as the codec decodes into any: for JSON,
+// float64, string, bool, []any, map[string]any.
+func TestSessionGetAfterRoundTrip(t *testing.T) {
+	chk := &mwCheck{}
+	mux := http.NewServeMux()
+	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		_ = s.Set("n", 7)
+		_ = s.Set("s", "x")
+		_ = s.Set("b", true)
+		_ = s.Set("l", []int{1, 2})
+		_ = s.Set("m", map[string]int{"a": 1})
+	}))
+	mux.Handle("/get", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		want := map[string]any{
+			"n": 7.0, "s": "x", "b": true, "l": []any{1.0, 2.0}, "m": map[string]any{"a": 1.0},
+		}
+		for k, v := range want {
+			if got := s.Get(k); !reflect.DeepEqual(got, v) {
+				chk.errorf("Get(%q) = %#v, want %#v", k, got, v)
+			}
+		}
+		if got := s.Keys(); !reflect.DeepEqual(got, []string{"b", "l", "m", "n", "s"}) {
+			chk.errorf("Keys() = %v", got)
+		}
+	}))
+	srv := mwStart(t, NewMemoryStore(), mux)
+	b := mwNewBrowser(srv)
+	b.get(t, "/set")
+	b.get(t, "/get")
+	chk.report(t)
+}
+
+func TestSessionGetAsRoundTrip(t *testing.T) {
+	joined := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.FixedZone("CEST", 2*3600))
+	user := mwUser{Name: "Zoë <admin>", Age: 33, Tags: []string{"a", "b"}, Joined: joined, Extra: map[string]string{"k": "v"}}
+	const big = int64(1)<<60 + 1 // not representable as float64
+	for name, store := range mwAllStores(t) {
+		t.Run(name, func(t *testing.T) {
+			chk := &mwCheck{}
+			check := func(s *Session, when string) {
+				if v, err := GetAs[int](s, "int"); err != nil || v != 42 {
+					chk.errorf("%s: int %v %v", when, v, err)
+				}
+				if v, err := GetAs[int64](s, "int64"); err != nil || v != big {
+					chk.errorf("%s: int64 %v %v, want %d", when, v, err, big)
+				}
+				if v, err := GetAs[uint64](s, "uint64"); err != nil || v != math.MaxUint64 {
+					chk.errorf("%s: uint64 %v %v", when, v, err)
+				}
+				if v, err := GetAs[string](s, "string"); err != nil || v != "héllo <b>&\"\n" {
+					chk.errorf("%s: string %q %v", when, v, err)
+				}
+				if v, err := GetAs[bool](s, "bool"); err != nil || !v {
+					chk.errorf("%s: bool %v %v", when, v, err)
+				}
+				if v, err := GetAs[float64](s, "float"); err != nil || v != 3.25 {
+					chk.errorf("%s: float %v %v", when, v, err)
+				}
+				if v, err := GetAs[time.Time](s, "time"); err != nil || !v.Equal(joined) {
+					chk.errorf("%s: time %v %v, want %v", when, v, err, joined)
+				}
+				if v, err := GetAs[[]byte](s, "bytes"); err != nil || string(v) != "\x00\x01\xfe\xff" {
+					chk.errorf("%s: bytes %q %v", when, v, err)
+				}
+				if v, err := GetAs[mwUser](s, "user"); err != nil || !mwSameUser(v, user) {
+					chk.errorf("%s: user %+v %v, want %+v", when, v, err, user)
+				}
+				if v, err := GetAs[*mwUser](s, "user"); err != nil || v == nil || v.Name != user.Name {
+					chk.errorf("%s: *user %+v %v", when, v, err)
+				}
+				if v, err := GetAs[map[string]int](s, "map"); err != nil || !reflect.DeepEqual(v, map[string]int{"a": 1, "b": 2}) {
+					chk.errorf("%s: map %v %v", when, v, err)
+				}
+				if v, err := GetAs[[]string](s, "slice"); err != nil || !reflect.DeepEqual(v, []string{"x", "y"}) {
+					chk.errorf("%s: slice %v %v", when, v, err)
+				}
+			}
+			mux := http.NewServeMux()
+			mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+				for k, v := range map[string]any{
+					"int": 42, "int64": big, "uint64": uint64(math.MaxUint64), "string": "héllo <b>&\"\n",
+					"bool": true, "float": 3.25, "time": joined, "bytes": []byte{0, 1, 0xfe, 0xff},
+					"user": user, "map": map[string]int{"a": 1, "b": 2}, "slice": []string{"x", "y"},
+				} {
+					if err := s.Set(k, v); err != nil {
+						chk.errorf("Set(%q): %v", k, err)
+					}
+				}
+				check(s, "same request")
+			}))
+			mux.Handle("/get", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+				if s.IsNew() {
+					chk.errorf("second request got a new session")
+				}
+				check(s, "after round trip")
+				if _, err := GetAs[int](s, "string"); !errors.Is(err, ErrDecode) {
+					chk.errorf("GetAs[int] of a string: %v, want ErrDecode", err)
+				}
+				if _, err := GetAs[int](s, "float"); !errors.Is(err, ErrDecode) {
+					chk.errorf("GetAs[int] of 3.25: %v, want ErrDecode", err)
+				}
+				if _, err := GetAs[mwUser](s, "int"); !errors.Is(err, ErrDecode) {
+					chk.errorf("GetAs[mwUser] of an int: %v, want ErrDecode", err)
+				}
+				if _, err := GetAs[time.Time](s, "bool"); !errors.Is(err, ErrDecode) {
+					chk.errorf("GetAs[time.Time] of a bool: %v, want ErrDecode", err)
+				}
+				if _, err := GetAs[string](s, "missing"); !errors.Is(err, ErrMissingKey) {
+					chk.errorf("GetAs of a missing key: %v, want ErrMissingKey", err)
+				}
+			}))
+			srv := mwStart(t, store, mux)
+			b := mwNewBrowser(srv)
+			if r := b.get(t, "/set"); r.status != 200 || b.value == "" {
+				t.Fatalf("set: %d, cookie %q, %v", r.status, b.value, r.header)
+			}
+			b.get(t, "/get")
+			chk.report(t)
+		})
+	}
+}
+
+func TestSessionGetAsErrorsSameRequest(t *testing.T) {
+	chk := &mwCheck{}
+	logger, _ := mwLogger()
+	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mw(mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		_ = s.Set("s", "text")
+		_ = s.Set("n", 5)
+		if _, err := GetAs[int](s, "s"); !errors.Is(err, ErrDecode) {
+			chk.errorf("GetAs[int] of a string: %v", err)
+		}
+		if v, err := GetAs[int64](s, "n"); err != nil || v != 5 {
+			chk.errorf("GetAs[int64] of an int: %v %v", v, err)
+		}
+		if v, err := GetAs[float64](s, "n"); err != nil || v != 5 {
+			chk.errorf("GetAs[float64] of an int: %v %v", v, err)
+		}
+		if _, err := GetAs[bool](s, "nope"); !errors.Is(err, ErrMissingKey) {
+			chk.errorf("missing: %v", err)
+		}
+	})).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	chk.report(t)
+}
+
+func TestSessionSetUnencodable(t *testing.T) {
+	chk := &mwCheck{}
+	store, backend := mwServerStore(nil)
+	srv := mwStart(t, store, mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		bad := map[string]any{
+			"chan":        make(chan int),
+			"func":        func() {},
+			"NaN":         math.NaN(),
+			"+Inf":        math.Inf(1),
+			"nested NaN":  map[string]float64{"x": math.NaN()},
+			"complex":     complex(1, 2),
+			"map int key": map[any]int{1.5: 1},
+		}
+		for k, v := range bad {
+			if err := s.Set(k, v); !errors.Is(err, ErrEncode) {
+				chk.errorf("Set(%q): %v, want ErrEncode", k, err)
+			}
+			if s.Has(k) {
+				chk.errorf("unencodable %q was stored", k)
+			}
+		}
+		if s.Len() != 0 {
+			chk.errorf("session holds %v", s.Keys())
+		}
+		_, _ = io.WriteString(w, "fine")
+	}))
+	r := srv.do(t, mwPlain(), "/")
+	if r.status != 200 || r.body != "fine" {
+		t.Errorf("response %d %q, want the handler's 200", r.status, r.body)
+	}
+	if mwCountSetCookies(r.header, "session") != 0 || backend.Len() != 0 {
+		t.Errorf("rejected values created a session")
+	}
+	chk.report(t)
+}
+
+func TestSessionMarkChanged(t *testing.T) {
+	chk := &mwCheck{}
+	store, backend := mwServerStore(nil)
+	mux := http.NewServeMux()
+	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		_ = s.Set("cart", map[string]any{"apple": 1})
+	}))
+	mux.Handle("/mutate", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		m, ok := s.Get("cart").(map[string]any)
+		if !ok {
+			chk.errorf("cart is %T", s.Get("cart"))
+			return
+		}
+		m[r.URL.Query().Get("item")] = 1
+		if r.URL.Query().Has("mark") {
+			s.MarkChanged()
+			// GetAs sees the in-place change too.
+			if v, err := GetAs[map[string]int](s, "cart"); err != nil || v[r.URL.Query().Get("item")] != 1 {
+				chk.errorf("GetAs after in-place change: %v %v", v, err)
+			}
+		}
+	}))
+	mux.Handle("/get", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		v, err := GetAs[map[string]int](s, "cart")
+		if err != nil {
+			chk.errorf("GetAs: %v", err)
+		}
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		fmt.Fprint(w, len(keys), v["apple"], v["pear"], v["plum"])
+	}))
+	srv := mwStart(t, store, mux)
+	b := mwNewBrowser(srv)
+	b.get(t, "/set")
+	writes := backend.replaces.Load()
+	b.get(t, "/mutate?item=pear&mark=1")
+	if backend.replaces.Load() != writes+1 {
+		t.Errorf("MarkChanged did not save")
+	}
+	if r := b.get(t, "/get"); r.body != "2 1 1 0" {
+		t.Errorf("after MarkChanged: %q, want pear saved", r.body)
+	}
+	writes = backend.replaces.Load()
+	b.get(t, "/mutate?item=plum")
+	if backend.replaces.Load() != writes {
+		t.Errorf("in-place change without MarkChanged wrote the store")
+	}
+	if r := b.get(t, "/get"); r.body != "2 1 1 0" {
+		t.Errorf("without MarkChanged: %q, want plum not saved", r.body)
+	}
+	chk.report(t)
+}
+
+func TestSessionFlashes(t *testing.T) {
+	chk := &mwCheck{}
+	store, backend := mwServerStore(nil)
+	mux := http.NewServeMux()
+	mux.Handle("/add", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		if r.URL.Query().Has("user") {
+			_ = s.Set("user", "ann")
+		}
+		for _, f := range []string{"Saved.", "Welcome <b>back</b>"} {
+			if err := s.AddFlash(f); err != nil {
+				chk.errorf("AddFlash: %v", err)
+			}
+		}
+	}))
+	mux.Handle("/show", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		keys := strings.Join(s.Keys(), ",")
+		f := s.Flashes()
+		if again := s.Flashes(); again != nil {
+			chk.errorf("second Flashes() in a request: %v", again)
+		}
+		fmt.Fprintf(w, "keys=%s len=%d flashes=%q", keys, s.Len(), f)
+	}))
+	srv := mwStart(t, store, mux)
+
+	b := mwNewBrowser(srv)
+	b.get(t, "/add")
+	if backend.Len() != 1 {
+		t.Fatalf("flashes alone did not create a session (%d records)", backend.Len())
+	}
+	if r := b.get(t, "/show"); r.body != `keys= len=0 flashes=["Saved." "Welcome <b>back</b>"]` {
+		t.Errorf("first show: %s", r.body)
+	}
+	if r := b.get(t, "/show"); r.body != `keys= len=0 flashes=[]` {
+		t.Errorf("second show: %s, want the flashes gone", r.body)
+	}
+	if backend.Len() != 0 {
+		t.Errorf("session with only read flashes kept (%d records)", backend.Len())
+	}
+
+	b = mwNewBrowser(srv)
+	b.get(t, "/add?user=1")
+	if r := b.get(t, "/show"); r.body != `keys=user len=1 flashes=["Saved." "Welcome <b>back</b>"]` {
+		t.Errorf("flashes with a key: %s", r.body)
+	}
+	if r := b.get(t, "/show"); r.body != `keys=user len=1 flashes=[]` {
+		t.Errorf("flashes with a key, second show: %s", r.body)
+	}
+	chk.report(t)
+}
+
+func TestSessionEmptiedSessionIsDeleted(t *testing.T) {
+	store, backend := mwServerStore(nil)
+	mux := http.NewServeMux()
+	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		_ = s.Set("a", 1)
+		_ = s.Set("b", 2)
+	}))
+	mux.Handle("/clear", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) { s.Clear() }))
+	mux.Handle("/del", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		s.Delete(r.URL.Query().Get("k"))
+	}))
+	srv := mwStart(t, store, mux)
+	deleted := func(t *testing.T, r mwResp) {
+		t.Helper()
+		if ck, raw := r.cookie("session"); ck == nil || ck.MaxAge >= 0 || !strings.Contains(raw, "Max-Age=0") {
+			t.Errorf("want a deletion cookie, got %q", raw)
+		}
+		if backend.Len() != 0 {
+			t.Errorf("%d records left", backend.Len())
+		}
+	}
+	t.Run("Clear", func(t *testing.T) {
+		b := mwNewBrowser(srv)
+		b.get(t, "/set")
+		deleted(t, b.get(t, "/clear"))
+	})
+	t.Run("Delete last key", func(t *testing.T) {
+		b := mwNewBrowser(srv)
+		b.get(t, "/set")
+		r := b.get(t, "/del?k=a")
+		if ck, _ := r.cookie("session"); ck != nil && ck.MaxAge < 0 || backend.Len() != 1 {
+			t.Errorf("deleting one of two keys ended the session")
+		}
+		deleted(t, b.get(t, "/del?k=b"))
+	})
+}
+
+func TestSessionMetadata(t *testing.T) {
+	clock := mwNewClock()
+	chk := &mwCheck{}
+	var ids []string
+	var mu sync.Mutex
+	h := mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		mu.Lock()
+		ids = append(ids, s.ID())
+		mu.Unlock()
+		fmt.Fprintf(w, "new=%v created=%s expires=%s", s.IsNew(), s.Created().UTC().Format(time.RFC3339), s.Expires().UTC().Format(time.RFC3339))
+	})
+	set := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s, err := Get(r); err == nil && s.IsNew() {
+				_ = s.Set("a", 1)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	t.Run("server store", func(t *testing.T) {
+		ids = nil
+		store, _ := mwServerStore(clock.Now)
+		srv := mwStart(t, store, set(h), WithClock(clock.Now), WithLifetime(2*time.Hour), WithIdleTimeout(time.Hour))
+		b := mwNewBrowser(srv)
+		start := clock.Now()
+		r := b.get(t, "/")
+		if want := "new=true created=0001-01-01T00:00:00Z expires=" + start.Add(time.Hour).Format(time.RFC3339); r.body != want {
+			t.Errorf("first: %q, want %q", r.body, want)
+		}
+		clock.Advance(30 * time.Minute)
+		r = b.get(t, "/")
+		// Idle deadline: last activity (creation) + 1h.
+		if want := "new=false created=" + start.Format(time.RFC3339) + " expires=" + start.Add(time.Hour).Format(time.RFC3339); r.body != want {
+			t.Errorf("second: %q, want %q", r.body, want)
+		}
+		if len(ids) != 2 || ids[0] != "" || ids[1] != b.value || b.value == "" {
+			t.Errorf("IDs %q, want empty then the cookie value %q", ids, b.value)
+		}
+	})
+	t.Run("cookie store", func(t *testing.T) {
+		ids = nil
+		srv := mwStart(t, NewInsecureCookieStore(), set(h), WithClock(clock.Now))
+		b := mwNewBrowser(srv)
+		b.get(t, "/")
+		r := b.get(t, "/")
+		if !strings.HasPrefix(r.body, "new=false") {
+			t.Errorf("second: %q", r.body)
+		}
+		if len(ids) != 2 || ids[0] != "" || ids[1] != "" {
+			t.Errorf("cookie store IDs %q, want empty", ids)
+		}
+	})
+	chk.report(t)
+}
+
+func TestSessionConcurrentUse(t *testing.T) {
+	const workers, ops = 16, 100
+	chk := &mwCheck{}
+	store, _ := mwServerStore(nil)
+	mux := http.NewServeMux()
+	mux.Handle("/hammer", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		_ = s.Set("shared", map[string]any{"n": 0})
+		var wg sync.WaitGroup
+		for g := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range ops {
+					k := fmt.Sprintf("g%02d-%03d", g, i)
+					if err := s.Set(k, i); err != nil {
+						chk.errorf("Set: %v", err)
+					}
+					if v, err := GetAs[int](s, k); err != nil || v != i {
+						chk.errorf("GetAs(%s) = %v %v", k, v, err)
+					}
+					_ = s.Get("shared")
+					_ = s.Has(k)
+					_ = s.Keys()
+					_ = s.Len()
+					_ = s.AddFlash(k)
+					if i%10 == 9 {
+						s.Delete(k)
+					}
+					if i%25 == 0 {
+						s.MarkChanged()
+						_ = s.Flashes()
+						_ = s.Expires()
+						_ = s.IsNew()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		fmt.Fprint(w, s.Len())
+	}))
+	mux.Handle("/len", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		fmt.Fprint(w, s.Len())
+	}))
+	srv := mwStart(t, store, mux)
+	b := mwNewBrowser(srv)
+	want := fmt.Sprint(1 + workers*(ops-ops/10))
+	if r := b.get(t, "/hammer"); r.body != want {
+		t.Errorf("Len after concurrent use %q, want %s", r.body, want)
+	}
+	if r := b.get(t, "/len"); r.body != want {
+		t.Errorf("stored Len %q, want %s", r.body, want)
+	}
+	chk.report(t)
+}
+
+func TestSessionConcurrentFirstGet(t *testing.T) {
+	const n = 32
+	chk := &mwCheck{}
+	store := &mwCountingStore{Store: mwSigned(t)}
+	token := mwToken(t, store.Store, time.Now(), map[string]any{"user": "ann"})
+	srv := mwStart(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		got := make([]*Session, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				s, err := Get(r)
+				if err != nil {
+					chk.errorf("Get: %v", err)
+				}
+				got[i] = s
+				if s.Get("user") != "ann" {
+					chk.errorf("goroutine %d saw user %v", i, s.Get("user"))
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i := range got {
+			if got[i] != got[0] || got[i] == nil {
+				chk.errorf("goroutine %d got a different *Session", i)
+			}
+		}
+	}))
+	srv.do(t, mwPlain(), "/", &http.Cookie{Name: "session", Value: token})
+	if got := store.loads.Load(); got != 1 {
+		t.Errorf("concurrent first Get calls loaded %d times, want once", got)
+	}
+	chk.report(t)
+}
+
+func TestSessionChangeAfterCommitLogged(t *testing.T) {
+	ops := []struct {
+		name   string
+		op     func(s *Session) error
+		retErr bool // the operation returns the error
+	}{
+		{"Set", func(s *Session) error { return s.Set("x", 1) }, true},
+		{"AddFlash", func(s *Session) error { return s.AddFlash("late") }, true},
+		{"Delete", func(s *Session) error { s.Delete("a"); return nil }, false},
+		{"Clear", func(s *Session) error { s.Clear(); return nil }, false},
+		{"Invalidate", func(s *Session) error { s.Invalidate(); return nil }, false},
+		{"NewIdentity", func(s *Session) error { s.NewIdentity(); return nil }, false},
+		{"MarkChanged", func(s *Session) error { s.MarkChanged(); return nil }, false},
+		{"SetLifetime", func(s *Session) error { s.SetLifetime(48 * time.Hour); return nil }, false},
+		{"SetPersistent", func(s *Session) error { s.SetPersistent(false); return nil }, false},
+		{"Flashes", func(s *Session) error { _ = s.Flashes(); return nil }, false},
+	}
+	for _, tc := range ops {
+		t.Run(tc.name, func(t *testing.T) {
+			chk := &mwCheck{}
+			store, backend := mwServerStore(nil)
+			mux := http.NewServeMux()
+			mux.Handle("/setup", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+				_ = s.Set("a", 1)
+				_ = s.AddFlash("pending")
+			}))
+			mux.Handle("/late", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+				_, _ = io.WriteString(w, "page")
+				err := tc.op(s)
+				if tc.retErr && !errors.Is(err, ErrCommitted) {
+					chk.errorf("%s after Write returned %v, want ErrCommitted", tc.name, err)
+				}
+			}))
+			srv := mwStart(t, store, mux)
+			b := mwNewBrowser(srv)
+			b.get(t, "/setup")
+			before := backend.lastWritten()
+			writes := backend.adds.Load() + backend.replaces.Load() + backend.deletes.Load()
+			r := b.get(t, "/late")
+			if r.body != "page" || mwCountSetCookies(r.header, "session") != 0 {
+				t.Errorf("late change response %q, Set-Cookie %v", r.body, r.header.Values("Set-Cookie"))
+			}
+			log := srv.log.String()
+			if !strings.Contains(log, "level=ERROR") || !strings.Contains(log, ErrCommitted.Error()) || !strings.Contains(log, tc.name) {
+				t.Errorf("late %s not logged with ErrCommitted: %s", tc.name, log)
+			}
+			if backend.adds.Load()+backend.replaces.Load()+backend.deletes.Load() != writes || backend.lastWritten() != before || backend.Len() != 1 {
+				t.Errorf("late %s changed the store", tc.name)
+			}
+			chk.report(t)
+		})
+	}
+}
