@@ -34,7 +34,7 @@ func (c *CookieStore) Load(_ context.Context, token string) ([]byte, error) {
 		return nil, ErrNotFound
 	}
 	data, ok := c.sealer.open(token)
-	if !ok {
+	if !ok || len(data) == 0 { // no record is empty
 		return nil, ErrNotFound
 	}
 	return data, nil
@@ -74,7 +74,8 @@ func checkKeys(keys [][]byte, minLen, maxLen int) error {
 
 // NewInsecureCookieStore returns a cookie store that keeps the record in the
 // cookie as readable JSON, unsigned: anyone can read and forge it. For tests
-// and debugging only. Its cookie is byte-compatible with aiohttp_session's
+// and debugging only. Go's own cookie parsers (net/http/cookiejar,
+// http.Response.Cookies) drop its values; browsers and Python keep them. Its cookie is byte-compatible with aiohttp_session's
 // SimpleCookieStorage: Python-quoted JSON such as
 // "{\"created\": 1700000000\054 \"session\": {}}", which net/http's own
 // cookie reader would drop.
@@ -84,7 +85,12 @@ type plainSealer struct{}
 
 func (plainSealer) seal(data []byte) (string, error) { return pythonQuote(asciiJSON(data)), nil }
 
-func (plainSealer) open(token string) ([]byte, bool) { return pythonUnquote(token) }
+func (plainSealer) open(token string) ([]byte, bool) {
+	if len(token) >= 2 && token[0] == '"' && token[len(token)-1] == '"' {
+		token = token[1 : len(token)-1] // Load called directly, not through the middleware
+	}
+	return pythonUnquote(token)
+}
 
 // NewSignedCookieStore returns a cookie store whose cookie the client can
 // read but not forge: base64url(record) "." base64url(HMAC-SHA256), the

@@ -1,6 +1,7 @@
 package httpsession
 
 import (
+	"bytes"
 	"crypto/hkdf"
 	"crypto/sha256"
 
@@ -48,7 +49,9 @@ type secureCookieSealer struct{ codecs []securecookie.Codec }
 const secureCookieName = "httpsession"
 
 func (s *secureCookieSealer) seal(data []byte) (string, error) {
-	return securecookie.EncodeMulti(secureCookieName, data, s.codecs[0])
+	// securecookie encrypts the serialized bytes in place, and NopEncoder
+	// hands it the caller's slice.
+	return securecookie.EncodeMulti(secureCookieName, bytes.Clone(data), s.codecs[0])
 }
 
 func (s *secureCookieSealer) open(token string) ([]byte, bool) {

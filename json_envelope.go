@@ -55,7 +55,7 @@ func decodeEnvelope(data []byte, rec *Record) error {
 			}
 			if key[0] == 'a' && n > 0 {
 				rec.Accessed = time.Unix(n, 0)
-			} else if key[0] == 'l' && n > 0 && n < maxSeconds {
+			} else if key[0] == 'l' && n > 0 && n <= maxSeconds {
 				rec.Lifetime = time.Duration(n) * time.Second
 			}
 		case "persist":

@@ -368,8 +368,7 @@ func (st *requestState) apply(p plan) (string, error) {
 		}
 		maxAge, expires := 0, time.Time{}
 		if p.persistent {
-			maxAge = int((p.ttl + time.Second - 1) / time.Second)
-			expires = m.now().Add(p.ttl)
+			maxAge, expires = cookieMaxAge(p.ttl), m.now().Add(p.ttl)
 		}
 		cookie = formatCookie(&m.cookie, token, maxAge, expires)
 		if m.serverSide {
@@ -387,6 +386,20 @@ func (st *requestState) apply(p plan) (string, error) {
 		cookie = m.deletionCookie()
 	}
 	return cookie, nil
+}
+
+// maxCookieAge is the longest Max-Age browsers honour (RFC 6265bis caps it
+// at 400 days); a longer session's cookie is refreshed when it is saved.
+const maxCookieAge = 400 * 24 * time.Hour
+
+// cookieMaxAge rounds ttl up to whole seconds without overflowing.
+func cookieMaxAge(ttl time.Duration) int {
+	ttl = min(ttl, maxCookieAge)
+	n := int(ttl / time.Second)
+	if ttl%time.Second != 0 {
+		n++
+	}
+	return n
 }
 
 // lostToLogout handles a session deleted while this request was in flight
