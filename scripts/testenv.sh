@@ -4,8 +4,9 @@
 # Runs CMD with real Redis (one node and a 3-node Cluster) and two Memcached
 # servers on free loopback ports, exported as HTTPSESSION_REDIS_ADDR,
 # HTTPSESSION_REDIS_CLUSTER_ADDRS and HTTPSESSION_MEMCACHED_ADDRS. Installs the
-# Debian packages that are missing (non-interactively, as root), and stops
-# every server on exit, whether CMD passed or failed.
+# Debian packages that are missing (non-interactively, as root), including the
+# Python ones the aiohttp_session interop tests import under /usr/bin/python3,
+# and stops every server on exit, whether CMD passed or failed.
 set -euo pipefail
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
@@ -16,7 +17,22 @@ need() {
 	shift
 	for bin in "$@"; do command -v "$bin" >/dev/null 2>&1 || missing=1; done
 	[ -z "$missing" ] && return 0
-	local sudo=
+	install_pkg "$pkg"
+}
+
+# need_py PKG MODULE...: installs PKG when Debian's system Python cannot
+# import any MODULE. The aiohttp_session interop tests run under
+# /usr/bin/python3, not whatever python3 comes first on the PATH.
+need_py() {
+	local pkg=$1 missing=
+	shift
+	for mod in "$@"; do /usr/bin/python3 -c "import $mod" >/dev/null 2>&1 || missing=1; done
+	[ -z "$missing" ] && return 0
+	install_pkg "$pkg"
+}
+
+install_pkg() {
+	local pkg=$1 sudo=
 	[ "$(id -u)" = 0 ] || sudo="sudo -n"
 	log "installing $pkg"
 	if [ -z "${TESTENV_APT_UPDATED:-}" ]; then
@@ -29,6 +45,14 @@ need() {
 need redis-server redis-server
 need redis-tools redis-cli
 need memcached memcached
+need python3 /usr/bin/python3
+need_py python3-cryptography cryptography.fernet
+need_py python3-nacl nacl.secret
+need_py python3-redis redis.asyncio
+need_py python3-pymemcache pymemcache.client.base
+need_py python3-aiohttp aiohttp
+need_py python3-aiohttp-session aiohttp_session aiohttp_session.cookie_storage aiohttp_session.nacl_storage
+need_py python3-setuptools distutils.version # aiohttp_session 2.11's redis_storage imports it
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/httpsession-testenv.XXXXXX")
 pids=()
@@ -41,17 +65,20 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# free_port prints a loopback TCP port nobody listens on (and we have not
-# handed out yet).
+# free_port sets PORT to a loopback TCP port nobody listens on (and we have not
+# handed out yet). Ports come from 20000-22767: below Linux's ephemeral range
+# (32768+), so outgoing connections cannot take them meanwhile, and such that
+# a Cluster node's bus port, port+10000, is in range and checked free too.
 used=" "
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 2768))
 		case "$used" in *" $p "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		if port_free "$p" && port_free $((p + 10000)); then
 			used="$used$p "
-			echo "$p"
+			PORT=$p
 			return
 		fi
 	done
@@ -72,15 +99,17 @@ start_redis() { # port [extra args]
 	redis-server --bind 127.0.0.1 --port "$port" --dir "$tmp/redis-$port" \
 		--save '' --appendonly no --daemonize no --logfile "$tmp/redis-$port.log" "$@" &
 	pids+=($!)
-	wait_redis "$port"
+	wait_redis "$port" || { tail -5 "$tmp/redis-$port.log" >&2; return 1; }
 }
 
-redis_port=$(free_port)
+free_port
+redis_port=$PORT
 start_redis "$redis_port"
 
 cluster=()
 for _ in 1 2 3; do
-	p=$(free_port)
+	free_port
+	p=$PORT
 	start_redis "$p" --cluster-enabled yes --cluster-config-file "$tmp/nodes-$p.conf" --cluster-node-timeout 2000
 	cluster+=("127.0.0.1:$p")
 done
@@ -93,7 +122,8 @@ done
 
 memcached_addrs=()
 for _ in 1 2; do
-	p=$(free_port)
+	free_port
+	p=$PORT
 	memcached -l 127.0.0.1 -p "$p" -U 0 -m 64 -u "$(id -un)" &
 	pids+=($!)
 	memcached_addrs+=("127.0.0.1:$p")
