@@ -1,5 +1,3 @@
-//go:build servertests
-
 package httpsession
 
 import (
@@ -21,7 +19,10 @@ import (
 //
 // gomemcache takes no context: client.Timeout (default 500ms) bounds every
 // socket operation. See MemcachedBackend for how the request's context and
-// WithTimeout are honoured on top of it.
+// WithTimeout are honoured on top of it. gomemcache keeps only
+// client.MaxIdleConns (default 2) idle connections per server; raise it to
+// about the number of concurrent requests, or busy servers get a new
+// connection for most calls.
 func NewMemcachedStore(client *memcache.Client, opts ...ServerOption) *ServerStore {
 	return NewServerStore(NewMemcachedBackend(client), opts...)
 }
@@ -33,7 +34,9 @@ func NewMemcachedStore(client *memcache.Client, opts ...ServerOption) *ServerSto
 //
 // Expiry: a ttl is rounded up to whole seconds; one longer than 30 days is
 // sent as an absolute Unix time, as Memcached requires (capped at the
-// largest time Memcached accepts, in 2038); ttl <= 0 means no expiry.
+// largest time the protocol's 32-bit field holds, in 2038). A ttl <= 0 (a
+// session already past its deadline) is sent as -1, which Memcached
+// expires at once: the store never writes an item without expiry.
 //
 // Keys are checked against Memcached's rules (at most 250 bytes, no spaces
 // or control characters) before any call; a bad key, which only a bad
@@ -81,7 +84,7 @@ func memcachedCheckKey(key string) error {
 // memcachedExpiration converts ttl to Memcached's expiration field.
 func memcachedExpiration(ttl time.Duration, now time.Time) int32 {
 	if ttl <= 0 {
-		return 0
+		return -1
 	}
 	secs := int64((ttl + time.Second - 1) / time.Second)
 	if secs <= memcachedMaxRelative {

@@ -1,5 +1,3 @@
-//go:build servertests
-
 package httpsession
 
 import (
@@ -16,15 +14,15 @@ import (
 // *redis.ClusterClient (Redis Cluster) all fit redis.UniversalClient. Every
 // session is one string key, so Cluster needs no hash tags.
 //
-// Per request the store costs at most one round trip to load and one to
-// save: a handler that never touches the session costs none, a read-only
-// request one GET, a modifying request GET plus SET XX. Anonymous visitors
-// who only read create no key.
+// Commands per request: none for a handler that never touches the session,
+// one GET for a read-only request, GET plus SET XX for a modifying one.
+// Anonymous visitors who only read create no key.
 //
 // The per-operation timeout (WithTimeout) and the request's cancellation
 // reach the socket only if the client was built with
 // ContextTimeoutEnabled: true; otherwise go-redis bounds each call by its own
-// ReadTimeout and WriteTimeout alone.
+// ReadTimeout and WriteTimeout alone (a context that is already done still
+// fails the call before any I/O).
 func NewRedisStore(client redis.UniversalClient, opts ...ServerOption) *ServerStore {
 	return NewServerStore(NewRedisBackend(client), opts...)
 }
@@ -35,7 +33,8 @@ func NewRedisStore(client redis.UniversalClient, opts ...ServerOption) *ServerSt
 //
 // Creating uses SET NX and updating SET XX, both with the record's ttl (PX,
 // or EX when it is whole seconds): a session that a logout deleted while
-// another request was in flight is not written back.
+// another request was in flight is not written back. Every key gets an
+// expiry; a ttl <= 0 makes one that expires at once.
 // Idle refresh is a full SET XX by the middleware, at most once per tenth
 // of the idle timeout.
 type RedisBackend struct {
@@ -104,11 +103,12 @@ func (b *RedisBackend) Delete(ctx context.Context, key string) error {
 }
 
 // redisTTL rounds ttl up to whole milliseconds, the resolution of PX, so a
-// record never lives shorter than asked. A ttl <= 0 means no expiry, as for
-// MemoryBackend.
+// record never lives shorter than asked. A ttl <= 0 (a session already past
+// its deadline) becomes 1ms: the key expires at once instead of living
+// forever, so the store never holds a key without expiry.
 func redisTTL(ttl time.Duration) time.Duration {
 	if ttl <= 0 {
-		return 0
+		return time.Millisecond
 	}
 	return (ttl + time.Millisecond - 1).Truncate(time.Millisecond)
 }

@@ -1,5 +1,3 @@
-//go:build servertests
-
 package httpsession
 
 import (
@@ -9,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,9 @@ import (
 // Cluster (redis.NewUniversalClient decides).
 func srvRedisClient(t *testing.T, addrs ...string) redis.UniversalClient {
 	t.Helper()
+	if len(addrs) > 1 {
+		srvRedisClusterReady(t, addrs)
+	}
 	c := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs:                 addrs,
 		ContextTimeoutEnabled: true,
@@ -34,6 +36,36 @@ func srvRedisClient(t *testing.T, addrs ...string) redis.UniversalClient {
 	}
 	return c
 }
+
+// srvRedisClusterReady waits until every node of the Cluster reports
+// cluster_state:ok: right after "redis-cli --cluster create" some nodes
+// still answer CLUSTERDOWN.
+func srvRedisClusterReady(t *testing.T, addrs []string) {
+	t.Helper()
+	for _, addr := range addrs {
+		if _, ok := srvRedisReadyNodes.Load(addr); ok {
+			continue
+		}
+		n := redis.NewClient(&redis.Options{Addr: addr})
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			info, err := n.ClusterInfo(t.Context()).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				n.Close()
+				t.Fatalf("cluster node %s not ready: %v %q", addr, err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		n.Close()
+		srvRedisReadyNodes.Store(addr, true)
+	}
+}
+
+// srvRedisReadyNodes remembers the Cluster nodes found ready.
+var srvRedisReadyNodes sync.Map
 
 // srvRedisKeys lists the keys under prefix, on every master of a Cluster.
 func srvRedisKeys(ctx context.Context, c redis.UniversalClient, prefix string) ([]string, error) {
@@ -174,11 +206,17 @@ func TestRedisBackend(t *testing.T) {
 			if ttl := c.PTTL(ctx, k).Val(); ttl > 2*time.Millisecond {
 				t.Fatalf("PTTL after Replace(1.5ms) = %v, want <= 2ms", ttl)
 			}
-			for i := 0; c.Exists(ctx, k).Val() != 0; i++ {
-				if i > 100 {
-					t.Fatal("key with 2ms TTL did not expire")
+			srvRedisWaitGone(t, c, k)
+			// A ttl <= 0 (a session past its deadline) never makes an
+			// immortal key: it expires at once.
+			for _, ttl := range []time.Duration{0, -time.Second} {
+				if err := b.Add(ctx, k, []byte("v5"), ttl); err != nil {
+					t.Fatalf("Add(ttl %v): %v", ttl, err)
 				}
-				time.Sleep(10 * time.Millisecond)
+				if pttl := c.PTTL(ctx, k).Val(); pttl > time.Millisecond {
+					t.Fatalf("PTTL after Add(ttl %v) = %v, want at most 1ms", ttl, pttl)
+				}
+				srvRedisWaitGone(t, c, k)
 			}
 			if err := b.Delete(ctx, k); err != nil {
 				t.Fatalf("Delete missing = %v, want nil", err)
@@ -193,7 +231,7 @@ func TestRedisBackend(t *testing.T) {
 	t.Run("ErrorWrapping", func(t *testing.T) {
 		t.Parallel()
 		// A port nobody listens on: the cause (ECONNREFUSED) stays visible.
-		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", srvFreePort(t)), MaxRetries: -1})
+		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", srvFreePort(t)), MaxRetries: -1, DialerRetries: 1})
 		defer c.Close()
 		_, err := NewRedisBackend(c).Get(t.Context(), "k")
 		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, ErrNotFound) {
@@ -204,6 +242,17 @@ func TestRedisBackend(t *testing.T) {
 			t.Fatalf("store Load on a closed port = %v", err)
 		}
 	})
+}
+
+// srvRedisWaitGone waits for a key with a tiny TTL to expire.
+func srvRedisWaitGone(t *testing.T, c redis.UniversalClient, k string) {
+	t.Helper()
+	for i := 0; c.Exists(t.Context(), k).Val() != 0; i++ {
+		if i > 100 {
+			t.Fatalf("key %q with a millisecond TTL did not expire", k)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -325,7 +374,9 @@ func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Clie
 		{"advance clock", "", "", nil, 0},
 		{"read-only, idle refresh due", "/get?k=user", "jar", map[string]int{"get": 1, "set": 1}, 200},
 		{"read-only after refresh", "/get?k=user", "jar", map[string]int{"get": 1}, 200},
-		{"NewIdentity", "/renew", "jar", map[string]int{"get": 1, "set": 1, "del": 1}, 200},
+		// Confirm the old session still exists (SET XX), create the new
+		// one (SET NX), delete the old one.
+		{"NewIdentity", "/renew", "jar", map[string]int{"get": 1, "set": 2, "del": 1}, 200},
 		{"logout", "/logout", "jar", map[string]int{"get": 1, "del": 1}, 200},
 		{"anonymous read-only after logout", "/get?k=user", "jar", nil, 200},
 	}
@@ -415,9 +466,11 @@ func TestRedisServerStopped(t *testing.T) {
 	dir := t.TempDir()
 	ping := srvPingRedis
 	p := srvStartRedis(t, dir, "--appendonly", "yes", "--appendfsync", "always")
-	c := redis.NewClient(&redis.Options{Addr: p.addr, ContextTimeoutEnabled: true, DialTimeout: time.Second})
+	// DialerRetries 1: a refused connection fails at once rather than after
+	// go-redis's dial retries; WithTimeout bounds the rest.
+	c := redis.NewClient(&redis.Options{Addr: p.addr, ContextTimeoutEnabled: true, DialTimeout: time.Second, DialerRetries: 1})
 	t.Cleanup(func() { c.Close() })
-	store := srvRedisStore(t, c, WithTimeout(2*time.Second))
+	store := srvRedisStore(t, c, WithTimeout(time.Second))
 	app := srvNewApp(t, store)
 	cl := app.client(t)
 
@@ -439,14 +492,15 @@ func TestRedisServerStopped(t *testing.T) {
 
 	p.kill()
 	t.Log("redis-server killed (SIGKILL)")
-	for _, tc := range []struct{ path, cookie string }{
+	down := []struct{ path, cookie string }{
 		{"/get?k=user", id},
 		{"/set?k=user&v=mallory", id},
 		{"/logout", id},
 		{"/renew", id},
 		{"/set?k=user&v=newcomer", ""}, // a new session cannot be created either
 		{"/get?k=user", newID()},
-	} {
+	}
+	for _, tc := range slices.Concat(down, down, down) {
 		start := time.Now()
 		r := app.getWithCookie(t, tc.path, tc.cookie)
 		if r.status != http.StatusServiceUnavailable {
@@ -536,11 +590,13 @@ func TestRedisAnonymousFlood(t *testing.T) {
 
 // srvAnonymousFlood sends n read-only requests: a third without a cookie, a
 // third with malformed cookies, a third with valid but unknown IDs. None
-// may write the store or set a cookie.
+// may write the store or hand out a live cookie (a dead cookie may be
+// cleared with a deletion cookie; a request without one gets none).
 func srvAnonymousFlood(t *testing.T, store *ServerStore, count *srvCountingBackend, n int) {
 	t.Helper()
 	app := srvNewApp(t, store)
-	cl := app.srv.Client()
+	cl := app.client(t)
+	cl.Jar = nil // every request carries only the cookie it sets itself
 	var unknown atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -561,8 +617,14 @@ func srvAnonymousFlood(t *testing.T, store *ServerStore, count *srvCountingBacke
 					req.Header.Set("Cookie", DefaultCookieName+"="+newID())
 				}
 				r := srvRead(cl.Do(req))
-				if r.err == nil && (r.status != http.StatusOK || len(r.header.Values("Set-Cookie")) != 0) {
-					r.err = fmt.Errorf("request %d: status %d Set-Cookie %q", i, r.status, r.header.Values("Set-Cookie"))
+				if r.err == nil && r.status != http.StatusOK {
+					r.err = fmt.Errorf("request %d: status %d", i, r.status)
+				}
+				if r.err == nil && i%3 == 0 && len(r.header.Values("Set-Cookie")) != 0 {
+					r.err = fmt.Errorf("request %d without a cookie: Set-Cookie %q", i, r.header.Values("Set-Cookie"))
+				}
+				if r.err == nil {
+					r.err = srvNoLiveCookie(r)
 				}
 				if r.err != nil {
 					select {

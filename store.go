@@ -198,8 +198,11 @@ func (s *ServerStore) Save(ctx context.Context, token string, data []byte, ttl t
 	for range 3 {
 		id := s.newID()
 		err := s.backend.Add(ctx, s.key(id), data, ttl)
+		if err == nil {
+			return id, nil
+		}
 		if !errors.Is(err, ErrExists) {
-			return id, s.wrap("create", err)
+			return "", s.wrap("create", err)
 		}
 	}
 	return "", fmt.Errorf("httpsession: create: %w: session ID collisions", ErrUnavailable)

@@ -115,9 +115,12 @@ for _ in 1 2 3; do
 done
 redis-cli --cluster create "${cluster[@]}" --cluster-replicas 0 --cluster-yes >"$tmp/cluster-create.log" 2>&1 ||
 	{ cat "$tmp/cluster-create.log" >&2; exit 1; }
-for _ in $(seq 200); do
-	redis-cli -p "${cluster[0]#*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
-	sleep 0.05
+for node in "${cluster[@]}"; do
+	for i in $(seq 200); do
+		redis-cli -p "${node#*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
+		[ "$i" = 200 ] && { log "cluster node $node never reached cluster_state:ok"; exit 1; }
+		sleep 0.05
+	done
 done
 
 memcached_addrs=()
@@ -129,7 +132,11 @@ for _ in 1 2; do
 	memcached_addrs+=("127.0.0.1:$p")
 done
 for a in "${memcached_addrs[@]}"; do
-	for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/${a#*:}") 2>/dev/null && break; sleep 0.05; done
+	for i in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/${a#*:}") 2>/dev/null && break
+		[ "$i" = 100 ] && { log "memcached on $a did not start"; exit 1; }
+		sleep 0.05
+	done
 done
 
 export HTTPSESSION_REDIS_ADDR="127.0.0.1:$redis_port"
