@@ -1,0 +1,530 @@
+package httpsession
+
+// Interop with aiohttp_session's RedisStorage and MemcachedStorage: the
+// same scenarios as the cookie storages (interop_test.go) against the real
+// Redis and Memcached that scripts/testenv.sh starts, plus server-side
+// specifics: the stored record and its TTL, real expiry, and Memcached's
+// byte-level format (aiohttp_session-wire.md §6.6) recorded on a fake
+// Memcached. aiomcache is not packaged in Debian, so the Python app runs
+// the real MemcachedStorage over interop/memcached_peer.py, a pymemcache
+// stand-in for aiomcache's client.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/redis/go-redis/v9"
+)
+
+// ioEnvAddr returns the first address in the environment variable name,
+// which scripts/testenv.sh sets.
+func ioEnvAddr(t *testing.T, name string) string {
+	t.Helper()
+	v, _, _ := strings.Cut(os.Getenv(name), ",")
+	if v == "" {
+		ioPrereq(t, "%s is not set", name)
+	}
+	return v
+}
+
+func ioRedisKind(t *testing.T) (*ioKind, *redis.Client) {
+	t.Helper()
+	addr := ioEnvAddr(t, "HTTPSESSION_REDIS_ADDR")
+	client := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { client.Close() })
+	if err := client.Ping(t.Context()).Err(); err != nil {
+		t.Fatalf("redis %s: %v", addr, err)
+	}
+	return &ioKind{
+		name:       "Redis",
+		pyArgs:     []string{"--storage", "redis", "--redis-url", "redis://" + addr + "/0"},
+		serverSide: true,
+		store: func(*testing.T, *ioClock) Store {
+			return NewRedisStore(client, WithAiohttpKeys(ioCookie))
+		},
+		record: func(t *testing.T, id string) (string, bool) {
+			v, err := client.Get(t.Context(), ioCookie+"_"+id).Result()
+			if err == redis.Nil {
+				return "", false
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v, true
+		},
+	}, client
+}
+
+func ioMemcachedKind(t *testing.T) (*ioKind, string) {
+	t.Helper()
+	addr := ioEnvAddr(t, "HTTPSESSION_MEMCACHED_ADDRS")
+	client := memcache.New(addr)
+	client.Timeout = 2 * time.Second
+	if err := client.Ping(); err != nil {
+		t.Fatalf("memcached %s: %v", addr, err)
+	}
+	return &ioKind{
+		name:       "Memcached",
+		pyArgs:     []string{"--storage", "memcached", "--memcached-addr", addr},
+		serverSide: true,
+		store: func(_ *testing.T, clock *ioClock) Store {
+			return ioMemcachedStore(client, clock)
+		},
+		record: func(t *testing.T, id string) (string, bool) {
+			r := ioPeerGet(t, addr, ioCookie+"_"+id)
+			return r.Value, r.Found
+		},
+	}, addr
+}
+
+// ioMemcachedStore is the aiohttp-compatible Memcached store, its absolute
+// expiration times taken from clock.
+func ioMemcachedStore(client *memcache.Client, clock *ioClock) *ServerStore {
+	s := NewMemcachedStore(client, WithAiohttpKeys(ioCookie))
+	s.backend.(*MemcachedBackend).now = clock.now
+	return s
+}
+
+func TestInteropAiohttpRedisStorage(t *testing.T) {
+	ioNeedPython(t)
+	kind, client := ioRedisKind(t)
+	ioRunSuite(t, kind)
+	p := ioNewPair(t, kind, ioMaxAge)
+	t.Run("RecordAndTTL", func(t *testing.T) {
+		t0 := p.fresh(t)
+		p.pySet("user", `"alice"`)
+		id := p.br.cookie()
+		key := ioCookie + "_" + id
+		if !validHexID(id) {
+			t.Fatalf("Python session key %q is not uuid4().hex", id)
+		}
+		v, _ := kind.record(t, id)
+		if want := fmt.Sprintf(`{"created": %d, "session": {"user": "alice"}}`, t0); v != want {
+			t.Errorf("Python record = %s, want %s", v, want)
+		}
+		ttl := client.TTL(t.Context(), key).Val()
+		if ttl <= (ioMaxAge-2)*time.Second || ttl > ioMaxAge*time.Second {
+			t.Errorf("TTL after a Python write = %v, want max_age %ds", ttl, ioMaxAge)
+		}
+		// Go updates in place (SET XX) with what is left of the lifetime
+		// counted from the record's created, not a fresh max_age.
+		p.at(t0 + 40)
+		p.goSet("role", `"admin"`)
+		if p.br.cookie() != id {
+			t.Errorf("Go changed the session key %s -> %s", id, p.br.cookie())
+		}
+		ttl = client.TTL(t.Context(), key).Val()
+		if ttl <= (ioMaxAge-40-2)*time.Second || ttl > (ioMaxAge-40)*time.Second {
+			t.Errorf("TTL after a Go write at created+40 = %v, want the remaining %ds", ttl, ioMaxAge-40)
+		}
+		// Go's records add metadata beside "session"; Python ignores it and
+		// drops it when it writes.
+		v, _ = kind.record(t, id)
+		var rec map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(v), &rec); err != nil || string(rec["created"]) != strconv.FormatInt(t0, 10) {
+			t.Errorf("Go record = %s, want created %d", v, t0)
+		}
+	})
+	t.Run("RealTTLExpiry", func(t *testing.T) {
+		// Python's per-request session.max_age becomes the Redis TTL.
+		p.fresh(t)
+		p.view("py", "POST", "/set", ioKVA("user", `"alice"`, "max_age", "1"))
+		pyCookie := p.br.cookie()
+		goShort := ioGoServer(t, kind.store(t, p.clock), p.clock, 1)
+		br := p.br
+		p.br = ioNewBrowser(t, false)
+		if status, body, _ := p.do(goShort, "POST", "/set", ioKV("user", `"bob"`)); status != 200 {
+			t.Fatalf("Go set = %d %s", status, body)
+		}
+		goCookie := p.br.cookie()
+		time.Sleep(1200 * time.Millisecond)
+		for _, c := range []struct{ who, cookie string }{{"Python", pyCookie}, {"Go", goCookie}} {
+			if _, found := kind.record(t, c.cookie); found {
+				t.Errorf("the %s-written record with a 1 s TTL is still there", c.who)
+			}
+			p.br.setCookie(c.cookie) // the jar dropped it (Max-Age=1): replay it
+			if py := p.pyGet(); !py.New {
+				t.Errorf("Python with a %s session past its Redis TTL = %+v, want new", c.who, py)
+			}
+			p.br.setCookie(c.cookie)
+			p.goFresh(t, c.who+" session past its Redis TTL")
+		}
+		p.br = br
+	})
+}
+
+func TestInteropAiohttpMemcachedStorage(t *testing.T) {
+	ioNeedPython(t)
+	kind, addr := ioMemcachedKind(t)
+	ioRunSuite(t, kind)
+	p := ioNewPair(t, kind, ioMaxAge)
+	t.Run("PymemcachePeerReadsGoRecord", func(t *testing.T) {
+		t0 := p.fresh(t)
+		p.goSet("user", `"bob"`)
+		p.view("go", "POST", "/setint", ioKV("big", "1152921504606846977"))
+		r := ioPeerGet(t, addr, ioCookie+"_"+p.br.cookie())
+		if !r.Found || r.Flags != 0 {
+			t.Fatalf("pymemcache get of the Go record = %+v, want found with flags 0", r)
+		}
+		s := r.Session
+		if s.New || s.Created != t0 || s.Values["user"] != `"bob"` || s.Values["big"] != "1152921504606846977" || s.Types["big"] != "int" {
+			t.Errorf("aiohttp_session's Session over the Go record = %+v", s)
+		}
+	})
+	t.Run("PymemcachePeerWritesGoReads", func(t *testing.T) {
+		t0 := p.fresh(t)
+		const id = "00112233445566778899aabbccddeeff"
+		rec := fmt.Sprintf(`{"created": %d, "session": {"user": "carol", "nan": NaN}}`, t0)
+		ioPeer(t, addr, "set", ioCookie+"_"+id, rec, "60")
+		p.br.setCookie(id)
+		g := p.goGet()
+		if g.New || g.ID != id || g.str(t, "user") != "carol" || g.Created != t0 {
+			t.Errorf("Go read of a pymemcache-written record = %+v", g)
+		}
+	})
+	t.Run("LongMaxAgeAbsoluteExptime", func(t *testing.T) {
+		// max_age over 30 days: Memcached takes the expiration as an
+		// absolute Unix time. A relative one that large would be a time in
+		// 1970, and the item would be gone at once.
+		const month = 31 * 24 * 3600
+		long := ioNewPair(t, kind, month)
+		long.fresh(t)
+		long.pySet("user", `"alice"`)
+		if g := long.goGet(); g.New {
+			t.Errorf("Go read of a Python session with max_age 31 days = %+v, want it", g)
+		}
+		long.fresh(t)
+		long.goSet("user", `"bob"`)
+		if py := long.pyGet(); py.New {
+			t.Errorf("Python read of a Go session with lifetime 31 days = %+v, want it", py)
+		}
+		if g := long.goGet(); g.New {
+			t.Errorf("Go read of its own session with lifetime 31 days = %+v, want it", g)
+		}
+	})
+	t.Run("RealExptimeExpiry", func(t *testing.T) {
+		p.fresh(t)
+		p.view("py", "POST", "/set", ioKVA("user", `"alice"`, "max_age", "1"))
+		pyCookie := p.br.cookie()
+		goShort := ioGoServer(t, kind.store(t, p.clock), p.clock, 1)
+		br := p.br
+		p.br = ioNewBrowser(t, false)
+		if status, body, _ := p.do(goShort, "POST", "/set", ioKV("user", `"bob"`)); status != 200 {
+			t.Fatalf("Go set = %d %s", status, body)
+		}
+		goCookie := p.br.cookie()
+		time.Sleep(2100 * time.Millisecond) // Memcached's clock ticks in whole seconds
+		for _, c := range []struct{ who, cookie string }{{"Python", pyCookie}, {"Go", goCookie}} {
+			if r := ioPeerGet(t, addr, ioCookie+"_"+c.cookie); r.Found {
+				t.Errorf("the %s-written item with exptime 1 is still there: %+v", c.who, r)
+			}
+			p.br.setCookie(c.cookie)
+			if py := p.pyGet(); !py.New {
+				t.Errorf("Python with a %s session past its exptime = %+v, want new", c.who, py)
+			}
+			p.br.setCookie(c.cookie)
+			p.goFresh(t, c.who+" session past its exptime")
+		}
+		p.br = br
+	})
+}
+
+func ioKVA(k, v, ak, av string) url.Values {
+	q := ioKV(k, v)
+	q.Set(ak, av)
+	return q
+}
+
+// ioPeerResult is memcached_peer.py's answer to get.
+type ioPeerResult struct {
+	Found   bool   `json:"found"`
+	Flags   int    `json:"flags"`
+	Value   string `json:"value"`
+	Session ioView `json:"session"`
+}
+
+// ioPeer runs interop/memcached_peer.py ADDR ARGS... and returns its output.
+func ioPeer(t *testing.T, addr string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(ioPython, append([]string{ioPeerScript, addr}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("memcached_peer.py %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func ioPeerGet(t *testing.T, addr, key string) ioPeerResult {
+	t.Helper()
+	var r ioPeerResult
+	out := ioPeer(t, addr, "get", key)
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("memcached_peer.py get: %v: %s", err, out)
+	}
+	return r
+}
+
+// ioFakeMemcached is a Memcached text-protocol server that records every
+// command byte for byte: the Memcached vectors of aiohttp_session-wire.md
+// §6.6 are checked against what each side sends.
+type ioFakeMemcached struct {
+	addr string
+
+	mu    sync.Mutex
+	items map[string]ioMcItem
+	cmds  []string // each command line, and a storage command's data block
+}
+
+type ioMcItem struct {
+	flags string
+	data  []byte
+}
+
+func ioStartFakeMemcached(t *testing.T) *ioFakeMemcached {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &ioFakeMemcached{addr: l.Addr().String(), items: map[string]ioMcItem{}}
+	var wg sync.WaitGroup
+	var connsMu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		connsMu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		connsMu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			connsMu.Lock()
+			conns = append(conns, c)
+			connsMu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				m.serve(c)
+			}()
+		}
+	}()
+	return m
+}
+
+func (m *ioFakeMemcached) serve(c net.Conn) {
+	r, w := bufio.NewReader(c), bufio.NewWriter(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			return
+		}
+		m.mu.Lock()
+		switch f[0] {
+		case "get", "gets":
+			m.cmds = append(m.cmds, line)
+			for _, k := range f[1:] {
+				if it, ok := m.items[k]; ok {
+					cas := ""
+					if f[0] == "gets" {
+						cas = " 1"
+					}
+					fmt.Fprintf(w, "VALUE %s %s %d%s\r\n%s\r\n", k, it.flags, len(it.data), cas, it.data)
+				}
+			}
+			w.WriteString("END\r\n")
+		case "set", "add", "replace":
+			n, _ := strconv.Atoi(f[4])
+			data := make([]byte, n+2)
+			if _, err := io.ReadFull(r, data); err != nil {
+				m.mu.Unlock()
+				return
+			}
+			m.cmds = append(m.cmds, line+string(data))
+			_, exists := m.items[f[1]]
+			reply := "STORED\r\n"
+			if f[0] == "add" && exists || f[0] == "replace" && !exists {
+				reply = "NOT_STORED\r\n"
+			} else {
+				m.items[f[1]] = ioMcItem{flags: f[2], data: data[:n]}
+			}
+			if len(f) < 6 || f[5] != "noreply" {
+				w.WriteString(reply)
+			}
+		case "delete":
+			m.cmds = append(m.cmds, line)
+			if _, ok := m.items[f[1]]; ok {
+				delete(m.items, f[1])
+				w.WriteString("DELETED\r\n")
+			} else {
+				w.WriteString("NOT_FOUND\r\n")
+			}
+		default:
+			m.cmds = append(m.cmds, line)
+			w.WriteString("ERROR\r\n")
+		}
+		m.mu.Unlock()
+		if w.Flush() != nil {
+			return
+		}
+	}
+}
+
+// take returns and forgets the commands recorded so far.
+func (m *ioFakeMemcached) take() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.cmds
+	m.cmds = nil
+	return c
+}
+
+// TestInteropMemcachedVectors checks the bytes each side sends to
+// Memcached (aiohttp_session-wire.md §6.6): key AIOHTTP_SESSION_<32 hex>,
+// flags 0, and exptime 0 / max_age / now+max_age past 30 days. The Python
+// side is aiohttp_session's real MemcachedStorage with pymemcache standing
+// in for aiomcache, so its key, flags, exptime and value are the library's.
+func TestInteropMemcachedVectors(t *testing.T) {
+	ioNeedPython(t)
+	const t0 = 1700000000
+	fake := ioStartFakeMemcached(t)
+	kind := &ioKind{
+		name:       "FakeMemcached",
+		pyArgs:     []string{"--storage", "memcached", "--memcached-addr", fake.addr},
+		serverSide: true,
+		store: func(_ *testing.T, clock *ioClock) Store {
+			c := memcache.New(fake.addr)
+			c.Timeout = 2 * time.Second
+			return ioMemcachedStore(c, clock)
+		},
+	}
+	p := ioNewPair(t, kind, 3600)
+	p.fresh(t)
+	p.at(t0)
+	keyRE := `AIOHTTP_SESSION_([0-9a-f]{32})`
+
+	// Python writes: the spec's worked example, byte for byte.
+	p.pySet("user", `"alice"`)
+	cmds := fake.take()
+	want := regexp.MustCompile(`^set ` + keyRE + " 0 3600 53\r\n" +
+		regexp.QuoteMeta(`{"created": 1700000000, "session": {"user": "alice"}}`) + "\r\n$")
+	if len(cmds) != 1 || !want.MatchString(cmds[len(cmds)-1]) {
+		t.Fatalf("Python's Memcached commands = %q, want the §6.6 vector", cmds)
+	}
+	id := want.FindStringSubmatch(cmds[len(cmds)-1])[1]
+	if p.br.cookie() != id {
+		t.Errorf("Python cookie %q, want the key's ID %q", p.br.cookie(), id)
+	}
+
+	// Go reads the same bytes: one get of the same key.
+	p.at(t0 + 60)
+	g := p.goGet()
+	if g.New || g.ID != id || g.str(t, "user") != "alice" || g.Created != t0 {
+		t.Errorf("Go read of the Python vector = %+v", g)
+	}
+	if cmds := fake.take(); len(cmds) != 1 || cmds[0] != "gets AIOHTTP_SESSION_"+id+"\r\n" {
+		t.Errorf("Go's load = %q, want gets of AIOHTTP_SESSION_%s (aiomcache sends get; both read the item)", cmds, id)
+	}
+
+	// Go updates it: same key, flags 0, exptime = what is left of the
+	// lifetime since created (3600-60); the value is Python-readable JSON.
+	p.goSet("role", `"admin"`)
+	cmds = fake.take()
+	upd := regexp.MustCompile(`^(?:gets [^\r]*\r\n)?(set|replace) AIOHTTP_SESSION_` + id + ` 0 3540 (\d+)\r\n(.*)\r\n$`)
+	last := ""
+	if len(cmds) > 0 {
+		last = cmds[len(cmds)-1]
+	}
+	m := upd.FindStringSubmatch(last)
+	if m == nil {
+		t.Fatalf("Go's update = %q, want set/replace AIOHTTP_SESSION_%s 0 3540 N", cmds, id)
+	}
+	if n, _ := strconv.Atoi(m[2]); n != len(m[3]) {
+		t.Errorf("byte count %s, value has %d bytes", m[2], len(m[3]))
+	}
+	if py := p.pyGet(); py.New || py.str(t, "user") != "alice" || py.str(t, "role") != "admin" || py.Created != t0 {
+		t.Errorf("Python read of the Go update = %+v", py)
+	}
+	fake.take()
+
+	// Python's invalidate stores "{}" under the key and deletes the cookie;
+	// Go's deletes the key.
+	p.view("py", "POST", "/invalidate", nil)
+	if cmds := fake.take(); len(cmds) != 2 || cmds[1] != "set AIOHTTP_SESSION_"+id+" 0 3600 2\r\n{}\r\n" {
+		t.Errorf("Python invalidate = %q, want get then set AIOHTTP_SESSION_%s 0 3600 2 {}", cmds, id)
+	}
+	p.goSet("user", `"bob"`)
+	gid := p.br.cookie()
+	fake.take()
+	p.view("go", "POST", "/invalidate", nil)
+	if cmds := fake.take(); len(cmds) != 2 || cmds[1] != "delete AIOHTTP_SESSION_"+gid+"\r\n" {
+		t.Errorf("Go Invalidate = %q, want gets then delete AIOHTTP_SESSION_%s", cmds, gid)
+	}
+
+	// exptime: relative up to 30 days, absolute Unix time beyond.
+	const day = 24 * 3600
+	for _, c := range []struct {
+		maxAge int
+		want   int64
+	}{
+		{3600, 3600},
+		{30 * day, 30 * day},
+		{30*day + 1, t0 + 30*day + 1},
+		{31 * day, t0 + 31*day},
+	} {
+		q := ioNewPair(t, kind, c.maxAge)
+		q.fresh(t)
+		q.at(t0)
+		fake.take()
+		q.pySet("user", `"alice"`)
+		q.br = ioNewBrowser(t, false) // Go creates its own session
+		q.goSet("user", `"bob"`)
+		cmds := fake.take()
+		re := regexp.MustCompile(`^(set|add) ` + keyRE + ` 0 (\d+) \d+\r\n`)
+		var got []string
+		for _, cmd := range cmds {
+			if m := re.FindStringSubmatch(cmd); m != nil {
+				got = append(got, m[1]+" "+m[3])
+			}
+		}
+		wantCmds := []string{"set " + strconv.FormatInt(c.want, 10), "add " + strconv.FormatInt(c.want, 10)}
+		if strings.Join(got, ",") != strings.Join(wantCmds, ",") {
+			t.Errorf("max_age %d: exptimes (Python set, Go add) = %v, want %v", c.maxAge, got, wantCmds)
+		}
+	}
+
+	// max_age=None: Python stores with exptime 0 (no expiry). Go always has
+	// a lifetime, so it never writes 0.
+	q := ioNewPair(t, kind, -1)
+	q.fresh(t)
+	fake.take()
+	q.pySet("user", `"alice"`)
+	if cmds := fake.take(); len(cmds) != 1 || !regexp.MustCompile(`^set `+keyRE+` 0 0 `).MatchString(cmds[0]) {
+		t.Errorf("Python with max_age=None = %q, want exptime 0", cmds)
+	}
+}

@@ -1,0 +1,1197 @@
+package httpsession
+
+// Interop with Python's aiohttp_session, proven against the real library:
+// interop/aiohttp_app.py runs Debian's aiohttp_session under /usr/bin/python3
+// on a loopback port, a Go httptest server runs the matching store, and one
+// cookie jar drives both (cookies ignore ports, so both servers on
+// 127.0.0.1 share them). Every storage is exercised in both directions and
+// at the boundaries the issue lists: created, max_age, NaN/Infinity,
+// integers above 2^53, non-ASCII text, empty sessions, foreign keys and
+// tampered tokens. Redis and Memcached are in interop_server_test.go.
+//
+// The Python side needs /usr/bin/python3 with python3-aiohttp-session,
+// python3-aiohttp, python3-cryptography, python3-nacl, python3-redis and
+// python3-pymemcache: `make test` installs them (scripts/testenv.sh). Without
+// them these tests skip, except under CI=true, where they fail.
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const (
+	ioCookie = "AIOHTTP_SESSION"
+	// ioPython is Debian's system Python, where apt installs the packages;
+	// a python3 found first on the PATH (pyenv, venv) usually lacks them.
+	ioPython     = "/usr/bin/python3"
+	ioApp        = "interop/aiohttp_app.py"
+	ioPeerScript = "interop/memcached_peer.py"
+	// ioMaxAge is the Python storage's max_age and the Go lifetime.
+	ioMaxAge = 100
+	ioHowTo  = "run `make test` (it installs the Debian packages and starts the servers), " +
+		"or `bash scripts/testenv.sh go test -race -run Interop -v .`"
+)
+
+// ioPrereq skips the test, or fails it under CI=true, when a prerequisite
+// is missing.
+func ioPrereq(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s, and CI=true: the interop suite must run in CI; %s", msg, ioHowTo)
+	}
+	t.Skipf("%s: %s", msg, ioHowTo)
+}
+
+var (
+	ioPythonOnce sync.Once
+	ioPythonErr  error
+)
+
+// ioNeedPython checks once that Debian's Python has every module the
+// interop app imports.
+func ioNeedPython(t *testing.T) {
+	t.Helper()
+	ioPythonOnce.Do(func() {
+		if _, err := os.Stat(ioPython); err != nil {
+			ioPythonErr = err
+			return
+		}
+		out, err := exec.Command(ioPython, "-c",
+			"import aiohttp, aiohttp_session, aiohttp_session.cookie_storage, "+
+				"aiohttp_session.nacl_storage, cryptography.fernet, nacl.secret, "+
+				"redis.asyncio, pymemcache.client.base, distutils.version").CombinedOutput()
+		if err != nil {
+			ioPythonErr = fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
+		}
+	})
+	if ioPythonErr != nil {
+		ioPrereq(t, "%s cannot run the aiohttp_session peer (%v)", ioPython, ioPythonErr)
+	}
+}
+
+// ioLogBuf collects a process's stderr or a server's log, shown when the
+// test fails.
+type ioLogBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *ioLogBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *ioLogBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// ioFreePort returns a loopback port nobody listens on right now.
+func ioFreePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ioPy is a running interop/aiohttp_app.py.
+type ioPy struct {
+	url    string
+	stderr *ioLogBuf
+}
+
+// ioStartPython starts the aiohttp_session app with args (its --port is
+// chosen here) and waits for its READY line. The process is killed when
+// the test ends; its stderr is logged if the test failed.
+func ioStartPython(t *testing.T, args ...string) *ioPy {
+	t.Helper()
+	ioNeedPython(t)
+	var lastErr string
+	for attempt := 0; attempt < 3; attempt++ {
+		port := ioFreePort(t)
+		cmd := exec.Command(ioPython, append([]string{ioApp, "--port", strconv.Itoa(port)}, args...)...)
+		cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
+		stderr := &ioLogBuf{}
+		cmd.Stderr = stderr
+		stdin, err := cmd.StdinPipe() // the app exits when this closes
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start %s %s: %v", ioPython, ioApp, err)
+		}
+		ready := make(chan bool, 1)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				if strings.HasPrefix(sc.Text(), "READY ") {
+					ready <- true
+					_, _ = io.Copy(io.Discard, stdout)
+					return
+				}
+			}
+			ready <- false
+		}()
+		stop := func() {
+			stdin.Close()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		var ok bool
+		select {
+		case ok = <-ready:
+		case <-time.After(20 * time.Second):
+		}
+		if !ok {
+			stop()
+			lastErr = stderr.String()
+			if strings.Contains(lastErr, "address already in use") {
+				continue
+			}
+			t.Fatalf("aiohttp app %v did not start:\n%s", args, lastErr)
+		}
+		py := &ioPy{url: "http://127.0.0.1:" + strconv.Itoa(port), stderr: stderr}
+		t.Cleanup(func() {
+			stop()
+			if t.Failed() {
+				t.Logf("aiohttp app %v stderr:\n%s", args, stderr.String())
+			}
+		})
+		return py
+	}
+	t.Fatalf("aiohttp app %v did not start:\n%s", args, lastErr)
+	return nil
+}
+
+// ioSetPythonClock freezes the app's clock (aiohttp_session, Fernet and
+// MemcachedStorage read it) at unix; 0 unfreezes it.
+func (py *ioPy) setClock(t *testing.T, unix int64) {
+	t.Helper()
+	at := ""
+	if unix != 0 {
+		at = strconv.FormatInt(unix, 10)
+	}
+	resp, err := http.Post(py.url+"/clock?at="+at, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("python /clock: %s", resp.Status)
+	}
+}
+
+// ioClock is the Go side's clock: frozen at a Unix second, or real time.
+type ioClock struct{ at atomic.Int64 }
+
+func (c *ioClock) now() time.Time {
+	if at := c.at.Load(); at != 0 {
+		return time.Unix(at, 0)
+	}
+	return time.Now()
+}
+
+// ioGoServer serves ioGoHandler with store and the aiohttp-compatible
+// options: cookie AIOHTTP_SESSION, lifetime = Python's max_age (Go has no
+// max_age=None: maxAge < 0 keeps the default lifetime).
+func ioGoServer(t *testing.T, store Store, clock *ioClock, maxAge int, extra ...Option) string {
+	t.Helper()
+	logs := &ioLogBuf{}
+	lifetime := time.Duration(maxAge) * time.Second
+	if maxAge < 0 {
+		lifetime = DefaultLifetime
+	}
+	opts := append([]Option{
+		WithCookieName(ioCookie),
+		WithLifetime(lifetime),
+		WithClock(clock.now),
+		WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+	}, extra...)
+	mw, err := Middleware(store, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mw(ioGoHandler()))
+	t.Cleanup(func() {
+		srv.Close()
+		if t.Failed() {
+			t.Logf("go server log:\n%s", logs.String())
+		}
+	})
+	return srv.URL
+}
+
+// ioGoDump is the Go side's view of a session, shaped like the Python
+// app's dump(): values are each key's stored JSON text, or an error in
+// errors when Go cannot decode it (NaN, Infinity).
+func ioGoDump(s *Session) map[string]any {
+	values, errs := map[string]string{}, map[string]string{}
+	for _, k := range s.Keys() {
+		raw, err := GetAs[json.RawMessage](s, k)
+		if err != nil {
+			errs[k] = err.Error()
+			continue
+		}
+		values[k] = string(raw)
+	}
+	var created int64
+	if !s.Created().IsZero() {
+		created = s.Created().Unix()
+	}
+	return map[string]any{
+		"new": s.IsNew(), "created": created, "id": s.ID(),
+		"keys": s.Keys(), "values": values, "errors": errs,
+	}
+}
+
+// ioGoHandler mirrors the Python app's routes, plus typed reads and
+// writes: /int (GetAs[int64]), /number (GetAs[json.Number]), /any (Get),
+// /str (GetAs[string]), /setint, /setstr, /setfloat, /flash, /flashes.
+func ioGoHandler() http.Handler {
+	mux := http.NewServeMux()
+	reply := func(w http.ResponseWriter, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	handle := func(pattern string, fn func(w http.ResponseWriter, r *http.Request, s *Session, k, v string) error) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			s, err := Get(r)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			q := r.URL.Query()
+			if err := fn(w, r, s, q.Get("k"), q.Get("v")); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+			}
+		})
+	}
+	dump := func(w http.ResponseWriter, s *Session) error { reply(w, ioGoDump(s)); return nil }
+	handle("GET /get", func(w http.ResponseWriter, _ *http.Request, s *Session, _, _ string) error { return dump(w, s) })
+	handle("POST /set", func(w http.ResponseWriter, _ *http.Request, s *Session, k, v string) error {
+		if err := s.Set(k, json.RawMessage(v)); err != nil {
+			return err
+		}
+		return dump(w, s)
+	})
+	handle("POST /setint", func(w http.ResponseWriter, _ *http.Request, s *Session, k, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return err
+		}
+		if err := s.Set(k, n); err != nil {
+			return err
+		}
+		return dump(w, s)
+	})
+	handle("POST /setstr", func(w http.ResponseWriter, _ *http.Request, s *Session, k, v string) error {
+		if err := s.Set(k, v); err != nil {
+			return err
+		}
+		return dump(w, s)
+	})
+	handle("POST /setfloat", func(w http.ResponseWriter, _ *http.Request, s *Session, k, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return err
+		}
+		if err := s.Set(k, f); err != nil {
+			return err
+		}
+		return dump(w, s)
+	})
+	handle("POST /del", func(w http.ResponseWriter, _ *http.Request, s *Session, k, _ string) error {
+		s.Delete(k)
+		return dump(w, s)
+	})
+	handle("POST /invalidate", func(w http.ResponseWriter, _ *http.Request, s *Session, _, _ string) error {
+		s.Invalidate()
+		return dump(w, s)
+	})
+	handle("POST /flash", func(w http.ResponseWriter, _ *http.Request, s *Session, _, v string) error {
+		if err := s.AddFlash(v); err != nil {
+			return err
+		}
+		return dump(w, s)
+	})
+	handle("GET /flashes", func(w http.ResponseWriter, _ *http.Request, s *Session, _, _ string) error {
+		reply(w, s.Flashes())
+		return nil
+	})
+	handle("GET /int", func(w http.ResponseWriter, _ *http.Request, s *Session, k, _ string) error {
+		n, err := GetAs[int64](s, k)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(w, strconv.FormatInt(n, 10))
+		return err
+	})
+	handle("GET /number", func(w http.ResponseWriter, _ *http.Request, s *Session, k, _ string) error {
+		n, err := GetAs[json.Number](s, k)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(w, n.String())
+		return err
+	})
+	handle("GET /bigint", func(w http.ResponseWriter, _ *http.Request, s *Session, k, _ string) error {
+		n, err := GetAs[*big.Int](s, k)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(w, n.String())
+		return err
+	})
+	handle("GET /any", func(w http.ResponseWriter, _ *http.Request, s *Session, k, _ string) error {
+		_, err := fmt.Fprintf(w, "%T %v", s.Get(k), s.Get(k))
+		return err
+	})
+	handle("GET /str", func(w http.ResponseWriter, _ *http.Request, s *Session, k, _ string) error {
+		v, err := GetAs[string](s, k)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(w, v)
+		return err
+	})
+	return mux
+}
+
+// ioBrowser is one browser for both servers: net/http's cookiejar, or, for
+// SimpleCookieStorage, ioRawJar (net/http's client drops Python-quoted JSON
+// cookie values, a browser keeps them).
+type ioBrowser struct {
+	t      *testing.T
+	client *http.Client
+	std    *cookiejar.Jar
+	raw    *ioRawJar
+}
+
+var ioJarURL = &url.URL{Scheme: "http", Host: "127.0.0.1", Path: "/"}
+
+func ioNewBrowser(t *testing.T, raw bool) *ioBrowser {
+	b := &ioBrowser{t: t}
+	if raw {
+		b.raw = &ioRawJar{next: http.DefaultTransport}
+		b.client = &http.Client{Transport: b.raw}
+		return b
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.std, b.client = jar, &http.Client{Jar: jar}
+	return b
+}
+
+// cookie returns the session cookie as the browser would send it ("" when
+// there is none), quotes included.
+func (b *ioBrowser) cookie() string {
+	if b.raw != nil {
+		b.raw.mu.Lock()
+		defer b.raw.mu.Unlock()
+		return b.raw.value
+	}
+	for _, c := range b.std.Cookies(ioJarURL) {
+		if c.Name == ioCookie {
+			if c.Quoted {
+				return `"` + c.Value + `"`
+			}
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// setCookie replaces the session cookie ("" removes it), as a client
+// replaying or tampering with a cookie would.
+func (b *ioBrowser) setCookie(v string) {
+	if b.raw != nil {
+		b.raw.mu.Lock()
+		defer b.raw.mu.Unlock()
+		b.raw.value = v
+		return
+	}
+	c := &http.Cookie{Name: ioCookie, Path: "/"}
+	if v == "" {
+		c.MaxAge = -1
+	} else if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		c.Value, c.Quoted = v[1:len(v)-1], true
+	} else {
+		c.Value = v
+	}
+	b.std.SetCookies(ioJarURL, []*http.Cookie{c})
+}
+
+// ioRawJar keeps the session cookie's value byte for byte. It honours
+// deletions (Max-Age=0) but, like a client replaying a cookie, not a
+// positive Max-Age: the servers must enforce expiry themselves.
+type ioRawJar struct {
+	mu    sync.Mutex
+	value string
+	next  http.RoundTripper
+}
+
+func (j *ioRawJar) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	j.mu.Lock()
+	if j.value != "" {
+		r.Header.Set("Cookie", ioCookie+"="+j.value)
+	}
+	j.mu.Unlock()
+	resp, err := j.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range resp.Header.Values("Set-Cookie") {
+		name, rest, _ := strings.Cut(line, "=")
+		if name != ioCookie {
+			continue
+		}
+		value, attrs, _ := strings.Cut(rest, ";")
+		deleted := value == "" || value == `""`
+		for _, a := range strings.Split(attrs, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(a), "=")
+			if strings.EqualFold(k, "Max-Age") {
+				if n, err := strconv.Atoi(v); err == nil && n <= 0 {
+					deleted = true
+				}
+			}
+		}
+		j.mu.Lock()
+		j.value = value
+		if deleted {
+			j.value = ""
+		}
+		j.mu.Unlock()
+	}
+	return resp, nil
+}
+
+// ioView is either side's dump of a session.
+type ioView struct {
+	Status   int               `json:"-"`
+	Body     string            `json:"-"`
+	New      bool              `json:"new"`
+	Created  int64             `json:"created"`
+	Identity *string           `json:"identity"` // Python's session.identity
+	ID       string            `json:"id"`       // Go's Session.ID
+	Empty    bool              `json:"empty"`
+	Keys     []string          `json:"keys"`
+	Values   map[string]string `json:"values"` // key -> JSON text
+	Types    map[string]string `json:"types"`  // Python type names
+	Errors   map[string]string `json:"errors"` // Go decode errors
+}
+
+// str decodes the JSON text under key as a string.
+func (v ioView) str(t *testing.T, key string) string {
+	t.Helper()
+	var s string
+	if err := json.Unmarshal([]byte(v.Values[key]), &s); err != nil {
+		t.Fatalf("value %q = %q is not a JSON string: %v (view %+v)", key, v.Values[key], err, v)
+	}
+	return s
+}
+
+// ioPair is one storage served by Python and by Go, and a browser.
+type ioPair struct {
+	t      *testing.T
+	kind   *ioKind
+	py     *ioPy
+	goURL  string
+	clock  *ioClock
+	br     *ioBrowser
+	maxAge int
+}
+
+// do sends a request through the browser and returns the status and body.
+func (p *ioPair) do(base, method, path string, q url.Values) (int, string, http.Header) {
+	p.t.Helper()
+	u := base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	resp, err := p.br.client.Do(req)
+	if err != nil {
+		p.t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+// view sends a request to one side and decodes its session dump; the
+// status must be 200.
+func (p *ioPair) view(side, method, path string, q url.Values) ioView {
+	p.t.Helper()
+	base := p.goURL
+	if side == "py" {
+		base = p.py.url
+	}
+	status, body, _ := p.do(base, method, path, q)
+	if status != 200 {
+		p.t.Fatalf("%s %s %s %v = %d %q, want 200", side, method, path, q, status, body)
+	}
+	v := ioView{Status: status, Body: body}
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		p.t.Fatalf("%s %s %s: bad dump %q: %v", side, method, path, body, err)
+	}
+	return v
+}
+
+func ioKV(k, v string) url.Values { return url.Values{"k": {k}, "v": {v}} }
+
+func (p *ioPair) pyGet() ioView { p.t.Helper(); return p.view("py", "GET", "/get", nil) }
+func (p *ioPair) goGet() ioView { p.t.Helper(); return p.view("go", "GET", "/get", nil) }
+
+// pySet sets key to the JSON value on the Python side.
+func (p *ioPair) pySet(k, jsonV string) ioView {
+	p.t.Helper()
+	return p.view("py", "POST", "/set", ioKV(k, jsonV))
+}
+
+// goSet sets key to the JSON value on the Go side.
+func (p *ioPair) goSet(k, jsonV string) ioView {
+	p.t.Helper()
+	return p.view("go", "POST", "/set", ioKV(k, jsonV))
+}
+
+// goText calls a Go route that answers plain text.
+func (p *ioPair) goText(path string, q url.Values) (int, string) {
+	p.t.Helper()
+	status, body, _ := p.do(p.goURL, "GET", path, q)
+	return status, strings.TrimSpace(body)
+}
+
+// goFresh asserts that Go answers GET /get with 200 and a fresh empty
+// session, and reports whether it also expired the cookie (Go deletes a
+// cookie that names no live session; aiohttp_session leaves it).
+func (p *ioPair) goFresh(t *testing.T, what string) (expired bool) {
+	t.Helper()
+	sent := p.br.cookie()
+	status, body, h := p.do(p.goURL, "GET", "/get", nil)
+	if status != 200 || !strings.Contains(body, `"new":true`) || !strings.Contains(body, `"keys":[]`) {
+		t.Errorf("Go with %s (cookie %s) = %d %s, want 200 and a fresh session", what, sent, status, body)
+	}
+	for _, line := range h.Values("Set-Cookie") {
+		if strings.HasPrefix(line, ioCookie+"=;") && strings.Contains(line, "Max-Age=0") {
+			expired = true
+		}
+	}
+	return expired
+}
+
+// at freezes both sides' clocks at unix.
+func (p *ioPair) at(unix int64) {
+	p.t.Helper()
+	p.clock.at.Store(unix)
+	p.py.setClock(p.t, unix)
+}
+
+// ioKind describes one aiohttp_session storage and its Go counterpart.
+type ioKind struct {
+	name   string
+	pyArgs []string
+	// store builds the Go store that shares sessions with the Python app;
+	// foreign, when set, one with another key.
+	store, foreign func(t *testing.T, clock *ioClock) Store
+	rawJar         bool // SimpleCookieStorage: Python-quoted JSON cookies
+	serverSide     bool // Redis, Memcached: the cookie is a session ID
+	// pyExpiredNew: Python reports an expired session as new (Fernet's TTL
+	// rejects the token) rather than as not new and empty (the created
+	// check of every other storage).
+	pyExpiredNew bool
+	// record reads the server-side record under the session ID (nil
+	// for cookie storages); found false when there is none.
+	record func(t *testing.T, id string) (value string, found bool)
+}
+
+// ioNewPair starts the Python app for kind and a Go server with the
+// matching store, both frozen at the current second.
+func ioNewPair(t *testing.T, kind *ioKind, maxAge int, extra ...Option) *ioPair {
+	t.Helper()
+	p := &ioPair{t: t, kind: kind, clock: &ioClock{}, maxAge: maxAge}
+	p.py = ioStartPython(t, append([]string{"--max-age", strconv.Itoa(maxAge)}, kind.pyArgs...)...)
+	p.goURL = ioGoServer(t, kind.store(t, p.clock), p.clock, maxAge, extra...)
+	p.fresh(t)
+	return p
+}
+
+// fresh gives the pair a new browser and resets both clocks to now, for a
+// subtest.
+func (p *ioPair) fresh(t *testing.T) int64 {
+	p.t = t
+	p.br = ioNewBrowser(t, p.kind.rawJar)
+	now := time.Now().Unix()
+	p.at(now)
+	return now
+}
+
+// ioRandomKey returns 32 random key bytes.
+func ioRandomKey(t *testing.T) []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// ioTamper changes the character in the middle of a token to another one
+// of the same base64 alphabet, keeping any quotes.
+func ioTamper(tok string) string {
+	b := []byte(tok)
+	i := len(b) / 2
+	if b[i] == 'A' {
+		b[i] = 'B'
+	} else {
+		b[i] = 'A'
+	}
+	return string(b)
+}
+
+// ioCookieKinds are the cookie storages: SimpleCookieStorage,
+// EncryptedCookieStorage (Fernet) and NaClCookieStorage.
+func ioCookieKinds(t *testing.T) []*ioKind {
+	key, other := ioRandomKey(t), ioRandomKey(t)
+	b64 := base64.StdEncoding.EncodeToString(key)
+	fernet := func(k []byte) func(*testing.T, *ioClock) Store {
+		return func(t *testing.T, clock *ioClock) Store {
+			s, err := NewFernetCookieStore(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.sealer.(*fernetSealer).now = clock.now // the token's timestamp
+			return s
+		}
+	}
+	nacl := func(k []byte) func(*testing.T, *ioClock) Store {
+		return func(t *testing.T, _ *ioClock) Store {
+			s, err := NewNaClCookieStore(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	}
+	return []*ioKind{
+		{
+			name: "Simple", pyArgs: []string{"--storage", "simple"}, rawJar: true,
+			store: func(*testing.T, *ioClock) Store { return NewInsecureCookieStore() },
+		},
+		{
+			name: "Fernet", pyArgs: []string{"--storage", "fernet", "--key", b64},
+			store: fernet(key), foreign: fernet(other), pyExpiredNew: true,
+		},
+		{
+			name: "NaCl", pyArgs: []string{"--storage", "nacl", "--key", b64},
+			store: nacl(key), foreign: nacl(other),
+		},
+	}
+}
+
+func TestInteropAiohttpCookieStorages(t *testing.T) {
+	ioNeedPython(t)
+	for _, kind := range ioCookieKinds(t) {
+		t.Run(kind.name, func(t *testing.T) { ioRunSuite(t, kind) })
+	}
+}
+
+// ioRunSuite runs every interop scenario against one storage. The
+// subtests share the two servers and run in order; each gets a fresh
+// browser and resets the clocks.
+func ioRunSuite(t *testing.T, kind *ioKind) {
+	p := ioNewPair(t, kind, ioMaxAge)
+	t.Run("PythonWritesGoModifiesPythonReads", func(t *testing.T) {
+		t0 := p.fresh(t)
+		p.pySet("user", `"alice"`)
+		p.pySet("n", `1`)
+		if kind.rawJar && !strings.HasPrefix(p.br.cookie(), `"{\"created\": `) {
+			t.Errorf("Python's Simple cookie = %s, want Python-quoted JSON", p.br.cookie())
+		}
+		g := p.goGet()
+		if g.New || g.str(t, "user") != "alice" || g.Values["n"] != "1" || g.Created != t0 {
+			t.Fatalf("Go read of a Python session = %+v, want user=alice n=1 created=%d", g, t0)
+		}
+		if kind.serverSide && g.ID != p.br.cookie() {
+			t.Errorf("Go ID = %q, want the Python session key %q", g.ID, p.br.cookie())
+		}
+		p.at(t0 + 5)
+		p.goSet("role", `"admin"`)
+		p.view("go", "POST", "/del", ioKV("n", ""))
+		py := p.pyGet()
+		if py.New || py.str(t, "user") != "alice" || py.str(t, "role") != "admin" || py.Values["n"] != "" {
+			t.Fatalf("Python read of the Go modification = %+v, want user=alice role=admin, n deleted", py)
+		}
+		if kind.serverSide && (py.Identity == nil || *py.Identity != p.br.cookie()) {
+			t.Errorf("Python identity = %v, want the cookie %q", py.Identity, p.br.cookie())
+		}
+	})
+	t.Run("GoWritesPythonModifiesGoReads", func(t *testing.T) {
+		t0 := p.fresh(t)
+		p.goSet("user", `"bob"`)
+		p.view("go", "POST", "/setint", ioKV("n", "7"))
+		cookie := p.br.cookie()
+		if cookie == "" {
+			t.Fatal("Go set no cookie")
+		}
+		py := p.pyGet()
+		if py.New || py.str(t, "user") != "bob" || py.Values["n"] != "7" || py.Types["n"] != "int" || py.Created != t0 {
+			t.Fatalf("Python read of a Go session = %+v, want user=bob n=7 (int) created=%d", py, t0)
+		}
+		p.at(t0 + 5)
+		p.pySet("role", `"editor"`)
+		if kind.serverSide && p.br.cookie() != cookie {
+			t.Errorf("Python changed the session ID %q -> %q", cookie, p.br.cookie())
+		}
+		g := p.goGet()
+		if g.New || g.str(t, "user") != "bob" || g.str(t, "role") != "editor" || g.Values["n"] != "7" {
+			t.Fatalf("Go read of the Python modification = %+v", g)
+		}
+		if _, n := p.goText("/int", ioKV("n", "")); n != "7" {
+			t.Errorf("GetAs[int64](n) = %s, want 7", n)
+		}
+	})
+	t.Run("Created", func(t *testing.T) {
+		// aiohttp_session's "created" is the time of the last key change;
+		// Go's is the session's start and never moves. Each side keeps its
+		// own rule, so Python's writes restart the lifetime Go enforces.
+		t0 := p.fresh(t)
+		p.pySet("a", `1`)
+		p.at(t0 + 10)
+		if g := p.goGet(); g.Created != t0 {
+			t.Fatalf("Go Created = %d, want Python's %d", g.Created, t0)
+		}
+		p.goSet("b", `2`)
+		if py := p.pyGet(); py.Created != t0 {
+			t.Errorf("after a Go write at t0+10 Python created = %d, want t0 (Go keeps created)", py.Created-t0)
+		}
+		p.at(t0 + 30)
+		p.pySet("c", `3`)
+		if g := p.goGet(); g.Created != t0+30 {
+			t.Errorf("after a Python write at t0+30 Go Created = t0%+d, want t0+30 (aiohttp moves created)", g.Created-t0)
+		}
+		p.at(t0 + 50)
+		p.view("py", "POST", "/changed", nil)
+		if g := p.goGet(); g.Created != t0+30 {
+			t.Errorf("after Python changed() Go Created = t0%+d, want t0+30 (changed() keeps it)", g.Created-t0)
+		}
+		// The lifetime runs from the moved created: still alive at
+		// t0+ioMaxAge+20, past the original start's deadline.
+		p.at(t0 + ioMaxAge + 20)
+		if g := p.goGet(); g.New || g.Values["a"] != "1" {
+			t.Errorf("Go at t0+max_age+20 after a Python write at t0+30 = %+v, want the session alive", g)
+		}
+	})
+	t.Run("MaxAge", func(t *testing.T) {
+		// Python writes; both sides read just before, at and after max_age.
+		t0 := p.fresh(t)
+		p.pySet("user", `"alice"`)
+		cookie := p.br.cookie()
+		p.at(t0 + ioMaxAge - 1)
+		if g := p.goGet(); g.New || g.str(t, "user") != "alice" {
+			t.Fatalf("Go at age max_age-1 = %+v, want the session", g)
+		}
+		p.at(t0 + ioMaxAge)
+		// aiohttp: age > max_age expires (strict), so age == max_age lives;
+		// Go: a session ends at created+lifetime, one second earlier, and
+		// Go expires the dead cookie.
+		if py := p.pyGet(); py.New || py.Values["user"] == "" {
+			t.Errorf("Python at age == max_age = %+v, want still alive (aiohttp expires at age > max_age)", py)
+		}
+		if !p.goFresh(t, "age == max_age") {
+			t.Errorf("Go did not expire the cookie of a session it found expired")
+		}
+		p.br.setCookie(cookie)
+		p.at(t0 + ioMaxAge + 1)
+		py := p.pyGet()
+		if len(py.Keys) != 0 || py.New != kind.pyExpiredNew {
+			t.Errorf("Python at age max_age+1 = %+v, want empty with new=%v", py, kind.pyExpiredNew)
+		}
+		if p.br.cookie() != cookie {
+			t.Errorf("Python changed the cookie of an expired session on a read")
+		}
+		p.goFresh(t, "age max_age+1")
+
+		// Go writes; Python reads it expired.
+		t0 = p.fresh(t)
+		p.goSet("user", `"bob"`)
+		p.at(t0 + ioMaxAge)
+		if py := p.pyGet(); py.New || py.str(t, "user") != "bob" {
+			t.Errorf("Python at age == max_age of a Go session = %+v, want alive", py)
+		}
+		p.at(t0 + ioMaxAge + 1)
+		if py := p.pyGet(); len(py.Keys) != 0 || py.New != kind.pyExpiredNew {
+			t.Errorf("Python at age max_age+1 of a Go session = %+v, want empty with new=%v", py, kind.pyExpiredNew)
+		}
+		p.goFresh(t, "age max_age+1 of its own session")
+	})
+	t.Run("NaNInfinity", func(t *testing.T) {
+		p.fresh(t)
+		p.pySet("nan", `NaN`)
+		p.pySet("inf", `Infinity`)
+		p.pySet("ninf", `-Infinity`)
+		p.pySet("user", `"alice"`)
+		g := p.goGet()
+		if g.New || g.str(t, "user") != "alice" || len(g.Keys) != 4 {
+			t.Fatalf("Go read of a session holding NaN = %+v, want it loaded with 4 keys", g)
+		}
+		for _, k := range []string{"nan", "inf", "ninf"} {
+			if g.Errors[k] == "" {
+				t.Errorf("Go decoded %s = %q; encoding/json has no NaN/Infinity, want a decode error", k, g.Values[k])
+			}
+		}
+		p.view("go", "POST", "/setstr", ioKV("other", "x")) // read-modify-write of another key
+		py := p.pyGet()
+		want := map[string]string{"nan": "NaN", "inf": "Infinity", "ninf": "-Infinity", "user": `"alice"`, "other": `"x"`}
+		for k, v := range want {
+			if py.Values[k] != v {
+				t.Errorf("Python after the Go write: %s = %q, want %q (all values %v)", k, py.Values[k], v, py.Values)
+			}
+		}
+		if py.Types["nan"] != "float" {
+			t.Errorf("Python type of nan = %q, want float", py.Types["nan"])
+		}
+		// Go itself cannot write NaN: Set reports it before anything is sent.
+		status, body, _ := p.do(p.goURL, "POST", "/setfloat", ioKV("g", "NaN"))
+		if status != 400 || !strings.Contains(body, ErrEncode.Error()) {
+			t.Errorf("Go Set(NaN) = %d %q, want 400 with ErrEncode", status, body)
+		}
+	})
+	t.Run("IntegersAbove2to53", func(t *testing.T) {
+		p.fresh(t)
+		const big, neg, huge = "1152921504606846977", "-9223372036854775808", "1180591620717411303424" // 2^60+1, -2^63, 2^70
+		p.pySet("big", big)
+		p.pySet("neg", neg)
+		p.pySet("huge", huge)
+		if _, v := p.goText("/int", ioKV("big", "")); v != big {
+			t.Errorf("Go GetAs[int64](big) = %s, want %s", v, big)
+		}
+		if _, v := p.goText("/int", ioKV("neg", "")); v != neg {
+			t.Errorf("Go GetAs[int64](neg) = %s, want %s", v, neg)
+		}
+		if st, v := p.goText("/int", ioKV("huge", "")); st != 400 {
+			t.Errorf("Go GetAs[int64](2^70) = %d %s, want an ErrDecode (overflow)", st, v)
+		}
+		if _, v := p.goText("/number", ioKV("huge", "")); v != huge {
+			t.Errorf("Go GetAs[json.Number](huge) = %s, want %s", v, huge)
+		}
+		if _, v := p.goText("/bigint", ioKV("huge", "")); v != huge {
+			t.Errorf("Go GetAs[*big.Int](huge) = %s, want %s", v, huge)
+		}
+		if _, v := p.goText("/any", ioKV("big", "")); v != "float64 1.152921504606847e+18" {
+			t.Errorf("Go Get(big) = %s, want the float64 rounding encoding/json gives", v)
+		}
+		const gbig = "4611686018427387907" // 2^62+3, written by Go as int64
+		p.view("go", "POST", "/setint", ioKV("gbig", gbig))
+		p.goSet("u64", "18446744073709551615")
+		py := p.pyGet()
+		for k, v := range map[string]string{"big": big, "neg": neg, "huge": huge, "gbig": gbig, "u64": "18446744073709551615"} {
+			if py.Values[k] != v || py.Types[k] != "int" {
+				t.Errorf("Python %s = %s (%s), want int %s", k, py.Values[k], py.Types[k], v)
+			}
+		}
+		// A whole float64 written by Go becomes a Python int; Python's
+		// floats keep their ".0" through a Go read-modify-write.
+		p.pySet("pyf", `1.0`)
+		p.view("go", "POST", "/setfloat", ioKV("gof", "2"))
+		py = p.pyGet()
+		if py.Values["pyf"] != "1.0" || py.Types["pyf"] != "float" || py.Values["gof"] != "2" || py.Types["gof"] != "int" {
+			t.Errorf("floats: pyf=%s (%s), gof=%s (%s); want 1.0 float and 2 int", py.Values["pyf"], py.Types["pyf"], py.Values["gof"], py.Types["gof"])
+		}
+	})
+	t.Run("NonASCII", func(t *testing.T) {
+		p.fresh(t)
+		const pyKey, pyVal = "ключ", "é – ü\u2028😀 <&> \"q\" \\ ;,"
+		const goKey, goVal = "名前", "ü😀\u2029 <&> ;,\"\\ \x01"
+		jv, _ := json.Marshal(pyVal)
+		p.pySet(pyKey, string(jv))
+		if _, v := p.goText("/str", ioKV(pyKey, "")); v != pyVal {
+			t.Errorf("Go GetAs[string](%s) = %q, want %q", pyKey, v, pyVal)
+		}
+		p.view("go", "POST", "/setstr", ioKV(goKey, goVal))
+		py := p.pyGet()
+		if got := py.str(t, goKey); got != goVal {
+			t.Errorf("Python %s = %q, want %q", goKey, got, goVal)
+		}
+		if got := py.str(t, pyKey); got != pyVal {
+			t.Errorf("Python %s after the Go write = %q, want %q", pyKey, got, pyVal)
+		}
+	})
+	t.Run("PythonInvalidate", func(t *testing.T) {
+		p.fresh(t)
+		p.pySet("user", `"alice"`)
+		old := p.br.cookie()
+		if g := p.goGet(); g.New {
+			t.Fatalf("Go did not load the Python session: %+v", g)
+		}
+		p.view("py", "POST", "/invalidate", nil)
+		switch {
+		case kind.rawJar:
+			if c := p.br.cookie(); c != `"{}"` {
+				t.Errorf("after Python invalidate() the Simple cookie = %s, want \"{}\"", c)
+			}
+		case p.br.cookie() != "":
+			t.Errorf("after Python invalidate() the cookie = %s, want it deleted", p.br.cookie())
+		}
+		if kind.record != nil {
+			if v, found := kind.record(t, old); !found || v != "{}" {
+				t.Errorf("after Python invalidate() the record = %q (found %v), want \"{}\"", v, found)
+			}
+		}
+		if g := p.goGet(); !g.New || len(g.Keys) != 0 {
+			t.Errorf("Go after Python invalidate() = %+v, want a fresh session", g)
+		}
+		// A client that replays the old cookie: server-side storages hold
+		// "{}" under it, which both sides read as no session; a cookie
+		// storage cannot revoke, so the old cookie still opens on both.
+		p.br.setCookie(old)
+		g, py := p.goGet(), p.pyGet()
+		if kind.serverSide {
+			if !g.New || !py.New || len(g.Keys)+len(py.Keys) != 0 {
+				t.Errorf("replayed invalidated ID: Go %+v, Python %+v; want both fresh", g, py)
+			}
+			g = p.goSet("user", `"mallory"`)
+			if p.br.cookie() == old || g.ID == old {
+				t.Errorf("Go reused the invalidated ID %s for new data (session fixation)", old)
+			}
+		} else if g.New || py.New {
+			t.Errorf("replayed cookie: Go new=%v Python new=%v; a cookie storage cannot revoke it", g.New, py.New)
+		}
+		// Deleting the last key is an empty session too.
+		p.fresh(t)
+		p.pySet("only", `1`)
+		p.view("py", "POST", "/del", ioKV("only", ""))
+		if g := p.goGet(); !g.New || len(g.Keys) != 0 {
+			t.Errorf("Go after Python deleted the last key = %+v, want fresh", g)
+		}
+	})
+	t.Run("GoInvalidate", func(t *testing.T) {
+		p.fresh(t)
+		p.goSet("user", `"bob"`)
+		old := p.br.cookie()
+		if py := p.pyGet(); py.New {
+			t.Fatalf("Python did not load the Go session: %+v", py)
+		}
+		p.view("go", "POST", "/invalidate", nil)
+		if c := p.br.cookie(); c != "" {
+			t.Errorf("after Go Invalidate the cookie = %s, want it deleted", c)
+		}
+		if kind.record != nil {
+			if v, found := kind.record(t, old); found {
+				t.Errorf("after Go Invalidate the record = %q, want it deleted", v)
+			}
+		}
+		if py := p.pyGet(); !py.New || len(py.Keys) != 0 {
+			t.Errorf("Python after Go Invalidate = %+v, want new", py)
+		}
+		if kind.serverSide {
+			p.br.setCookie(old)
+			if py := p.pyGet(); !py.New || len(py.Keys) != 0 {
+				t.Errorf("Python with the replayed invalidated ID = %+v, want new", py)
+			}
+		}
+		p.fresh(t)
+		p.goSet("only", `1`)
+		p.view("go", "POST", "/del", ioKV("only", ""))
+		if py := p.pyGet(); !py.New || len(py.Keys) != 0 {
+			t.Errorf("Python after Go deleted the last key = %+v, want new", py)
+		}
+	})
+	t.Run("TamperedCookies", func(t *testing.T) {
+		ioTamperSuite(t, p)
+	})
+	if kind.foreign != nil {
+		t.Run("ForeignKey", func(t *testing.T) {
+			foreign := ioGoServer(t, kind.foreign(t, p.clock), p.clock, ioMaxAge)
+			p.fresh(t)
+			p.pySet("user", `"alice"`)
+			status, body, h := p.do(foreign, "GET", "/get", nil)
+			if status != 200 || !strings.Contains(body, `"new":true`) || !strings.Contains(body, `"keys":[]`) {
+				t.Errorf("Go with another key reading a Python cookie = %d %s, want 200 and a fresh session", status, body)
+			}
+			if !strings.Contains(h.Get("Set-Cookie"), "Max-Age=0") {
+				t.Errorf("Go with another key did not expire the cookie it cannot open: %q", h.Get("Set-Cookie"))
+			}
+			p.fresh(t)
+			if status, body, _ := p.do(foreign, "POST", "/set", ioKV("user", `"mallory"`)); status != 200 {
+				t.Fatalf("foreign Go set = %d %s", status, body)
+			}
+			warnings := strings.Count(p.py.stderr.String(), "Cannot decrypt cookie value")
+			if py := p.pyGet(); !py.New || len(py.Keys) != 0 {
+				t.Errorf("Python reading a cookie sealed with another key = %+v, want new", py)
+			}
+			// stderr arrives through a pipe: give it a moment.
+			for i := 0; strings.Count(p.py.stderr.String(), "Cannot decrypt cookie value") <= warnings; i++ {
+				if i == 100 {
+					t.Errorf("Python did not log its 'Cannot decrypt cookie value' warning")
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	if kind.name == "Fernet" {
+		t.Run("FernetClockSkew", func(t *testing.T) {
+			// Fernet's TTL check also refuses a token stamped more than 60 s
+			// in the future: the two services' clocks must agree that well.
+			t0 := p.fresh(t)
+			p.clock.at.Store(t0 + 61)
+			p.goSet("user", `"bob"`)
+			if py := p.pyGet(); !py.New {
+				t.Errorf("Python reading a token from 61 s ahead = %+v, want new (Fernet clock skew)", py)
+			}
+			p.fresh(t)
+			p.clock.at.Store(t0 + 60)
+			p.goSet("user", `"bob"`)
+			p.clock.at.Store(t0)
+			if py := p.pyGet(); py.New {
+				t.Errorf("Python reading a token from 60 s ahead = %+v, want it accepted", py)
+			}
+		})
+	}
+	t.Run("GoFlashesAndSettingsDroppedByPythonWrites", func(t *testing.T) {
+		// Go keeps flashes and per-session settings beside "session" in the
+		// record; aiohttp_session rewrites the record without them.
+		p.fresh(t)
+		p.view("go", "POST", "/flash", ioKV("", "saved"))
+		p.pySet("x", `1`)
+		status, body := p.goText("/flashes", nil)
+		if status != 200 || body != "null" {
+			t.Errorf("Go flashes after a Python write = %d %s, want none (Python drops them)", status, body)
+		}
+	})
+}
+
+// ioTamperSuite: a damaged cookie from either side gives a fresh session
+// with 200 on Go and a new session on Python (or, for Simple, which has no
+// integrity, the Python 500 aiohttp_session documents).
+func ioTamperSuite(t *testing.T, p *ioPair) {
+	kind := p.kind
+	// Each side sees the damaged cookie as sent; Go also expires it.
+	check := func(bad, what string, pyWant func()) {
+		t.Helper()
+		p.br.setCookie(bad)
+		pyWant()
+		p.br.setCookie(bad)
+		if !p.goFresh(t, what+" "+bad) {
+			t.Errorf("Go did not expire the dead cookie %s", bad)
+		}
+	}
+	pyNew := func(what string) func() {
+		return func() {
+			t.Helper()
+			if py := p.pyGet(); !py.New || len(py.Keys) != 0 {
+				t.Errorf("Python with %s (cookie %s) = %+v, want new", what, p.br.cookie(), py)
+			}
+		}
+	}
+	if kind.rawJar {
+		// SimpleCookieStorage has no integrity: any JSON object is taken as
+		// it is, and anything else is a Python 500. Go never fails.
+		p.fresh(t)
+		for _, bad := range []string{`"not json"`, "garbage", `"[1]"`, `"{\"created\": \"x\"\054 \"session\": {}}"`} {
+			check(bad, "Simple cookie", func() {
+				if status, _, _ := p.do(p.py.url, "GET", "/get", nil); status != 500 {
+					t.Errorf("Python with Simple cookie %s = %d, want aiohttp_session's 500", bad, status)
+				}
+			})
+		}
+		check(`"{}"`, "Simple cookie", pyNew(`Simple cookie "{}"`))
+		return
+	}
+	if kind.serverSide {
+		p.fresh(t)
+		p.pySet("user", `"alice"`)
+		id := p.br.cookie()
+		for _, bad := range []string{ioTamper(id), strings.ToUpper(id), id[:31], "../" + id[3:], "0123456789abcdef0123456789abcdef"} {
+			check(bad, "session ID", pyNew("session ID "+bad))
+		}
+		return
+	}
+	for _, writer := range []string{"py", "go"} {
+		p.fresh(t)
+		if writer == "py" {
+			p.pySet("user", `"alice"`)
+		} else {
+			p.goSet("user", `"bob"`)
+		}
+		unq := strings.Trim(p.br.cookie(), `"`)
+		damaged := []string{ioTamper(unq), unq[:len(unq)/2], "x" + unq}
+		if strings.HasSuffix(unq, "=") {
+			damaged = append(damaged, strings.TrimRight(unq, "=")) // Python requires the padding
+		}
+		for _, bad := range damaged {
+			check(bad, writer+"-written token damaged to", pyNew(writer+"-written token damaged to "+bad))
+		}
+	}
+}
+
+// TestInteropKeyConventions: the 32 raw key bytes Go takes are the
+// aiohttp_session key every Python form denotes.
+func TestInteropKeyConventions(t *testing.T) {
+	ioNeedPython(t)
+	raw := []byte(fernetVectorKey)
+	out, err := exec.Command(ioPython, "-c", `
+import base64, sys
+from cryptography.fernet import Fernet
+raw = b"Thirty  two  length  bytes  key."
+s = base64.urlsafe_b64encode(raw).decode()
+print(s)
+# bytes (raw) and str (urlsafe base64) keys are the same Fernet key
+f1, f2 = Fernet(s), Fernet(base64.urlsafe_b64encode(raw))
+tok = f1._encrypt_from_parts(b'{"created": 1700000000, "session": {"a": 1}}', 1700000000, bytes(range(16)))
+print(tok.decode())
+print(f2.decrypt(tok).decode())
+`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("python output %q", out)
+	}
+	if want := base64.URLEncoding.EncodeToString(raw); lines[0] != want {
+		t.Errorf("Python's str key = %s, want base64.URLEncoding of the raw key %s", lines[0], want)
+	}
+	if lines[1] != fernetVectorToken {
+		t.Errorf("cryptography's token = %s, want the spec vector", lines[1])
+	}
+	store, _ := fernetVectorStore(t)
+	if data, err := store.Load(t.Context(), lines[1]); err != nil || string(data) != fernetVectorPlain {
+		t.Errorf("Go open of Python's token = %q, %v", data, err)
+	}
+}
