@@ -1,5 +1,3 @@
-//go:build servertests
-
 // Command memcached is the login example (examples/login) with its sessions
 // in Memcached, spread over one or more servers.
 //

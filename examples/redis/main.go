@@ -1,5 +1,3 @@
-//go:build servertests
-
 // Command redis is the login example (examples/login) with its sessions in
 // Redis: a single node, or a Redis Cluster given as a list of nodes.
 //

@@ -1,5 +1,3 @@
-//go:build servertests
-
 package main
 
 import (

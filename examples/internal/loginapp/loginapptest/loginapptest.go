@@ -26,7 +26,7 @@ func ServerAddr(t *testing.T, env string) string {
 	t.Helper()
 	v := strings.TrimSpace(os.Getenv(env))
 	if v == "" {
-		msg := env + " is not set; run the tests through `make test` or `bash scripts/testenv.sh go test -tags servertests ./examples/...`"
+		msg := env + " is not set; run the tests through `make test` or `bash scripts/testenv.sh go test ./examples/...`"
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
