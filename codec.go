@@ -81,7 +81,88 @@ func (JSONCodec) EncodeValue(v any) ([]byte, error) {
 
 // DecodeValue implements Codec with json.Unmarshal.
 func (JSONCodec) DecodeValue(data []byte, v any) error {
+	// Plain strings, small integers and booleans, what sessions mostly
+	// hold, skip encoding/json's reflection; anything else, or anything
+	// these paths are unsure of, falls through to it.
+	switch p := v.(type) {
+	case *any:
+		switch {
+		case len(data) > 0 && data[0] == '"':
+			if s, ok := plainJSONString(data); ok {
+				*p = s
+				return nil
+			}
+		case string(data) == "true" || string(data) == "false":
+			*p = data[0] == 't'
+			return nil
+		default:
+			if n, ok := smallJSONInt(data); ok {
+				*p = float64(n) // encoding/json's number type for any
+				return nil
+			}
+		}
+	case *string:
+		if s, ok := plainJSONString(data); ok {
+			*p = s
+			return nil
+		}
+	case *int:
+		if n, ok := smallJSONInt(data); ok {
+			*p = int(n)
+			return nil
+		}
+	case *int64:
+		if n, ok := smallJSONInt(data); ok {
+			*p = n
+			return nil
+		}
+	case *bool:
+		if string(data) == "true" || string(data) == "false" {
+			*p = data[0] == 't'
+			return nil
+		}
+	}
 	return json.Unmarshal(data, v)
+}
+
+// plainJSONString decodes a JSON string that needs no unescaping.
+func plainJSONString(data []byte) (string, bool) {
+	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
+		return "", false
+	}
+	body := data[1 : len(data)-1]
+	for _, c := range body {
+		if c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			return "", false
+		}
+	}
+	return string(body), true
+}
+
+// smallJSONInt decodes a JSON integer of at most 15 digits, which every
+// Go integer type and float64 hold exactly.
+func smallJSONInt(data []byte) (int64, bool) {
+	digits := data
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 15 || len(digits) > 1 && digits[0] == '0' {
+		return 0, false
+	}
+	var n int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if len(digits) < len(data) {
+		if n == 0 {
+			return 0, false // -0 is a float64 of its own
+		}
+		n = -n
+	}
+	return n, true
 }
 
 // EncodeRecord implements Codec. It appends the pre-encoded values instead

@@ -3,6 +3,7 @@ package httpsession
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 )
 
@@ -111,4 +112,51 @@ func TestPythonNaNKeepsTheRestOfTheSession(t *testing.T) {
 	if err := (JSONCodec{}).DecodeValue(rec.Values["nan"], &f); err == nil {
 		t.Fatal("NaN decoded without error")
 	}
+}
+
+// checkDecodeValue compares JSONCodec.DecodeValue's fast paths with
+// encoding/json for every target type they cover.
+func checkDecodeValue(t *testing.T, data []byte) {
+	t.Helper()
+	c := JSONCodec{}
+	same := func(name string, got, want any, gotErr, wantErr error) {
+		t.Helper()
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%s %q: err %v, encoding/json %v", name, data, gotErr, wantErr)
+		}
+		if gotErr == nil && fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", want) {
+			t.Fatalf("%s %q: %#v, encoding/json %#v", name, data, got, want)
+		}
+	}
+	var a1, a2 any
+	same("any", a1, a2, c.DecodeValue(data, &a1), json.Unmarshal(data, &a2))
+	same("any", a1, a2, nil, nil)
+	var s1, s2 string
+	e1, e2 := c.DecodeValue(data, &s1), json.Unmarshal(data, &s2)
+	same("string", s1, s2, e1, e2)
+	var i1, i2 int
+	e1, e2 = c.DecodeValue(data, &i1), json.Unmarshal(data, &i2)
+	same("int", i1, i2, e1, e2)
+	var l1, l2 int64
+	e1, e2 = c.DecodeValue(data, &l1), json.Unmarshal(data, &l2)
+	same("int64", l1, l2, e1, e2)
+	var b1, b2 bool
+	e1, e2 = c.DecodeValue(data, &b1), json.Unmarshal(data, &b2)
+	same("bool", b1, b2, e1, e2)
+}
+
+var decodeValueSeeds = []string{`"abc"`, `""`, `"a\"b"`, `"é"`, "\"\x01\"", `"\u00e9"`, `0`, `-0`, `007`, `-12`,
+	`123456789012345`, `1234567890123456`, `9007199254740993`, `1.5`, `1e3`, `true`, `false`, `null`, `tru`, `-`, `[1]`, `{"a":1}`, ` 1`}
+
+func TestDecodeValueFastPathsMatchEncodingJSON(t *testing.T) {
+	for _, s := range decodeValueSeeds {
+		checkDecodeValue(t, []byte(s))
+	}
+}
+
+func FuzzDecodeValueDifferential(f *testing.F) {
+	for _, s := range decodeValueSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkDecodeValue(t, data) })
 }
