@@ -22,7 +22,9 @@ func decodeEnvelope(data []byte, rec *Record) error {
 			if err != nil {
 				return err
 			}
-			if rec.Created, err = parseUnixSeconds(json.Number(num)); err != nil {
+			if n, ok := smallJSONInt(num); ok && n >= 0 {
+				rec.Created = time.Unix(n, 0)
+			} else if rec.Created, err = parseUnixSeconds(json.Number(num)); err != nil {
 				return err
 			}
 			sawCreated = true
@@ -49,9 +51,13 @@ func decodeEnvelope(data []byte, rec *Record) error {
 			if err != nil {
 				return err
 			}
-			n, err := strconv.ParseInt(num, 10, 64)
-			if err != nil {
-				return errBadEnvelope
+			n, ok := smallJSONInt(num)
+			if !ok {
+				big, err := strconv.ParseInt(string(num), 10, 64)
+				if err != nil {
+					return errBadEnvelope
+				}
+				n = big
 			}
 			if key[0] == 'a' && n > 0 {
 				rec.Accessed = time.Unix(n, 0)
@@ -224,7 +230,7 @@ func isHex4(b []byte) bool {
 }
 
 // number parses a JSON number and returns its text.
-func (s *jsonScanner) number() (string, error) {
+func (s *jsonScanner) number() ([]byte, error) {
 	s.ws()
 	start := s.i
 	if s.i < len(s.b) && s.b[s.i] == '-' {
@@ -234,12 +240,12 @@ func (s *jsonScanner) number() (string, error) {
 	case s.i < len(s.b) && s.b[s.i] == '0':
 		s.i++
 	case s.digits() == 0:
-		return "", errBadEnvelope
+		return nil, errBadEnvelope
 	}
 	if s.i < len(s.b) && s.b[s.i] == '.' {
 		s.i++
 		if s.digits() == 0 {
-			return "", errBadEnvelope
+			return nil, errBadEnvelope
 		}
 	}
 	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
@@ -248,10 +254,10 @@ func (s *jsonScanner) number() (string, error) {
 			s.i++
 		}
 		if s.digits() == 0 {
-			return "", errBadEnvelope
+			return nil, errBadEnvelope
 		}
 	}
-	return string(s.b[start:s.i]), nil
+	return s.b[start:s.i], nil
 }
 
 func (s *jsonScanner) digits() int {
