@@ -1,4 +1,5 @@
-# make test   vet + race tests against real Redis, Redis Cluster and Memcached
+# make test   lint, then race tests against real Redis, Redis Cluster,
+#             Memcached and Python's aiohttp_session (what CI runs)
 # make lint   gofmt, go vet, staticcheck (pinned)
 # make fuzz   every fuzz target for FUZZTIME each
 # make bench  benchmarks (see bench/)
@@ -8,14 +9,19 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: test lint fuzz bench
 
-test:
-	$(GO) vet ./...
+test: lint
 	bash scripts/testenv.sh $(GO) test -race -count=1 ./...
+	cd examples/chi && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	cd examples/gorilla && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	cd examples/adapters && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	cd examples/chi && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
+	cd examples/gorilla && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
+	cd examples/adapters && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
 
 fuzz:
 	@for t in $$($(GO) test -list '^Fuzz' . | grep '^Fuzz'); do \
@@ -23,4 +29,6 @@ fuzz:
 	done
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 . | tee .bench.txt
+	bash scripts/testenv.sh env GO=$(GO) BENCHCOUNT=6 \
+		BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da \
+		bash bench/run.sh

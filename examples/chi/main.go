@@ -1,0 +1,61 @@
+// Command chi is httpsession's login example on the chi router
+// (github.com/go-chi/chi/v5): the session middleware goes in with the
+// router's own Use, and a route group with its own Use keeps the account
+// page for signed-in users.
+//
+//	cd examples/chi && go run . -addr 127.0.0.1:8080
+//
+// Log in as alice / wonderland or bob / builder. Sessions live in this
+// process's memory, so logout ends them on the server; any other
+// httpsession.Store fits newRouter unchanged.
+//
+// This directory is a Go module of its own, so that chi stays out of the
+// library's go.mod.
+package main
+
+import (
+	"flag"
+	"log"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-httpsession/httpsession"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	flag.Parse()
+
+	router, err := newRouter(httpsession.NewMemoryStore())
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("listening on http://%s/", *addr)
+	srv := &http.Server{Addr: *addr, Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.ListenAndServe())
+}
+
+// newRouter returns the application with its sessions in store.
+func newRouter(store httpsession.Store) (http.Handler, error) {
+	sessions, err := httpsession.Middleware(store)
+	if err != nil {
+		return nil, err
+	}
+
+	r := chi.NewRouter()
+	r.Use(http.NewCrossOriginProtection().Handler) // refuses cross-origin POSTs (CSRF)
+	r.Use(sessions)
+
+	r.Get("/", home)
+	r.Get("/login", loginForm)
+	r.Post("/login", login)
+	r.Post("/logout", logout)
+
+	// Routes for signed-in users only.
+	r.Group(func(r chi.Router) {
+		r.Use(requireLogin)
+		r.Get("/account", account)
+	})
+	return r, nil
+}
