@@ -47,6 +47,8 @@ func Middleware(store Store, opts ...Option) (func(http.Handler) http.Handler, e
 		m.errorHandler = defaultErrorHandler
 	}
 	_, m.serverSide = store.(*ServerStore)
+	_, cookieStore := store.(*CookieStore)
+	m.ownStore = m.serverSide || cookieStore
 	return m.wrap, nil
 }
 
@@ -54,6 +56,7 @@ type manager struct {
 	config
 	store      Store
 	serverSide bool // the cookie carries a session ID, not the data
+	ownStore   bool // one of this package's stores, whose tokens need no checking
 	warnOnce   sync.Once
 }
 
@@ -78,9 +81,15 @@ type requestState struct {
 	r *http.Request
 	w responseWriter
 
-	loadMu    sync.Mutex
-	loaded    bool // Get or NewSession was called
-	done      bool // commit has started; later loads are read-only
+	loadMu        sync.Mutex
+	loaded        bool // Get or NewSession was called
+	done          bool // commit has started; later loads are read-only
+	*sessionState      // allocated by the first Get, so untouched requests stay small
+}
+
+// sessionState is the part of a request's state that only exists once the
+// handler asked for its session.
+type sessionState struct {
 	loadErr   error
 	token     string // cookie value of the loaded (or discarded) session
 	hadCookie bool
@@ -88,6 +97,7 @@ type requestState struct {
 	cookieSet bool // commit added the session's Set-Cookie
 	found     bool // a cookie opened to a live session
 	sess      Session
+	rec       Record // decoded at load, encoded at commit; kept here to save an allocation
 }
 
 type stateKey struct{}
@@ -131,21 +141,19 @@ func detached() *Session { return &Session{codec: JSONCodec{}, isNew: true} }
 func (st *requestState) session(fresh bool) (*Session, error) {
 	st.loadMu.Lock()
 	defer st.loadMu.Unlock()
-	s := &st.sess
 	if !st.loaded {
 		st.loaded = true
-		s.req, s.codec = st, st.m.codec
+		st.sessionState = &sessionState{sess: Session{req: st, codec: st.m.codec}}
 		if fresh {
 			st.discard()
 		} else {
 			st.loadErr = st.load()
 		}
-		if st.done {
-			s.mu.Lock()
-			s.committed = true
-			s.mu.Unlock()
-		}
-	} else if fresh && st.loadErr == nil {
+		st.sess.committed = st.done // loaded after the headers went out: read-only
+		return &st.sess, st.loadErr
+	}
+	s := &st.sess
+	if fresh && st.loadErr == nil {
 		s.mu.Lock()
 		if s.mutable("NewSession") == nil {
 			s.invalidate()
@@ -182,8 +190,9 @@ func (st *requestState) load() (err error) {
 			err = fmt.Errorf("httpsession: load session: %w", lerr)
 			return true
 		}
-		var rec Record
-		if derr := m.codec.DecodeRecord(data, &rec); derr != nil {
+		rec := &st.rec
+		*rec = Record{}
+		if derr := m.codec.DecodeRecord(data, rec); derr != nil {
 			m.logger.Debug("httpsession: undecodable session record ignored", "err", derr)
 			return false
 		}
@@ -226,6 +235,7 @@ func (m *manager) deadline(created, accessed time.Time, lifetime time.Duration) 
 // store I/O can run without it.
 type plan struct {
 	save       bool
+	now        time.Time
 	token      string // session to update; "" creates a new one
 	data       []byte
 	ttl        time.Duration
@@ -301,7 +311,8 @@ func (st *requestState) plan() (plan, error) {
 	if !p.save {
 		return p, nil
 	}
-	now := m.now().Truncate(time.Second)
+	p.now = m.now()
+	now := p.now.Truncate(time.Second)
 	if s.created.IsZero() || s.isNew {
 		s.created = now
 	}
@@ -315,11 +326,11 @@ func (st *requestState) plan() (plan, error) {
 			s.raw[k] = raw
 		}
 	}
-	rec := Record{
+	st.rec = Record{
 		Created: s.created, Accessed: now, Lifetime: s.lifetime, Persistent: s.persist,
 		Values: s.raw, Flashes: s.flashes,
 	}
-	data, err := s.codec.EncodeRecord(&rec)
+	data, err := s.codec.EncodeRecord(&st.rec)
 	if err != nil {
 		return p, fmt.Errorf("httpsession: save session: %w: %w", ErrEncode, err)
 	}
@@ -368,7 +379,7 @@ func (st *requestState) apply(p plan) (string, error) {
 		}
 		maxAge, expires := 0, time.Time{}
 		if p.persistent {
-			maxAge, expires = cookieMaxAge(p.ttl), m.now().Add(p.ttl)
+			maxAge, expires = cookieMaxAge(p.ttl), p.now.Add(p.ttl)
 		}
 		cookie = formatCookie(&m.cookie, token, maxAge, expires)
 		if m.serverSide {
@@ -414,7 +425,10 @@ func (st *requestState) lostToLogout() string {
 // checkToken refuses a token that is too large for browsers or that a
 // header cannot carry. A record just created for it is removed again.
 func (st *requestState) checkToken(token string, created bool) error {
-	err := checkCookieValue(token)
+	var err error
+	if !st.m.ownStore {
+		err = checkCookieValue(token)
+	}
 	if n := len(st.m.cookie.Name) + 1 + len(token); n > MaxCookieSize {
 		err = fmt.Errorf("%w: %d bytes, the limit is %d", ErrCookieTooLarge, n, MaxCookieSize)
 	}

@@ -92,7 +92,7 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, w.err
 	}
 	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil && fresh && w.st.cookieSet {
+	if err == nil && fresh && w.st.sessionState != nil && w.st.cookieSet {
 		w.st.m.logger.Error("httpsession: session cookie not sent", "err", ErrHijacked, "path", w.st.r.URL.Path)
 	}
 	return conn, rw, err
