@@ -59,10 +59,13 @@ func checkCookieValue(v string) error {
 // maxAge < 0 renders a deletion (Max-Age=0 and an Expires in 1970);
 // maxAge == 0 renders a browser-session cookie.
 func formatCookie(tmpl *http.Cookie, value string, maxAge int, expires time.Time) string {
-	b := make([]byte, 0, len(tmpl.Name)+len(value)+len(tmpl.Path)+len(tmpl.Domain)+110)
-	b = append(b, tmpl.Name...)
-	b = append(b, '=')
-	b = append(b, value...)
+	var scratch [160]byte // attributes; the name and value go straight into sb
+	var sb strings.Builder
+	sb.Grow(len(tmpl.Name) + len(value) + len(tmpl.Path) + len(tmpl.Domain) + 110)
+	sb.WriteString(tmpl.Name)
+	sb.WriteByte('=')
+	sb.WriteString(value)
+	b := scratch[:0]
 	if tmpl.Path != "" {
 		b = append(b, "; Path="...)
 		b = append(b, tmpl.Path...)
@@ -94,7 +97,8 @@ func formatCookie(tmpl *http.Cookie, value string, maxAge int, expires time.Time
 	if tmpl.Partitioned {
 		b = append(b, "; Partitioned"...)
 	}
-	return string(b)
+	sb.Write(b)
+	return sb.String()
 }
 
 // appendHTTPDate appends t as an IMF-fixdate (http.TimeFormat) without

@@ -7,7 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -102,42 +104,59 @@ func NewSignedCookieStore(keys ...[]byte) (*CookieStore, error) {
 	if err := checkKeys(keys, 32, 64); err != nil {
 		return nil, err
 	}
-	s := &signedSealer{}
-	for _, k := range keys {
-		s.keys = append(s.keys, bytes.Clone(k))
+	s := &signedSealer{macs: make([]*sync.Pool, len(keys))}
+	for i, k := range keys {
+		k := bytes.Clone(k)
+		// hmac.New costs several allocations; keyed states are reused.
+		s.macs[i] = &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}
 	}
 	return &CookieStore{sealer: s}, nil
 }
 
-type signedSealer struct{ keys [][]byte }
+type signedSealer struct{ macs []*sync.Pool }
 
 // signedContext separates these MACs from any other use of the same key.
 const signedContext = "httpsession signed cookie v1\x00"
 
-func (s *signedSealer) mac(key []byte, payload string) []byte {
-	h := hmac.New(sha256.New, key)
+var signedEncoding = base64.RawURLEncoding
+
+// mac appends the MAC of payload under key i to dst.
+func (s *signedSealer) mac(dst []byte, i int, payload []byte) []byte {
+	h := s.macs[i].Get().(hash.Hash)
+	h.Reset()
 	h.Write([]byte(signedContext))
-	h.Write([]byte(payload))
-	return h.Sum(nil)
+	h.Write(payload)
+	dst = h.Sum(dst)
+	s.macs[i].Put(h)
+	return dst
 }
 
 func (s *signedSealer) seal(data []byte) (string, error) {
-	payload := base64.RawURLEncoding.EncodeToString(data)
-	return payload + "." + base64.RawURLEncoding.EncodeToString(s.mac(s.keys[0], payload)), nil
+	n := signedEncoding.EncodedLen(len(data))
+	var b strings.Builder
+	b.Grow(n + 1 + signedEncoding.EncodedLen(sha256.Size))
+	var scratch [512]byte
+	payload := signedEncoding.AppendEncode(scratch[:0], data)
+	var sum [sha256.Size]byte
+	b.Write(payload)
+	b.WriteByte('.')
+	b.Write(signedEncoding.AppendEncode(scratch[:0], s.mac(sum[:0], 0, payload)))
+	return b.String(), nil
 }
 
 func (s *signedSealer) open(token string) ([]byte, bool) {
 	payload, sig, ok := strings.Cut(token, ".")
-	if !ok || len(sig) != base64.RawURLEncoding.EncodedLen(sha256.Size) {
+	if !ok || len(sig) != signedEncoding.EncodedLen(sha256.Size) {
 		return nil, false
 	}
-	want, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil {
+	var want, got [sha256.Size]byte
+	if n, err := signedEncoding.Decode(want[:], []byte(sig)); err != nil || n != sha256.Size {
 		return nil, false
 	}
-	for _, k := range s.keys {
-		if hmac.Equal(s.mac(k, payload), want) {
-			data, err := base64.RawURLEncoding.DecodeString(payload)
+	p := []byte(payload)
+	for i := range s.macs {
+		if hmac.Equal(s.mac(got[:0], i, p), want[:]) {
+			data, err := signedEncoding.DecodeString(payload)
 			return data, err == nil
 		}
 	}

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // decodeEnvelope parses the JSON record envelope without decoding the
@@ -15,7 +17,17 @@ import (
 func decodeEnvelope(data []byte, rec *Record) error {
 	sc := jsonScanner{b: data}
 	sawCreated := false
-	err := sc.object(func(key []byte) error {
+	if err := sc.beginObject(); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		key, more, err := sc.nextMember(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "created":
 			num, err := sc.number()
@@ -29,23 +41,9 @@ func decodeEnvelope(data []byte, rec *Record) error {
 			}
 			sawCreated = true
 		case "session":
-			if sc.literal("null") {
-				rec.Values = nil
-				return nil
-			}
-			values := make(map[string][]byte)
-			err := sc.object(func(k []byte) error {
-				sc.ws()
-				start := sc.i
-				if err := sc.value(0); err != nil {
-					return err
-				}
-				name, err := jsonKey(k)
-				values[name] = data[start:sc.i]
+			if rec.Values, err = sc.sessionValues(); err != nil {
 				return err
-			})
-			rec.Values = values
-			return err
+			}
 		case "accessed", "lifetime":
 			num, err := sc.number()
 			if err != nil {
@@ -76,19 +74,20 @@ func decodeEnvelope(data []byte, rec *Record) error {
 				return errBadEnvelope
 			}
 		case "flash":
+			sc.ws()
 			start := sc.i
 			if err := sc.value(0); err != nil {
 				return err
 			}
 			rec.Flashes = nil
-			return json.Unmarshal(data[start:sc.i], &rec.Flashes)
+			if err := json.Unmarshal(data[start:sc.i], &rec.Flashes); err != nil {
+				return err
+			}
 		default:
-			return sc.value(0)
+			if err := sc.value(0); err != nil {
+				return err
+			}
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	if sc.ws(); sc.i != len(data) {
 		return errBadEnvelope
@@ -97,6 +96,60 @@ func decodeEnvelope(data []byte, rec *Record) error {
 		return errors.Join(ErrDecode, errors.New("record has no created time"))
 	}
 	return nil
+}
+
+// sessionValues delimits the members of the "session" object. The keys are
+// cut from one string holding the object's text, one allocation for all of
+// them, and the map is sized up front.
+func (sc *jsonScanner) sessionValues() (map[string][]byte, error) {
+	if sc.literal("null") {
+		return nil, nil
+	}
+	type member struct{ k0, k1, v0, v1 int }
+	var buf [16]member
+	members := buf[:0]
+	if err := sc.beginObject(); err != nil {
+		return nil, err
+	}
+	objStart := sc.i
+	for first := true; ; first = false {
+		key, more, err := sc.nextMember(first)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			break
+		}
+		sc.ws()
+		v0 := sc.i
+		if err := sc.value(0); err != nil {
+			return nil, err
+		}
+		k0 := cap(sc.b) - cap(key) // key is a sub-slice of sc.b
+		members = append(members, member{k0, k0 + len(key), v0, sc.i})
+	}
+	text := string(sc.b[objStart:sc.i])
+	values := make(map[string][]byte, len(members))
+	for _, m := range members {
+		name := text[m.k0-objStart : m.k1-objStart]
+		if strings.ContainsAny(name, "\\") || !isASCII(name) {
+			var err error
+			if name, err = jsonKey([]byte(name)); err != nil {
+				return nil, err
+			}
+		}
+		values[name] = sc.b[m.v0:m.v1]
+	}
+	return values, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 var errBadEnvelope = errors.Join(ErrDecode, errors.New("malformed session record"))
@@ -152,39 +205,36 @@ func (s *jsonScanner) literal(lit string) bool {
 	return false
 }
 
-// object parses an object, calling member with each raw key while the
-// scanner stands before that member's value, which member must consume.
-func (s *jsonScanner) object(member func(key []byte) error) error {
+// beginObject consumes the '{' of an object.
+func (s *jsonScanner) beginObject() error {
 	if s.peek() != '{' {
 		return errBadEnvelope
 	}
 	s.i++
-	if s.peek() == '}' {
+	return nil
+}
+
+// nextMember consumes the separator before the next member (none before the
+// first) and its key and colon, leaving the scanner before the member's
+// value, which the caller must consume. more is false at the closing '}'.
+func (s *jsonScanner) nextMember(first bool) (key []byte, more bool, err error) {
+	switch c := s.peek(); {
+	case c == '}':
 		s.i++
-		return nil
-	}
-	for {
-		key, err := s.str()
-		if err != nil {
-			return err
-		}
-		if s.peek() != ':' {
-			return errBadEnvelope
-		}
+		return nil, false, nil
+	case !first && c == ',':
 		s.i++
-		if err := member(key); err != nil {
-			return err
-		}
-		switch s.peek() {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return nil
-		default:
-			return errBadEnvelope
-		}
+	case !first:
+		return nil, false, errBadEnvelope
 	}
+	if key, err = s.str(); err != nil {
+		return nil, false, err
+	}
+	if s.peek() != ':' {
+		return nil, false, errBadEnvelope
+	}
+	s.i++
+	return key, true, nil
 }
 
 // str parses a string and returns its raw contents, escapes untouched.
@@ -282,7 +332,16 @@ func (s *jsonScanner) value(depth int) error {
 		_, err := s.str()
 		return err
 	case c == '{':
-		return s.object(func([]byte) error { return s.value(depth + 1) })
+		s.i++
+		for first := true; ; first = false {
+			_, more, err := s.nextMember(first)
+			if err != nil || !more {
+				return err
+			}
+			if err := s.value(depth + 1); err != nil {
+				return err
+			}
+		}
 	case c == '[':
 		s.i++
 		if s.peek() == ']' {

@@ -36,14 +36,19 @@ func (s *naclSealer) seal(data []byte) (string, error) {
 }
 
 func (s *naclSealer) open(token string) ([]byte, bool) {
-	raw, err := base64.StdEncoding.DecodeString(token)
-	if err != nil || len(raw) < naclNonceSize+secretbox.Overhead {
+	// One buffer: the decoded box, then room for the plaintext after it
+	// (secretbox refuses to decrypt in place).
+	maxRaw := base64.StdEncoding.DecodedLen(len(token))
+	buf := make([]byte, maxRaw+maxRaw)
+	n, err := base64.StdEncoding.Decode(buf, []byte(token))
+	if err != nil || n < naclNonceSize+secretbox.Overhead {
 		return nil, false
 	}
+	raw, out := buf[:n], buf[maxRaw:maxRaw]
 	var nonce [naclNonceSize]byte
 	copy(nonce[:], raw)
 	for i := range s.keys {
-		if data, ok := secretbox.Open(nil, raw[naclNonceSize:], &nonce, &s.keys[i]); ok {
+		if data, ok := secretbox.Open(out, raw[naclNonceSize:], &nonce, &s.keys[i]); ok {
 			return data, true
 		}
 	}

@@ -157,8 +157,9 @@ func (s *ServerStore) key(id string) string {
 	if s.aiohttp {
 		return s.prefix + id
 	}
-	sum := sha256.Sum256([]byte(id))
-	return s.prefix + hex.EncodeToString(sum[:])
+	var scratch [128]byte // IDs passed validID: short, so nothing escapes
+	sum := sha256.Sum256(append(scratch[:0], id...))
+	return string(hex.AppendEncode(append(scratch[:0], s.prefix...), sum[:]))
 }
 
 func (s *ServerStore) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
