@@ -318,12 +318,16 @@ func (st *requestState) plan() (plan, error) {
 	}
 	s.accessed = now
 	if s.inPlace {
-		for k, v := range s.cache {
+		err := s.cache.each(func(k string, v any) error {
 			raw, err := s.codec.EncodeValue(v)
 			if err != nil {
-				return p, fmt.Errorf("httpsession: save session: %w: %q: %w", ErrEncode, k, err)
+				return fmt.Errorf("httpsession: save session: %w: %q: %w", ErrEncode, k, err)
 			}
 			s.raw[k] = raw
+			return nil
+		})
+		if err != nil {
+			return p, err
 		}
 	}
 	st.rec = Record{

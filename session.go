@@ -20,7 +20,7 @@ type Session struct {
 	codec Codec
 
 	raw      map[string][]byte // every key's encoded value: what is saved
-	cache    map[string]any    // decoded values, for keys read or set
+	cache    valueCache        // decoded values, for keys read or set
 	flashes  []string
 	created  time.Time
 	accessed time.Time
@@ -43,7 +43,7 @@ type Session struct {
 func (s *Session) Get(key string) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if v, ok := s.cache[key]; ok {
+	if v, ok := s.cache.get(key); ok {
 		return v
 	}
 	raw, ok := s.raw[key]
@@ -54,15 +54,59 @@ func (s *Session) Get(key string) any {
 	if err := s.codec.DecodeValue(raw, &v); err != nil {
 		return nil
 	}
-	s.cacheValue(key, v)
+	s.cache.put(key, v)
 	return v
 }
 
-func (s *Session) cacheValue(key string, v any) {
-	if s.cache == nil {
-		s.cache = make(map[string]any)
+// valueCache holds decoded values. Most handlers touch a key or two, so the
+// first lives inline and a map is made only for more.
+type valueCache struct {
+	key  string
+	val  any
+	ok   bool
+	more map[string]any
+}
+
+func (c *valueCache) get(key string) (any, bool) {
+	if c.ok && c.key == key {
+		return c.val, true
 	}
-	s.cache[key] = v
+	v, ok := c.more[key]
+	return v, ok
+}
+
+func (c *valueCache) put(key string, v any) {
+	if !c.ok || c.key == key {
+		c.key, c.val, c.ok = key, v, true
+		delete(c.more, key)
+		return
+	}
+	if c.more == nil {
+		c.more = make(map[string]any)
+	}
+	c.more[key] = v
+}
+
+func (c *valueCache) delete(key string) {
+	if c.ok && c.key == key {
+		c.key, c.val, c.ok = "", nil, false
+	}
+	delete(c.more, key)
+}
+
+// each calls fn for every cached value.
+func (c *valueCache) each(fn func(key string, v any) error) error {
+	if c.ok {
+		if err := fn(c.key, c.val); err != nil {
+			return err
+		}
+	}
+	for k, v := range c.more {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // GetAs returns the value under key decoded as T. It works for anything the
@@ -77,7 +121,7 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	if !ok {
 		return out, fmt.Errorf("%w: %q", ErrMissingKey, key)
 	}
-	if v, ok := s.cache[key]; ok {
+	if v, ok := s.cache.get(key); ok {
 		if v, ok := v.(T); ok {
 			return v, nil
 		}
@@ -113,7 +157,7 @@ func (s *Session) Set(key string, v any) error {
 		s.raw = make(map[string][]byte)
 	}
 	s.raw[key] = raw
-	s.cacheValue(key, v)
+	s.cache.put(key, v)
 	s.changed = true
 	return nil
 }
@@ -135,7 +179,7 @@ func (s *Session) Delete(key string) {
 		return
 	}
 	delete(s.raw, key)
-	delete(s.cache, key)
+	s.cache.delete(key)
 	s.changed = true
 }
 
@@ -166,7 +210,7 @@ func (s *Session) Clear() {
 	if len(s.raw) == 0 || s.mutable("Clear") != nil {
 		return
 	}
-	s.raw, s.cache = nil, nil
+	s.raw, s.cache = nil, valueCache{}
 	s.changed = true
 }
 
@@ -196,7 +240,7 @@ func (s *Session) Invalidate() {
 }
 
 func (s *Session) invalidate() {
-	s.raw, s.cache, s.flashes = nil, nil, nil
+	s.raw, s.cache, s.flashes = nil, valueCache{}, nil
 	s.lifetime, s.persist = 0, nil
 	s.invalidated = true
 	s.changed = true
