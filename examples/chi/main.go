@@ -10,7 +10,8 @@
 // httpsession.Store fits newRouter unchanged.
 //
 // This directory is a Go module of its own, so that chi stays out of the
-// library's go.mod.
+// library's go.mod. The pages are the login example's (examples/internal/
+// loginapp); what this file shows is routing them with chi.
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-httpsession/httpsession"
+	"github.com/go-httpsession/httpsession/examples/internal/loginapp"
 )
 
 func main() {
@@ -47,15 +49,16 @@ func newRouter(store httpsession.Store) (http.Handler, error) {
 	r.Use(http.NewCrossOriginProtection().Handler) // refuses cross-origin POSTs (CSRF)
 	r.Use(sessions)
 
-	r.Get("/", home)
-	r.Get("/login", loginForm)
-	r.Post("/login", login)
-	r.Post("/logout", logout)
+	pages := loginapp.NewHandlers(loginapp.DemoUsers)
+	r.Get("/", pages.Home)
+	r.Get("/login", pages.LoginForm)
+	r.Post("/login", pages.Login)
+	r.Post("/logout", pages.Logout)
 
 	// Routes for signed-in users only.
 	r.Group(func(r chi.Router) {
-		r.Use(requireLogin)
-		r.Get("/account", account)
+		r.Use(loginapp.RequireLogin)
+		r.Get("/account", pages.Account)
 	})
 	return r, nil
 }

@@ -10,7 +10,9 @@
 // httpsession.Store fits newRouter unchanged.
 //
 // This directory is a Go module of its own, so that gorilla/mux stays out
-// of the library's go.mod.
+// of the library's go.mod. The pages are the login example's
+// (examples/internal/loginapp); what this file shows is routing them with
+// gorilla/mux.
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/go-httpsession/httpsession"
+	"github.com/go-httpsession/httpsession/examples/internal/loginapp"
 	"github.com/gorilla/mux"
 )
 
@@ -48,14 +51,15 @@ func newRouter(store httpsession.Store) (http.Handler, error) {
 	r.Use(http.NewCrossOriginProtection().Handler) // refuses cross-origin POSTs (CSRF)
 	r.Use(sessions)
 
-	r.HandleFunc("/", home).Methods(http.MethodGet)
-	r.HandleFunc("/login", loginForm).Methods(http.MethodGet)
-	r.HandleFunc("/login", login).Methods(http.MethodPost)
-	r.HandleFunc("/logout", logout).Methods(http.MethodPost)
+	pages := loginapp.NewHandlers(loginapp.DemoUsers)
+	r.HandleFunc("/", pages.Home).Methods(http.MethodGet)
+	r.HandleFunc("/login", pages.LoginForm).Methods(http.MethodGet)
+	r.HandleFunc("/login", pages.Login).Methods(http.MethodPost)
+	r.HandleFunc("/logout", pages.Logout).Methods(http.MethodPost)
 
 	// Routes for signed-in users only.
 	private := r.NewRoute().Subrouter()
-	private.Use(requireLogin)
-	private.HandleFunc("/account", account).Methods(http.MethodGet)
+	private.Use(loginapp.RequireLogin)
+	private.HandleFunc("/account", pages.Account).Methods(http.MethodGet)
 	return r, nil
 }

@@ -58,13 +58,13 @@ func NewWithUsers(store httpsession.Store, users Users, opts ...httpsession.Opti
 	if err != nil {
 		return nil, err
 	}
-	a := &app{users: users}
+	a := NewHandlers(users)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", a.home)
-	mux.HandleFunc("GET /login", a.loginForm)
-	mux.HandleFunc("POST /login", a.login)
-	mux.HandleFunc("POST /logout", a.logout)
-	mux.Handle("GET /account", RequireLogin(http.HandlerFunc(a.account)))
+	mux.HandleFunc("GET /{$}", a.Home)
+	mux.HandleFunc("GET /login", a.LoginForm)
+	mux.HandleFunc("POST /login", a.Login)
+	mux.HandleFunc("POST /logout", a.Logout)
+	mux.Handle("GET /account", RequireLogin(http.HandlerFunc(a.Account)))
 
 	// Cross-site request forgery: the session cookie is SameSite=Lax, so
 	// other sites' POSTs arrive without it, and CrossOriginProtection
@@ -75,9 +75,15 @@ func NewWithUsers(store httpsession.Store, users Users, opts ...httpsession.Opti
 	return csrf.Handler(sessions(mux)), nil
 }
 
-type app struct {
+// Handlers are the application's pages, for routing with any router (the
+// chi and gorilla/mux examples route them themselves). They need the
+// session middleware in front of them.
+type Handlers struct {
 	users Users
 }
+
+// NewHandlers returns the pages for users.
+func NewHandlers(users Users) *Handlers { return &Handlers{users: users} }
 
 // session returns the request's session. When it reports false the
 // response is taken care of: on a store error the middleware's error
@@ -124,7 +130,8 @@ func RequireLogin(next http.Handler) http.Handler {
 	})
 }
 
-func (a *app) home(w http.ResponseWriter, r *http.Request) {
+// Home shows the user name or "Anonymous" and any flash messages.
+func (a *Handlers) Home(w http.ResponseWriter, r *http.Request) {
 	s, ok := session(w, r)
 	if !ok {
 		return
@@ -132,7 +139,8 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 	render(w, s, homePage, http.StatusOK, page{Title: "Home"})
 }
 
-func (a *app) account(w http.ResponseWriter, r *http.Request) {
+// Account is the page for signed-in users; route it behind RequireLogin.
+func (a *Handlers) Account(w http.ResponseWriter, r *http.Request) {
 	s, ok := session(w, r)
 	if !ok {
 		return
@@ -144,7 +152,8 @@ func (a *app) account(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (a *app) loginForm(w http.ResponseWriter, r *http.Request) {
+// LoginForm shows the login form.
+func (a *Handlers) LoginForm(w http.ResponseWriter, r *http.Request) {
 	s, ok := session(w, r)
 	if !ok {
 		return
@@ -152,7 +161,8 @@ func (a *app) loginForm(w http.ResponseWriter, r *http.Request) {
 	render(w, s, loginPage, http.StatusOK, page{Title: "Log in"})
 }
 
-func (a *app) login(w http.ResponseWriter, r *http.Request) {
+// Login checks the form, starts the user's session with a new identity and redirects home.
+func (a *Handlers) Login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "bad form", http.StatusBadRequest)
@@ -197,7 +207,8 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-func (a *app) logout(w http.ResponseWriter, r *http.Request) {
+// Logout ends the session and redirects home.
+func (a *Handlers) Logout(w http.ResponseWriter, r *http.Request) {
 	s, ok := session(w, r)
 	if !ok {
 		return
