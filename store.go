@@ -33,8 +33,9 @@ type Store interface {
 }
 
 // Backend is the few calls a server-side database must provide for
-// ServerStore. Keys arrive already hashed and prefixed. Errors other than
-// ErrNotFound and ErrExists should wrap ErrUnavailable.
+// ServerStore. Keys arrive already hashed and prefixed, and a ttl from
+// ServerStore is always positive. Errors other than ErrNotFound and
+// ErrExists should wrap ErrUnavailable.
 type Backend interface {
 	// Get returns the value under key, or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)

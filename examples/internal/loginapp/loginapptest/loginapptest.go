@@ -35,6 +35,33 @@ func ServerAddr(t *testing.T, env string) string {
 	return v
 }
 
+// RunStores runs the flow on the application build makes, once with a
+// server-side store (memory) and once with a cookie store (NaCl): for the
+// examples that route the pages with a router of their own.
+func RunStores(t *testing.T, build func(httpsession.Store) (http.Handler, error)) {
+	t.Helper()
+	nacl, err := httpsession.NewNaClCookieStore([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		store      httpsession.Store
+		serverSide bool
+	}{
+		{"MemoryStore", httpsession.NewMemoryStore(), true},
+		{"NaClCookieStore", nacl, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := build(tc.store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			Run(t, h, tc.serverSide)
+		})
+	}
+}
+
 // Run checks the whole login flow against h, the handler loginapp.New
 // returned. serverSide says whether the store keeps sessions on the server:
 // then a cookie replayed after logout must be refused. A cookie store
