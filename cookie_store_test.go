@@ -160,25 +160,12 @@ func csMustStore(t testing.TB, k csKind, keys ...[]byte) Store {
 
 var csQuiet = slog.New(slog.DiscardHandler)
 
-// csClock is a settable clock for WithClock, safe for the server's
-// goroutines.
-type csClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func csNewClock() *csClock { return &csClock{now: time.Unix(1700000000, 0)} }
-
-func (c *csClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *csClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
+// csNewClock is the cookie store tests' clock: mwClock, starting at a
+// fixed Unix time the tests' expiry arithmetic is written against.
+func csNewClock() *mwClock {
+	c := mwNewClock()
+	c.Set(time.Unix(1700000000, 0))
+	return c
 }
 
 func csMiddleware(t testing.TB, store Store, opts ...Option) func(http.Handler) http.Handler {

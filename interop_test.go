@@ -24,7 +24,6 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -90,40 +89,10 @@ func ioNeedPython(t *testing.T) {
 	}
 }
 
-// ioLogBuf collects a process's stderr or a server's log, shown when the
-// test fails.
-type ioLogBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *ioLogBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *ioLogBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// ioFreePort returns a loopback port nobody listens on right now.
-func ioFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // ioPy is a running interop/aiohttp_app.py.
 type ioPy struct {
 	url    string
-	stderr *ioLogBuf
+	stderr *mwLogBuf
 }
 
 // ioStartPython starts the aiohttp_session app with args (its --port is
@@ -134,10 +103,10 @@ func ioStartPython(t *testing.T, args ...string) *ioPy {
 	ioNeedPython(t)
 	var lastErr string
 	for attempt := 0; attempt < 3; attempt++ {
-		port := ioFreePort(t)
+		port := srvFreePort(t)
 		cmd := exec.Command(ioPython, append([]string{ioApp, "--port", strconv.Itoa(port)}, args...)...)
 		cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
-		stderr := &ioLogBuf{}
+		stderr := &mwLogBuf{}
 		cmd.Stderr = stderr
 		stdin, err := cmd.StdinPipe() // the app exits when this closes
 		if err != nil {
@@ -226,7 +195,7 @@ func (c *ioClock) now() time.Time {
 // max_age=None: maxAge < 0 keeps the default lifetime).
 func ioGoServer(t *testing.T, store Store, clock *ioClock, maxAge int, extra ...Option) string {
 	t.Helper()
-	logs := &ioLogBuf{}
+	logs := &mwLogBuf{}
 	lifetime := time.Duration(maxAge) * time.Second
 	if maxAge < 0 {
 		lifetime = DefaultLifetime

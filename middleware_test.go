@@ -23,8 +23,9 @@ import (
 )
 
 // ---------------------------------------------------------------------------
-// Shared test helpers (used by middleware_test.go, writer_test.go and
-// session_test.go). Every file-scope name starts with "mw".
+// Shared test helpers (used by middleware_test.go, writer_test.go,
+// session_test.go, and the clock and log buffer by the cookie store and
+// interop tests too). Every file-scope name starts with "mw".
 
 // errMwCause is the root cause the failing stores report.
 var errMwCause = errors.New("mw: backend exploded at 10.0.0.7:6379")
@@ -49,7 +50,14 @@ func (c *mwClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// mwLogBuf is a concurrency-safe buffer behind a slog text handler.
+func (c *mwClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// mwLogBuf is a concurrency-safe buffer: behind a slog text handler, or
+// collecting a child process's output to show when a test fails.
 type mwLogBuf struct {
 	mu sync.Mutex
 	b  bytes.Buffer

@@ -935,6 +935,7 @@ func (p *srvProc) start(ping func(addr string) error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cmd := exec.Command(p.name, p.args...)
+	srvDieWithParent(cmd)
 	p.log = new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
