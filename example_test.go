@@ -597,6 +597,49 @@ func ExampleNewMemoryStore() {
 	// notes: 12000 bytes; session ID: 43 characters
 }
 
+// countingStore wraps a Store to count its loads, as a metrics wrapper
+// would; Unwrap lets the middleware see the server store inside.
+type countingStore struct {
+	httpsession.Store
+	loads int
+}
+
+func (s *countingStore) Load(ctx context.Context, token string) ([]byte, error) {
+	s.loads++
+	return s.Store.Load(ctx, token)
+}
+
+func (s *countingStore) Unwrap() httpsession.Store { return s.Store }
+
+// A Store can be wrapped, for metrics or tracing. With Unwrap the session
+// still has its server-side ID; without it, ID would be empty.
+func ExampleStore() {
+	store := &countingStore{Store: httpsession.NewMemoryStore()}
+	sessions, err := httpsession.Middleware(store)
+	if err != nil {
+		log.Fatal(err)
+	}
+	handler := sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session, err := httpsession.Get(r)
+		if err != nil {
+			return
+		}
+		if session.IsNew() {
+			session.Set("user", "alice")
+			return
+		}
+		fmt.Println("loads:", store.loads, "ID characters:", len(session.ID()))
+	}))
+
+	w := httptest.NewRecorder()
+	handler.ServeHTTP(w, httptest.NewRequest("GET", "https://example.com/", nil))
+	r := httptest.NewRequest("GET", "https://example.com/", nil)
+	r.AddCookie(w.Result().Cookies()[0])
+	handler.ServeHTTP(httptest.NewRecorder(), r)
+	// Output:
+	// loads: 1 ID characters: 43
+}
+
 // mapBackend is a minimal Backend over a map, the shape of an adapter for
 // any database: four calls, keys already hashed and prefixed.
 type mapBackend struct {

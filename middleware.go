@@ -46,9 +46,11 @@ func Middleware(store Store, opts ...Option) (func(http.Handler) http.Handler, e
 	if m.errorHandler == nil {
 		m.errorHandler = defaultErrorHandler
 	}
-	_, m.serverSide = store.(*ServerStore)
-	_, cookieStore := store.(*CookieStore)
-	m.ownStore = m.serverSide || cookieStore
+	m.serverSide = wrapsServerStore(store)
+	switch store.(type) {
+	case *ServerStore, *CookieStore:
+		m.ownStore = true // a wrapper's tokens are checked: it may make its own
+	}
 	return m.wrap, nil
 }
 

@@ -1076,6 +1076,59 @@ func srvCheckGoroutines(t *testing.T, base int, cleanup ...func()) {
 	t.Errorf("goroutine leak: %d before, %d after\n%s", base, n, stacks.String())
 }
 
+// srvWrapper is a Store around another one, as a metrics wrapper would be.
+type srvWrapper struct {
+	Store
+	saves atomic.Int32
+}
+
+func (w *srvWrapper) Save(ctx context.Context, token string, data []byte, ttl time.Duration) (string, error) {
+	w.saves.Add(1)
+	return w.Store.Save(ctx, token, data, ttl)
+}
+
+// srvUnwrapper is srvWrapper with the Unwrap method Store asks wrappers for.
+type srvUnwrapper struct{ srvWrapper }
+
+func (w *srvUnwrapper) Unwrap() Store { return w.Store }
+
+// TestWrappedServerStore: through a wrapper with Unwrap the middleware
+// still knows a ServerStore, so Session.ID is the session's ID; without
+// Unwrap it cannot tell, and ID stays empty as documented.
+func TestWrappedServerStore(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		wrap   func(Store) Store
+		wantID bool
+	}{
+		{"unwrap", func(s Store) Store { return &srvUnwrapper{srvWrapper{Store: s}} }, true},
+		{"unwrap twice", func(s Store) Store {
+			return &srvUnwrapper{srvWrapper{Store: &srvUnwrapper{srvWrapper{Store: s}}}}
+		}, true},
+		{"no unwrap", func(s Store) Store { return &srvWrapper{Store: s} }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			app := srvNewApp(t, tc.wrap(NewMemoryStore()))
+			cl := app.client(t)
+			if r := app.get(t, cl, "/set?k=user&v=alice"); r.cookie == nil {
+				t.Fatalf("create: no cookie (status %d)", r.status)
+			}
+			r := app.get(t, cl, "/renew")
+			if r.status != http.StatusOK || r.cookie == nil || !validID(r.cookie.Value) {
+				t.Fatalf("renew: status %d cookie %v, want a new ID", r.status, r.cookie)
+			}
+			if got, want := r.body, map[bool]string{true: r.cookie.Value, false: ""}[tc.wantID]; got != want {
+				t.Errorf("Session.ID() = %q, want %q", got, want)
+			}
+			if got := app.get(t, cl, "/get?k=user"); got.body != "alice" {
+				t.Errorf("after renew: %q, want alice", got.body)
+			}
+		})
+	}
+}
+
 // TestMemoryServerStore runs the conformance suite on the in-memory store.
 func TestMemoryServerStore(t *testing.T) {
 	t.Parallel()

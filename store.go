@@ -17,6 +17,12 @@ import (
 // The token is the cookie's value. A cookie store seals the record into the
 // token itself; a server-side store (ServerStore) keeps the record under a
 // random session ID and uses the ID as the token.
+//
+// A Store that wraps another one, to add metrics or tracing, should also
+// have an Unwrap() Store method returning the wrapped Store, as
+// http.ResponseController expects of wrapped ResponseWriters: through it the
+// middleware still sees a ServerStore underneath, which Session.ID and
+// NewIdentity's check against a concurrent logout depend on.
 type Store interface {
 	// Load returns the record named by token. A token that names no live
 	// session (unknown, expired, tampered, malformed) returns ErrNotFound;
@@ -30,6 +36,22 @@ type Store interface {
 	// Delete removes the session named by token. Deleting a missing session
 	// is not an error.
 	Delete(ctx context.Context, token string) error
+}
+
+// wrapsServerStore reports whether store is a *ServerStore or wraps one,
+// found through Unwrap() Store methods, so that its tokens are session IDs.
+func wrapsServerStore(store Store) bool {
+	for range 16 { // a bound, should an Unwrap return its own receiver
+		switch s := store.(type) {
+		case *ServerStore:
+			return true
+		case interface{ Unwrap() Store }:
+			store = s.Unwrap()
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // Backend is the few calls a server-side database must provide for
