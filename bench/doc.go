@@ -45,4 +45,11 @@
 // So floor is roughly what net/http's server spends on a small request
 // between the socket read and the socket write; the sessions' cost is
 // everything above it.
+//
+// floor-context is floor behind a middleware that only wraps the writer and
+// calls r.WithContext: the least any middleware that hands its handlers
+// state through the request can cost, and so the bound for the untouched
+// scenario. BenchmarkUntouchedPaired measures that scenario's cost over
+// floor with the two chains interleaved in short chunks, because the
+// difference is smaller than BenchmarkMiddleware's run-to-run noise.
 package bench

@@ -80,8 +80,9 @@ type lib struct {
 	open func(tb testing.TB, e *env) sessionLib
 }
 
-// sessions reports whether the lib has sessions at all (false for floor).
-func (l *lib) sessions() bool { return l.name != "floor" }
+// sessions reports whether the lib has sessions at all (false for floor
+// and floor-context).
+func (l *lib) sessions() bool { return !strings.HasPrefix(l.name, "floor") }
 
 var (
 	okBody  = []byte("ok")

@@ -24,6 +24,7 @@ import (
 // libs are the columns of BenchmarkMiddleware, in the order.
 var libs = []*lib{
 	{name: "floor", open: openFloor},
+	{name: "floor-context", open: openFloorContext},
 	{name: "httpsession-signed", cookie: true, open: openHTTPSessionCookie(httpsession.NewSignedCookieStore)},
 	{name: "httpsession-encrypted", cookie: true, open: openHTTPSessionCookie(httpsession.NewEncryptedCookieStore)},
 	{name: "httpsession-nacl", cookie: true, open: openHTTPSessionCookie(httpsession.NewNaClCookieStore)},
@@ -69,6 +70,36 @@ func (floorLib) getString(http.ResponseWriter, *http.Request, string) (string, e
 }
 func (floorLib) incr(http.ResponseWriter, *http.Request, string) (int, error) {
 	return counterVal + 1, nil
+}
+
+// ---- floor-context: floor plus the least a request-state middleware does ----
+
+// floorContextLib is floor behind a middleware that does only what any
+// middleware must do to hand its handlers per-request state through the
+// request and to see the response before it leaves: one allocation holding
+// the state (a context) and a wrapped ResponseWriter, and r.WithContext.
+// It has no sessions. Its cost over floor is the bound for httpsession's
+// untouched scenario, whose middleware does the same plus two flag checks.
+type floorContextLib struct{ floorLib }
+
+func openFloorContext(testing.TB, *env) sessionLib { return floorContextLib{} }
+
+type floorContextState struct {
+	context.Context
+	w floorContextWriter
+}
+
+type floorContextWriter struct {
+	http.ResponseWriter
+	st *floorContextState
+}
+
+func (floorContextLib) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &floorContextState{Context: r.Context()}
+		st.w = floorContextWriter{ResponseWriter: w, st: st}
+		next.ServeHTTP(&st.w, r.WithContext(st))
+	})
 }
 
 // ---- httpsession ----

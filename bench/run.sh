@@ -21,9 +21,9 @@ cd "$(dirname "$0")"
 GO=${GO:-go}
 BENCHSTAT=${BENCHSTAT:-golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da}
 BENCHCOUNT=${BENCHCOUNT:-6}
-# Middleware and RawRoundTrip carry the targets: 500ms per run gives each
-# sub-benchmark 100k-300k iterations for the in-process libraries. Scale
-# and Parallel are context: 300ms.
+# Middleware, RawRoundTrip and UntouchedPaired carry the targets: 500ms
+# per run gives each sub-benchmark 100k-300k iterations for the in-process
+# libraries. Scale and Parallel are context: 300ms.
 BENCHTIME_MAIN=${BENCHTIME_MAIN:-500ms}
 BENCHTIME_MORE=${BENCHTIME_MORE:-300ms}
 # TAGS: extra build flags for the test binary, e.g. TAGS="-tags foo".
@@ -43,7 +43,7 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 	echo "memcached: $(memcached -V 2>/dev/null || true)"
 	echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "count: $BENCHCOUNT"
-	echo "flags: $BENCHCOUNT interleaved passes of: go test${TAGS:+ $TAGS} -run '^\$' -bench . -count 1 -benchmem -benchtime $BENCHTIME_MAIN (Middleware, RawRoundTrip) / $BENCHTIME_MORE (Scale, Parallel)"
+	echo "flags: $BENCHCOUNT interleaved passes of: go test${TAGS:+ $TAGS} -run '^\$' -bench . -count 1 -benchmem -benchtime $BENCHTIME_MAIN (Middleware, RawRoundTrip, UntouchedPaired) / $BENCHTIME_MORE (Scale, Parallel)"
 	echo "benchstat: go run $BENCHSTAT"
 } >meta.out
 
@@ -51,13 +51,13 @@ log "round trips per request (TestRoundTrips)"
 $GO test $TAGS -run '^TestRoundTrips$' -v -count 1 . >roundtrips.out 2>&1 || { cat roundtrips.out; exit 1; }
 grep ROUNDTRIPS roundtrips.out | sed 's/^ *roundtrip_test.go:[0-9]*: //' >&2
 
-log "benchmarks: $BENCHCOUNT passes of Middleware, RawRoundTrip ($BENCHTIME_MAIN), Scale, Parallel ($BENCHTIME_MORE)"
+log "benchmarks: $BENCHCOUNT passes of Middleware, RawRoundTrip, UntouchedPaired ($BENCHTIME_MAIN), Scale, Parallel ($BENCHTIME_MORE)"
 # shellcheck disable=SC2086
 $GO test $TAGS -c -o bench.test .
 : >bench.out
 for pass in $(seq "$BENCHCOUNT"); do
 	log "pass $pass/$BENCHCOUNT"
-	./bench.test -test.run '^$' -test.bench '^Benchmark(Middleware|RawRoundTrip)$' -test.count 1 -test.benchmem \
+	./bench.test -test.run '^$' -test.bench '^Benchmark(Middleware|RawRoundTrip|UntouchedPaired)$' -test.count 1 -test.benchmem \
 		-test.benchtime "$BENCHTIME_MAIN" -test.timeout 30m | tee -a bench.out
 	./bench.test -test.run '^$' -test.bench '^Benchmark(Scale|Parallel)$' -test.count 1 -test.benchmem \
 		-test.benchtime "$BENCHTIME_MORE" -test.timeout 30m | tee -a bench.out
@@ -66,7 +66,7 @@ echo "load_after: $(cut -d' ' -f1-3 /proc/loadavg)" >>meta.out
 
 log "benchstat"
 args=()
-for b in Middleware RawRoundTrip Scale Parallel; do
+for b in Middleware RawRoundTrip UntouchedPaired Scale Parallel; do
 	$GO run "$BENCHSTAT" -filter ".name:$b" bench.out >"benchstat-$b.out"
 	args+=(-benchstat "Benchmark$b=benchstat-$b.out")
 done
