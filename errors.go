@@ -25,6 +25,13 @@ var (
 	// headers were sent: the change cannot reach the client any more.
 	ErrCommitted = errors.New("httpsession: session changed after the response headers were sent")
 
+	// ErrConflict reports that another request of the same session changed a
+	// key that this request changed too. By default this request's value
+	// wins and the conflict is only logged; WithConflictPolicy(ConflictFail)
+	// answers through the error handler instead (409 Conflict by default).
+	// A ConditionalBackend also returns it from ReplaceIf.
+	ErrConflict = errors.New("httpsession: session changed by a concurrent request")
+
 	// ErrCookieTooLarge is returned when the encoded cookie (name and value)
 	// exceeds MaxCookieSize. It is detected before any header is written.
 	ErrCookieTooLarge = errors.New("httpsession: session cookie too large")
