@@ -158,6 +158,24 @@ func (b *mwCountingBackend) Delete(ctx context.Context, key string) error {
 	return b.MemoryBackend.Delete(ctx, key)
 }
 
+func (b *mwCountingBackend) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
+	b.gets.Add(1)
+	return b.MemoryBackend.GetVersion(ctx, key)
+}
+
+// ReplaceIf counts a conditional delete (nil value) as a delete.
+func (b *mwCountingBackend) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
+	if value == nil {
+		b.deletes.Add(1)
+	} else {
+		b.replaces.Add(1)
+		if err := b.write(value); err != nil {
+			return nil, 0, err
+		}
+	}
+	return b.MemoryBackend.ReplaceIf(ctx, key, version, value, ttl)
+}
+
 func (b *mwCountingBackend) lastWritten() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -33,6 +33,8 @@ type config struct {
 	errorHandler ErrorHandler
 	logger       *slog.Logger
 	now          func() time.Time
+	conflicts    ConflictPolicy
+	merges       map[string]MergeFunc
 }
 
 func defaultConfig() config {

@@ -15,7 +15,7 @@ import (
 // Memcached stores: it mints session IDs, checks their syntax before any
 // backend call, and hides them from the backend behind a hash.
 type ServerStore struct {
-	backend Backend
+	backend ConditionalBackend // a plain Backend behind lastWriterWins
 	prefix  string
 	timeout time.Duration
 	aiohttp bool // aiohttp_session's IDs and keys: 32 hex digits, not hashed
@@ -43,8 +43,16 @@ func WithAiohttpKeys(cookieName string) ServerOption {
 }
 
 // NewServerStore returns a Store that keeps records in backend.
+//
+// Updates are compare-and-set, with concurrent requests' changes merged,
+// when backend is a ConditionalBackend; otherwise the last writer wins (see
+// the README's "Concurrent requests").
 func NewServerStore(backend Backend, opts ...ServerOption) *ServerStore {
-	s := &ServerStore{backend: backend, prefix: "httpsession:"}
+	cb, ok := backend.(ConditionalBackend)
+	if !ok {
+		cb = lastWriterWins{backend}
+	}
+	s := &ServerStore{backend: cb, prefix: "httpsession:"}
 	for _, o := range opts {
 		o(s)
 	}
@@ -134,31 +142,102 @@ func (s *ServerStore) ctx(ctx context.Context) (context.Context, context.CancelF
 
 // Load implements Store.
 func (s *ServerStore) Load(ctx context.Context, token string) ([]byte, error) {
-	if !s.validID(token) {
-		return nil, ErrNotFound
-	}
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	data, err := s.backend.Get(ctx, s.key(token))
-	return data, s.wrap("load", err)
+	data, _, err := s.LoadVersion(ctx, token)
+	return data, err
 }
 
-// Save implements Store.
-func (s *ServerStore) Save(ctx context.Context, token string, data []byte, ttl time.Duration) (string, error) {
-	if ttl <= 0 {
-		// Backends read a zero TTL as "never expires"; a session must.
-		return "", fmt.Errorf("httpsession: save: ttl %v is not positive", ttl)
+// LoadVersion implements VersionedStore.
+func (s *ServerStore) LoadVersion(ctx context.Context, token string) ([]byte, uint64, error) {
+	if !s.validID(token) {
+		return nil, 0, ErrNotFound
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	if token != "" {
-		if !s.validID(token) {
-			return "", ErrNotFound
-		}
-		return token, s.wrap("save", s.backend.Replace(ctx, s.key(token), data, ttl))
+	data, version, err := s.backend.GetVersion(ctx, s.key(token))
+	if err == nil && isMoved(data) {
+		return nil, 0, errMoved
 	}
-	// A collision among 256-bit random IDs is not expected; Add still
-	// refuses to overwrite, and a few retries cover a broken generator.
+	return data, version, s.wrap("load", err)
+}
+
+// Save implements Store. An update is unconditional (see Commit for the
+// conditional one), but still only of a session that exists.
+func (s *ServerStore) Save(ctx context.Context, token string, data []byte, ttl time.Duration) (string, error) {
+	if data == nil {
+		data = []byte{} // nil would mean "delete" to Commit
+	}
+	return s.Commit(ctx, &Commit{Token: token, Data: data, TTL: ttl})
+}
+
+// Delete implements Store. It also ends the session under every ID it was
+// moved to by NewIdentity while the old ID's forwarding record lives, so a
+// logout through an old cookie logs out the renewed session too.
+func (s *ServerStore) Delete(ctx context.Context, token string) error {
+	if !s.validID(token) {
+		return nil
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	return s.wrap("delete", s.end(ctx, s.key(token)))
+}
+
+// maxAttempts bounds the compare-and-set retries of one commit. Each retry
+// follows a write by another request of the same session that landed
+// between this one's read and write, so a retry is rare; the bound only
+// stops a pathological storm.
+const maxAttempts = 32
+
+// Commit implements VersionedStore. On a ConditionalBackend an update is a
+// compare-and-set against c.Version, retried after c.Merge on conflict; a
+// rotation first creates the new record and then turns the old one into a
+// forwarding record by the same compare-and-set, so that a logout that
+// lands at any point either finds the old record (and follows it to the
+// new one) or makes this commit fail and remove the new record.
+func (s *ServerStore) Commit(ctx context.Context, c *Commit) (string, error) {
+	if c.Data != nil && c.TTL <= 0 {
+		// Backends read a zero TTL as "never expires"; a session must.
+		return "", fmt.Errorf("httpsession: save: ttl %v is not positive", c.TTL)
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if c.Token == "" {
+		if c.Data == nil {
+			return "", nil
+		}
+		return s.create(ctx, c.Data, c.TTL)
+	}
+	if !s.validID(c.Token) {
+		return "", ErrNotFound
+	}
+	key := s.key(c.Token)
+	if c.Data == nil && c.Merge == nil {
+		return "", s.wrap("delete", s.end(ctx, key))
+	}
+	token, data, ttl := c.Token, c.Data, c.TTL
+	newKey := ""
+	if c.Rotate {
+		var err error
+		if token, err = s.create(ctx, data, ttl); err != nil {
+			return "", err
+		}
+		newKey = s.key(token)
+		data = movedRecord(newKey)
+	}
+	token, err := s.update(ctx, key, token, newKey, data, ttl, c)
+	if newKey != "" && (err != nil || token == "") {
+		// The old session ended meanwhile (or the commit failed): its
+		// successor must not outlive it.
+		if derr := s.backend.Delete(ctx, newKey); derr != nil {
+			err = errors.Join(err, s.wrap("delete new session", derr))
+		}
+	}
+	return token, err
+}
+
+// create stores data under a fresh ID. A collision among 256-bit random IDs
+// is not expected; Add still refuses to overwrite, and a few retries cover a
+// broken generator.
+func (s *ServerStore) create(ctx context.Context, data []byte, ttl time.Duration) (string, error) {
 	for range 3 {
 		id := s.newID()
 		err := s.backend.Add(ctx, s.key(id), data, ttl)
@@ -172,14 +251,127 @@ func (s *ServerStore) Save(ctx context.Context, token string, data []byte, ttl t
 	return "", fmt.Errorf("httpsession: create: %w: session ID collisions", ErrUnavailable)
 }
 
-// Delete implements Store.
-func (s *ServerStore) Delete(ctx context.Context, token string) error {
-	if !s.validID(token) {
-		return nil
+// end deletes the record under key and, when it was a forwarding record
+// left by a rotation, the session it forwards to. The delete is conditional
+// on the value just read, so a rotation cannot slip its forwarding record
+// in between unseen.
+func (s *ServerStore) end(ctx context.Context, key string) error {
+	for attempt := 0; key != "" && attempt < maxAttempts; attempt++ {
+		cur, version, err := s.backend.GetVersion(ctx, key)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		_, _, err = s.backend.ReplaceIf(ctx, key, version, nil, 0)
+		switch {
+		case errors.Is(err, ErrConflict):
+			continue // changed between the read and the delete: read again
+		case errors.Is(err, ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		key = movedTo(cur)
 	}
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	return s.wrap("delete", s.backend.Delete(ctx, s.key(token)))
+	if key != "" {
+		return fmt.Errorf("%w: %d attempts", ErrConflict, maxAttempts)
+	}
+	return nil
+}
+
+// errMoved is LoadVersion's answer for a token whose session was given a
+// new one: no session, but ending it (Delete) still ends the new one.
+var errMoved = fmt.Errorf("%w: it has a new ID", ErrNotFound)
+
+// A forwarding record is what a rotation leaves under the old key: valid
+// JSON that names the new key (a hash, never a usable token), which
+// aiohttp_session reads as an empty session and this package as none.
+const movedPrefix = `{"httpsession_moved":"`
+
+func movedRecord(newKey string) []byte {
+	return []byte(movedPrefix + newKey + `"}`)
+}
+
+func isMoved(data []byte) bool {
+	return len(data) > len(movedPrefix) && string(data[:len(movedPrefix)]) == movedPrefix
+}
+
+// movedTo returns the key a forwarding record names, or "".
+func movedTo(data []byte) string {
+	if !isMoved(data) || data[len(data)-2] != '"' || data[len(data)-1] != '}' {
+		return ""
+	}
+	return string(data[len(movedPrefix) : len(data)-2])
+}
+
+// lastWriterWins adapts a Backend without compare-and-set: every version is
+// 0 and ReplaceIf is an unconditional Replace (or Delete), so Commit never
+// sees a conflict and the last writer wins.
+type lastWriterWins struct{ Backend }
+
+func (b lastWriterWins) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
+	v, err := b.Get(ctx, key)
+	return v, 0, err
+}
+
+func (b lastWriterWins) ReplaceIf(ctx context.Context, key string, _ uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
+	if value == nil {
+		return nil, 0, b.Delete(ctx, key)
+	}
+	return nil, 0, b.Replace(ctx, key, value, ttl)
+}
+
+// update writes data under key if key still holds c.Version, merging and
+// retrying on conflict. For a rotation data is the forwarding record and
+// the merged record goes to newKey instead.
+func (s *ServerStore) update(ctx context.Context, key, token, newKey string, data []byte, ttl time.Duration, c *Commit) (string, error) {
+	if c.Merge == nil { // unconditional: the last writer wins
+		if err := s.backend.Replace(ctx, key, data, ttl); err != nil {
+			return "", s.wrap("save", err)
+		}
+		return token, nil
+	}
+	version := c.Version
+	for attempt := 1; ; attempt++ {
+		cur, curVersion, err := s.backend.ReplaceIf(ctx, key, version, data, ttl)
+		switch {
+		case err == nil:
+			if data == nil {
+				return "", nil // the merged session was empty: it ended
+			}
+			return token, nil
+		case !errors.Is(err, ErrConflict):
+			return "", s.wrap("save", err)
+		case attempt == maxAttempts:
+			return "", fmt.Errorf("httpsession: save: %w: %d attempts", ErrConflict, attempt)
+		}
+		if cur == nil {
+			if cur, curVersion, err = s.backend.GetVersion(ctx, key); err != nil {
+				return "", s.wrap("save", err)
+			}
+		}
+		if isMoved(cur) {
+			return "", ErrNotFound // another request renewed the session first
+		}
+		merged, mergedTTL, err := c.Merge(cur)
+		if err != nil {
+			return "", err
+		}
+		version, ttl = curVersion, mergedTTL
+		if newKey == "" {
+			data = merged
+			continue
+		}
+		if merged == nil { // the merged session is empty: end both
+			data = nil
+			continue
+		}
+		if err := s.backend.Replace(ctx, newKey, merged, ttl); err != nil {
+			return "", s.wrap("save", err)
+		}
+	}
 }
 
 // wrap makes every failure errors.Is-able as ErrUnavailable (and as its

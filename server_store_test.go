@@ -567,6 +567,16 @@ func (c *srvCountingBackend) Delete(ctx context.Context, key string) error {
 	return c.Backend.Delete(ctx, key)
 }
 
+func (c *srvCountingBackend) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
+	c.gets.Add(1)
+	return c.Backend.(ConditionalBackend).GetVersion(ctx, key)
+}
+
+func (c *srvCountingBackend) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
+	c.replaces.Add(1)
+	return c.Backend.(ConditionalBackend).ReplaceIf(ctx, key, version, value, ttl)
+}
+
 func (c *srvCountingBackend) addedKeys() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -621,6 +631,13 @@ type srvApp struct {
 
 func srvNewApp(t *testing.T, store Store, opts ...Option) *srvApp {
 	t.Helper()
+	return srvNewAppWrapped(t, store, nil, opts...)
+}
+
+// srvNewAppWrapped is srvNewApp with outer (if not nil) wrapped around the
+// middleware, to see requests before it does.
+func srvNewAppWrapped(t *testing.T, store Store, outer func(http.Handler) http.Handler, opts ...Option) *srvApp {
+	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/untouched", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok")
@@ -673,7 +690,11 @@ func srvNewApp(t *testing.T, store Store, opts ...Option) *srvApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(mw(mux))
+	h := mw(mux)
+	if outer != nil {
+		h = outer(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &srvApp{mux: mux, srv: srv}
 }

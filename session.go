@@ -13,12 +13,16 @@ import (
 // serving one request.
 //
 // Changes are saved by the middleware just before the response's first
-// byte; a change after that point returns or logs ErrCommitted.
+// byte; a change after that point returns or logs ErrCommitted. The session
+// remembers what this request changed, so that on a server-side store the
+// changes of concurrent requests of one session are merged (see WithMerge
+// and the README's "Concurrent requests").
 type Session struct {
 	mu    sync.Mutex
 	req   *requestState // nil for a detached session (no middleware)
 	codec Codec
 
+	// The session as the handler sees it.
 	raw      map[string][]byte // every key's encoded value: what is saved
 	cache    valueCache        // decoded values, for keys read or set
 	flashes  []string
@@ -26,14 +30,50 @@ type Session struct {
 	accessed time.Time
 	lifetime time.Duration // per-session override; 0 = middleware default
 	persist  *bool         // per-session cookie persistence; nil = middleware default
-	isNew    bool
-	id       string // server-side session ID; "" for cookie stores and new sessions
+	id       string        // server-side session ID; "" for cookie stores and new sessions
 
-	changed     bool // values, flashes or settings differ from what was loaded
-	inPlace     bool // MarkChanged: re-encode values the handler may have mutated
-	invalidated bool // the loaded session must be deleted
-	renew       bool // NewIdentity: same data under a new ID / fresh seal
-	committed   bool // headers are out; further changes cannot be saved
+	life    lifecycle // where the session came from and what commit does with it
+	changes changes   // what this request changed since the record was loaded
+	rec     Record    // decoded at load, encoded at commit: kept here to save an allocation
+}
+
+// changes is what a request did to its session, relative to the record it
+// loaded: enough to replay it on top of a record another request wrote
+// meanwhile (see merge.go).
+type changes struct {
+	base      map[string]baseValue // each changed key's value as loaded
+	stored    int                  // how many leading flashes came from the record
+	taken     []string             // loaded flashes this request consumed
+	flashes   bool                 // flashes were added or consumed
+	lifetime  bool                 // SetLifetime changed the lifetime
+	persist   bool                 // SetPersistent changed the cookie's persistence
+	inPlace   bool                 // MarkChanged: values read may have been mutated
+	anyValues bool                 // some value was set or deleted
+	conflicts []string             // keys another request changed too, overwritten (ConflictOverwrite)
+}
+
+// baseValue is a key's encoded value as loaded; ok is false if it was absent.
+type baseValue struct {
+	raw []byte
+	ok  bool
+}
+
+// any reports whether the request changed anything.
+func (c *changes) any() bool {
+	return c.anyValues || c.flashes || c.lifetime || c.persist || c.inPlace
+}
+
+// touch records key's loaded value before its first change.
+func (s *Session) touch(key string) {
+	s.changes.anyValues = true
+	if _, seen := s.changes.base[key]; seen {
+		return
+	}
+	if s.changes.base == nil {
+		s.changes.base = make(map[string]baseValue)
+	}
+	raw, ok := s.raw[key]
+	s.changes.base[key] = baseValue{raw, ok}
 }
 
 // Get returns the value stored under key, or nil. Values loaded from the
@@ -125,7 +165,7 @@ func GetAs[T any](s *Session, key string) (T, error) {
 		if v, ok := v.(T); ok {
 			return v, nil
 		}
-		if s.inPlace {
+		if s.changes.inPlace {
 			// The handler may have mutated v in place; decode its current state.
 			var err error
 			if raw, err = s.codec.EncodeValue(v); err != nil {
@@ -152,13 +192,13 @@ func (s *Session) Set(key string, v any) error {
 	if err := s.mutable("Set"); err != nil {
 		return err
 	}
-	s.restartIfInvalidated()
+	s.restartIfEnded()
+	s.touch(key)
 	if s.raw == nil {
 		s.raw = make(map[string][]byte)
 	}
 	s.raw[key] = raw
 	s.cache.put(key, v)
-	s.changed = true
 	return nil
 }
 
@@ -178,9 +218,9 @@ func (s *Session) Delete(key string) {
 	if _, ok := s.raw[key]; !ok || s.mutable("Delete") != nil {
 		return
 	}
+	s.touch(key)
 	delete(s.raw, key)
 	s.cache.delete(key)
-	s.changed = true
 }
 
 // Keys returns the session's keys in sorted order.
@@ -210,8 +250,10 @@ func (s *Session) Clear() {
 	if len(s.raw) == 0 || s.mutable("Clear") != nil {
 		return
 	}
+	for k := range s.raw {
+		s.touch(k)
+	}
 	s.raw, s.cache = nil, valueCache{}
-	s.changed = true
 }
 
 // MarkChanged tells the session that a value obtained from Get was mutated
@@ -223,7 +265,7 @@ func (s *Session) MarkChanged() {
 	if s.mutable("MarkChanged") != nil {
 		return
 	}
-	s.changed, s.inPlace = true, true
+	s.changes.inPlace = true
 }
 
 // Invalidate ends the session: its data is dropped, its server-side record
@@ -239,20 +281,12 @@ func (s *Session) Invalidate() {
 	s.invalidate()
 }
 
+// invalidate drops the data and marks the loaded record for deletion.
 func (s *Session) invalidate() {
 	s.raw, s.cache, s.flashes = nil, valueCache{}, nil
 	s.lifetime, s.persist = 0, nil
-	s.invalidated = true
-	s.changed = true
-}
-
-// restartIfInvalidated turns an invalidated session into a fresh one when
-// data is added to it again, so the new data never reuses the old identity.
-func (s *Session) restartIfInvalidated() {
-	if s.invalidated && !s.isNew {
-		s.isNew = true
-		s.created = time.Time{}
-	}
+	s.changes = changes{}
+	s.life.end()
 }
 
 // NewIdentity keeps the data but gives the session a new identity: a new
@@ -265,8 +299,7 @@ func (s *Session) NewIdentity() {
 	if s.mutable("NewIdentity") != nil {
 		return
 	}
-	s.renew = true
-	s.changed = true
+	s.life.rotate()
 }
 
 // IsNew reports whether the session was created by this request (no valid
@@ -274,7 +307,7 @@ func (s *Session) NewIdentity() {
 func (s *Session) IsNew() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.isNew
+	return s.life.isNew()
 }
 
 // ID returns the server-side session ID, the cookie's value. It is empty for
@@ -327,7 +360,7 @@ func (s *Session) SetLifetime(d time.Duration) {
 		return
 	}
 	s.lifetime = d
-	s.changed = true
+	s.changes.lifetime = true
 }
 
 // SetPersistent chooses, for this session only, between a persistent cookie
@@ -341,7 +374,7 @@ func (s *Session) SetPersistent(persistent bool) {
 		return
 	}
 	s.persist = &persistent
-	s.changed = true
+	s.changes.persist = true
 }
 
 // AddFlash queues a one-time message, shown on a later request by Flashes.
@@ -351,9 +384,9 @@ func (s *Session) AddFlash(msg string) error {
 	if err := s.mutable("AddFlash"); err != nil {
 		return err
 	}
-	s.restartIfInvalidated()
+	s.restartIfEnded()
 	s.flashes = append(s.flashes, msg)
-	s.changed = true
+	s.changes.flashes = true
 	return nil
 }
 
@@ -368,17 +401,11 @@ func (s *Session) Flashes() []string {
 	if s.mutable("Flashes") != nil {
 		return f
 	}
+	s.changes.taken = append(s.changes.taken, f[:s.changes.stored]...)
+	s.changes.stored = 0
 	s.flashes = nil
-	s.changed = true
+	s.changes.flashes = true
 	return f
-}
-
-// lastActive is when the session was last saved.
-func (s *Session) lastActive() time.Time {
-	if s.accessed.IsZero() {
-		return s.created
-	}
-	return s.accessed
 }
 
 // mutable reports ErrCommitted (and logs it) for a change that can no
@@ -387,7 +414,7 @@ func (s *Session) mutable(op string) error {
 	if s.req == nil {
 		return ErrNoMiddleware
 	}
-	if s.committed {
+	if s.req.committed.Load() {
 		err := fmt.Errorf("%w: %s", ErrCommitted, op)
 		s.req.m.reportLate(s.req, err)
 		return err

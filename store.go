@@ -85,3 +85,86 @@ type ConditionalBackend interface {
 	// the caller reads them with GetVersion).
 	ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) (current []byte, currentVersion uint64, err error)
 }
+
+// VersionedStore is a Store whose updates are conditional: a request's
+// changes are written only on top of the record version it loaded, and
+// merged with another request's changes when that one wrote first.
+// ServerStore implements it. A Store wrapper (metrics, tracing) keeps these
+// guarantees by implementing it too; the middleware uses a Store without it
+// through Load, Save and Delete, where the last writer wins.
+type VersionedStore interface {
+	Store
+	// LoadVersion is Load that also returns the loaded record's version,
+	// to be passed back in Commit.Version.
+	LoadVersion(ctx context.Context, token string) (data []byte, version uint64, err error)
+	// Commit writes what one request did to its session and returns the
+	// session's token afterwards ("" when the session ended). It returns
+	// ErrNotFound when the session it updates was ended meanwhile (a
+	// logout elsewhere): the logout wins and nothing is written.
+	Commit(ctx context.Context, c *Commit) (token string, err error)
+}
+
+// Commit is one request's write of its session record, for
+// VersionedStore.Commit.
+type Commit struct {
+	// Token names the session the request loaded ("" if none) and Version
+	// is the version it loaded.
+	Token   string
+	Version uint64
+	// Data is the record to keep; nil ends the session named by Token.
+	Data []byte
+	// TTL is how long Data must live; it must be positive when Data is not
+	// nil.
+	TTL time.Duration
+	// Rotate gives the record a new token (Session.NewIdentity,
+	// NewSession). The old token stops opening anything, and a logout
+	// through the old token still ends the session under its new one.
+	Rotate bool
+	// Merge is called when Token's record changed since Version. It
+	// returns the record (and its TTL) to write instead, built on current;
+	// nil data ends the session. An error abandons the commit and is
+	// returned. With a nil Merge the write is unconditional: the last
+	// writer wins.
+	Merge func(current []byte) (data []byte, ttl time.Duration, err error)
+}
+
+// versioned returns store as a VersionedStore: itself if it is one, else an
+// adapter whose writes are unconditional (last writer wins).
+func versioned(store Store) VersionedStore {
+	if vs, ok := store.(VersionedStore); ok {
+		return vs
+	}
+	return plainStore{store}
+}
+
+// plainStore runs a Commit through a Store's Load, Save and Delete. It
+// cannot detect a concurrent change, so Merge is never called.
+type plainStore struct{ Store }
+
+func (p plainStore) LoadVersion(ctx context.Context, token string) ([]byte, uint64, error) {
+	data, err := p.Load(ctx, token)
+	return data, 0, err
+}
+
+func (p plainStore) Commit(ctx context.Context, c *Commit) (string, error) {
+	switch {
+	case c.Data == nil:
+		if c.Token == "" {
+			return "", nil
+		}
+		return "", p.Delete(ctx, c.Token)
+	case c.Rotate && c.Token != "":
+		token, err := p.Save(ctx, "", c.Data, c.TTL)
+		if err != nil {
+			return "", err
+		}
+		if token != c.Token { // a cookie store may seal the same bytes alike
+			if err := p.Delete(ctx, c.Token); err != nil {
+				return "", err
+			}
+		}
+		return token, nil
+	default:
+		return p.Save(ctx, c.Token, c.Data, c.TTL)
+	}
+}

@@ -14,20 +14,16 @@ import (
 // half-written page.
 type responseWriter struct {
 	http.ResponseWriter
-	st   *requestState
-	done bool  // commit has run
-	err  error // commit failed: the handler's output is refused
+	st  *requestState
+	err error // commit failed: the handler's output is refused
 }
 
 // commit runs the session commit once and reports whether the handler's
 // output may go out.
 func (w *responseWriter) commit() bool {
-	if !w.done {
-		w.done = true
-		if err := w.st.commit(); err != nil {
-			w.err = err
-			w.st.m.handleError(w.ResponseWriter, w.st.r, err)
-		}
+	if first, err := w.st.commit(); first && err != nil {
+		w.err = err
+		w.st.m.handleError(w.ResponseWriter, w.st.r, err)
 	}
 	return w.err == nil
 }
@@ -87,12 +83,12 @@ type writerOnly struct{ io.Writer }
 // handler answers on the still-unhijacked connection. A cookie that was due
 // cannot be sent on a hijacked connection: that is logged as ErrHijacked.
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	fresh := !w.done // otherwise the cookie already went out with the headers
+	fresh := !w.st.committed.Load() // otherwise the cookie already went out with the headers
 	if !w.commit() {
 		return nil, nil, w.err
 	}
 	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil && fresh && w.st.sessionState != nil && w.st.cookieSet {
+	if err == nil && fresh && w.st.loaded != nil && w.st.cookieSet {
 		w.st.m.logger.Error("httpsession: session cookie not sent", "err", ErrHijacked, "path", w.st.r.URL.Path)
 	}
 	return conn, rw, err

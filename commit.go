@@ -1,0 +1,121 @@
+package httpsession
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// commit saves the session and adds its headers. It runs before the
+// response's first byte, once: first reports whether this call ran it. An
+// error means nothing of the handler's output may be sent: the error
+// handler answers instead.
+func (st *requestState) commit() (first bool, err error) {
+	st.loadMu.Lock()
+	if st.committed.Load() {
+		st.loadMu.Unlock()
+		return false, nil
+	}
+	st.committed.Store(true)
+	l := st.loaded
+	st.loadMu.Unlock()
+	if l == nil {
+		return true, nil // the handler never asked for its session
+	}
+	h := st.w.Header()
+	addVaryCookie(h)
+	if l.loadErr != nil {
+		return true, l.loadErr
+	}
+	p, err := l.sess.plan(st.m)
+	if err != nil {
+		return true, err
+	}
+	cookie, err := st.save(p)
+	if err != nil || cookie == "" {
+		return true, err
+	}
+	h.Add("Set-Cookie", cookie)
+	l.cookieSet = true
+	makePrivate(h)
+	st.warnInsecure()
+	return true, nil
+}
+
+// save runs the plan's store write and returns the Set-Cookie value to
+// send, if any. It is returned only when the write succeeded, so an error
+// response never carries it.
+func (st *requestState) save(p plan) (string, error) {
+	m, s := st.m, &st.sess
+	if !p.write {
+		return st.expiry(p.expire), nil
+	}
+	token, err := m.store.Commit(st, &p.commit)
+	switch {
+	case errors.Is(err, errActivityRecorded):
+		return "", nil // a concurrent write recorded the activity
+	case errors.Is(err, ErrNotFound) && p.commit.Token != "":
+		// Ended while this request was in flight (a logout elsewhere), or
+		// renewed by a concurrent request: that wins, this request's
+		// changes are dropped. No cookie: the browser's cookie is the
+		// winner's to set or expire.
+		m.logger.Warn("httpsession: session ended or renewed while the request was in flight; changes dropped",
+			"path", st.r.URL.Path)
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("httpsession: save session: %w", err)
+	}
+	s.mu.Lock()
+	conflicts := s.changes.conflicts
+	if m.serverSide {
+		s.id = token
+	}
+	ttl := p.commit.TTL
+	persistent := m.persistent
+	if s.persist != nil {
+		persistent = *s.persist
+	}
+	s.mu.Unlock()
+	if len(conflicts) > 0 {
+		// One request may overwrite several writers' values of one key.
+		keys := slices.Compact(slices.Sorted(slices.Values(conflicts)))
+		m.logger.Warn("httpsession: a concurrent request's change was overwritten",
+			"err", fmt.Errorf("%w: keys %q", ErrConflict, keys), "conflicts", len(conflicts), "path", st.r.URL.Path)
+	}
+	if token == "" {
+		return st.expiry(p.expire), nil
+	}
+	if err := st.checkToken(token, p.commit.Token == "" || p.commit.Rotate); err != nil {
+		return "", err
+	}
+	maxAge, expires := 0, time.Time{}
+	if persistent {
+		maxAge, expires = cookieMaxAge(ttl), p.now.Add(ttl)
+	}
+	return formatCookie(&m.cookie, token, maxAge, expires), nil
+}
+
+// expiry returns the deletion cookie when one is due.
+func (st *requestState) expiry(due bool) string {
+	if !due {
+		return ""
+	}
+	return st.m.deletionCookie()
+}
+
+// checkToken refuses a token that is too large for browsers or that a
+// header cannot carry. A record just created for it is removed again.
+func (st *requestState) checkToken(token string, created bool) error {
+	var err error
+	if !st.m.ownStore {
+		err = checkCookieValue(token)
+	}
+	if n := len(st.m.cookie.Name) + 1 + len(token); n > MaxCookieSize {
+		err = fmt.Errorf("%w: %d bytes, the limit is %d", ErrCookieTooLarge, n, MaxCookieSize)
+	}
+	if err != nil && created && st.m.serverSide {
+		_ = st.m.store.Delete(st, token)
+	}
+	return err
+}

@@ -1,0 +1,168 @@
+package httpsession
+
+import (
+	"fmt"
+	"time"
+)
+
+// fate is what a request's commit does with the record the request loaded.
+type fate uint8
+
+const (
+	fateKeep    fate = iota // update it if anything changed or activity is due
+	fateRotate              // same data under a new identity (NewIdentity)
+	fateEnd                 // end it (Invalidate)
+	fateRestart             // end it; the data added since starts a new session (NewSession)
+)
+
+// lifecycle is where a request's session came from and what its commit
+// will do with it. Together with the Session's changes it is the whole
+// commit decision (plan).
+type lifecycle struct {
+	token     string // cookie value of the loaded session (or of a renewed one, see load)
+	version   uint64 // the loaded record's version, for a conditional update
+	hadCookie bool   // the request carried a session cookie, live or not
+	loaded    bool   // a cookie opened to a live record
+	refresh   bool   // the idle timeout's activity record is due
+	fate      fate
+}
+
+// isNew reports whether the session's identity is created by this request.
+func (l *lifecycle) isNew() bool { return !l.loaded || l.fate == fateRestart }
+
+func (l *lifecycle) rotate() {
+	if l.fate == fateKeep {
+		l.fate = fateRotate
+	}
+}
+
+func (l *lifecycle) end() { l.fate = fateEnd }
+
+// restartIfEnded turns an invalidated session into a new one when data is
+// added to it again, so the new data never reuses the old identity.
+func (s *Session) restartIfEnded() {
+	if s.life.fate == fateEnd {
+		s.life.fate = fateRestart
+		s.created = time.Time{}
+	}
+}
+
+// plan is what commit must do, decided under the session's lock so that the
+// store I/O runs without it.
+type plan struct {
+	write   bool   // run commit against the store
+	commit  Commit // the store write
+	expire  bool   // send a deletion cookie unless a new cookie results
+	refresh bool   // the write only records activity: dropped on conflict
+	now     time.Time
+}
+
+// plan decides the commit. It runs once, when the response's headers are
+// about to go out; the session is read-only from then on.
+func (s *Session) plan(m *manager) (plan, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := &s.life
+	p := plan{now: m.now()}
+	if s.changes.inPlace {
+		if err := s.reencode(); err != nil {
+			return p, err
+		}
+	}
+	empty := len(s.raw) == 0 && len(s.flashes) == 0
+	switch {
+	case l.fate == fateKeep && !s.changes.any() && !l.refresh:
+		// A cookie that named no live session (expired, revoked, sealed
+		// with a retired key) is removed, so the browser stops sending it.
+		p.expire = l.hadCookie && !l.loaded
+		return p, nil
+	case !l.loaded && empty:
+		p.expire = l.hadCookie // an anonymous visitor never creates a record
+		if l.fate == fateEnd && l.token != "" {
+			// Logout through a cookie whose session was renewed while
+			// this request was in flight: end the renewed session too.
+			p.write, p.commit = true, Commit{Token: l.token}
+		}
+		return p, nil
+	case empty && l.fate != fateKeep:
+		// Invalidated, or renewed with nothing in it: the record ends,
+		// whatever another request wrote meanwhile (logout wins).
+		p.write, p.expire = true, true
+		p.commit = Commit{Token: l.token}
+		return p, nil
+	}
+	p.write = true
+	p.refresh = l.fate == fateKeep && !s.changes.any()
+	p.commit = Commit{Rotate: l.fate != fateKeep}
+	if l.loaded {
+		p.commit.Token, p.commit.Version = l.token, l.version
+		refresh := p.refresh
+		p.commit.Merge = func(current []byte) ([]byte, time.Duration, error) {
+			return s.merge(m, current, refresh)
+		}
+	}
+	if empty { // the last key was deleted: end the record unless merged into life
+		p.expire = true
+		return p, nil
+	}
+	var err error
+	p.commit.Data, p.commit.TTL, err = s.encode(m, p.now)
+	if err != nil {
+		return p, err
+	}
+	if p.commit.TTL <= 0 {
+		// Already past its deadline (a shortened lifetime, a slow request):
+		// end it rather than store a record with no expiry.
+		p.commit = Commit{Token: p.commit.Token}
+		p.expire, p.refresh = true, false
+	}
+	return p, nil
+}
+
+// encode builds the record to save at now and its time to live. The
+// creation time of a new session is whole seconds, as aiohttp_session
+// writes it; the activity time keeps milliseconds, so a short idle
+// timeout's throttle holds.
+func (s *Session) encode(m *manager, now time.Time) ([]byte, time.Duration, error) {
+	if s.created.IsZero() || s.life.isNew() {
+		s.created = now.Truncate(time.Second)
+	}
+	accessed := now.Truncate(time.Millisecond)
+	if accessed.Before(s.accessed) { // a merged record's later activity
+		accessed = s.accessed
+	}
+	s.accessed = accessed
+	s.rec = Record{
+		Created: s.created, Accessed: accessed, Lifetime: s.lifetime, Persistent: s.persist,
+		Values: s.raw, Flashes: s.flashes,
+	}
+	data, err := s.codec.EncodeRecord(&s.rec)
+	if err != nil {
+		return nil, 0, fmt.Errorf("httpsession: save session: %w: %w", ErrEncode, err)
+	}
+	return data, m.deadline(s.created, accessed, s.lifetime).Sub(now), nil
+}
+
+// reencode re-encodes the values the handler read, which MarkChanged says
+// it may have mutated in place; those whose bytes changed count as set.
+func (s *Session) reencode() error {
+	return s.cache.each(func(k string, v any) error {
+		raw, err := s.codec.EncodeValue(v)
+		if err != nil {
+			return fmt.Errorf("httpsession: save session: %w: %q: %w", ErrEncode, k, err)
+		}
+		if old, ok := s.raw[k]; !ok || string(old) != string(raw) {
+			s.touch(k)
+			s.raw[k] = raw
+		}
+		return nil
+	})
+}
+
+// lastActive is when the session was last saved.
+func (s *Session) lastActive() time.Time {
+	if s.accessed.IsZero() {
+		return s.created
+	}
+	return s.accessed
+}

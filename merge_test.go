@@ -1,0 +1,519 @@
+package httpsession
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// ---------------------------------------------------------------------------
+// Deterministic interleavings: a Backend wrapper that holds one marked
+// request before or after any of its backend calls, while other requests
+// of the same session run to completion.
+
+// pauseMark in a request's context marks the request whose backend calls
+// pauseBackend may hold; the test app sets it for requests with an
+// X-Pause header.
+type pauseMark struct{}
+
+// pauseBackend numbers the pause points of the marked request (2i: before
+// its i-th backend call, 2i+1: after it) and holds the request at point at
+// until resume is closed.
+type pauseBackend struct {
+	ConditionalBackend
+	at      int64
+	n       atomic.Int64
+	reached chan struct{} // closed when the marked request reaches at
+	resume  chan struct{}
+
+	mu  sync.Mutex
+	ops []string // the marked request's calls, in order
+}
+
+func newPauseBackend(b ConditionalBackend, at int64) *pauseBackend {
+	return &pauseBackend{ConditionalBackend: b, at: at, reached: make(chan struct{}), resume: make(chan struct{})}
+}
+
+func (p *pauseBackend) point(ctx context.Context, op string, after bool) {
+	if ctx.Value(pauseMark{}) == nil {
+		return
+	}
+	if !after {
+		p.mu.Lock()
+		p.ops = append(p.ops, op)
+		p.mu.Unlock()
+	}
+	if p.n.Add(1)-1 == p.at {
+		close(p.reached)
+		<-p.resume
+	}
+}
+
+func (p *pauseBackend) Get(ctx context.Context, key string) ([]byte, error) {
+	p.point(ctx, "Get", false)
+	defer p.point(ctx, "Get", true)
+	return p.ConditionalBackend.Get(ctx, key)
+}
+
+func (p *pauseBackend) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
+	p.point(ctx, "GetVersion", false)
+	defer p.point(ctx, "GetVersion", true)
+	return p.ConditionalBackend.GetVersion(ctx, key)
+}
+
+func (p *pauseBackend) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	p.point(ctx, "Add", false)
+	defer p.point(ctx, "Add", true)
+	return p.ConditionalBackend.Add(ctx, key, value, ttl)
+}
+
+func (p *pauseBackend) Replace(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	p.point(ctx, "Replace", false)
+	defer p.point(ctx, "Replace", true)
+	return p.ConditionalBackend.Replace(ctx, key, value, ttl)
+}
+
+func (p *pauseBackend) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
+	p.point(ctx, "ReplaceIf", false)
+	defer p.point(ctx, "ReplaceIf", true)
+	return p.ConditionalBackend.ReplaceIf(ctx, key, version, value, ttl)
+}
+
+func (p *pauseBackend) Delete(ctx context.Context, key string) error {
+	p.point(ctx, "Delete", false)
+	defer p.point(ctx, "Delete", true)
+	return p.ConditionalBackend.Delete(ctx, key)
+}
+
+func (p *pauseBackend) calls() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.ops, ",")
+}
+
+// conflictApp is a real HTTP server (routes under /c) whose handlers act on a logged-in
+// session only, as an application's would: a request whose session ended
+// before it loaded has nothing to do.
+//
+//	/login         user=alice, x=old
+//	/set?k=&v=     sets k
+//	/del?k=        deletes k
+//	/read          reads x (a due activity refresh writes)
+//	/renew         NewIdentity
+//	/newsession    NewSession carrying the user over
+//	/incr          n++
+//	/logout        Invalidate, for any session
+//	/dump          the session's keys and values, or "new"
+type conflictApp struct {
+	*srvApp
+	backend *srvCountingBackend
+	pause   *pauseBackend
+	clock   *mwClock
+	logs    *mwLogBuf
+}
+
+func newConflictApp(t *testing.T, cb *srvCountingBackend, at int64, opts ...Option) *conflictApp {
+	t.Helper()
+	a := &conflictApp{backend: cb, pause: newPauseBackend(cb, at), clock: mwNewClock()}
+	store := NewServerStore(a.pause, WithKeyPrefix(srvPrefix(t)))
+	l, buf := mwLogger()
+	a.logs = buf
+	opts = append([]Option{WithClock(a.clock.Now), WithIdleTimeout(time.Hour), WithLogger(l)}, opts...)
+	mark := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Pause") != "" {
+				r = r.WithContext(context.WithValue(r.Context(), pauseMark{}, true))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	a.srvApp = srvNewAppWrapped(t, store, mark, opts...)
+	loggedIn := func(w http.ResponseWriter, r *http.Request) *Session {
+		s, err := Get(r)
+		if err != nil || s.IsNew() {
+			_, _ = io.WriteString(w, "new")
+			return nil
+		}
+		return s
+	}
+	handle := func(path string, fn func(w http.ResponseWriter, r *http.Request, s *Session)) {
+		a.mux.HandleFunc("/c"+path, func(w http.ResponseWriter, r *http.Request) {
+			if path == "/login" {
+				s, err := Get(r)
+				if err != nil {
+					return
+				}
+				_ = s.Set("user", "alice")
+				_ = s.Set("x", "old")
+				_, _ = io.WriteString(w, "hi")
+				return
+			}
+			if s := loggedIn(w, r); s != nil {
+				fn(w, r, s)
+			}
+		})
+	}
+	handle("/login", nil)
+	handle("/set", func(w http.ResponseWriter, r *http.Request, s *Session) {
+		_ = s.Set(r.FormValue("k"), r.FormValue("v"))
+	})
+	handle("/del", func(w http.ResponseWriter, r *http.Request, s *Session) { s.Delete(r.FormValue("k")) })
+	handle("/read", func(w http.ResponseWriter, r *http.Request, s *Session) {
+		_, _ = fmt.Fprint(w, s.Get("x"))
+	})
+	handle("/renew", func(w http.ResponseWriter, r *http.Request, s *Session) { s.NewIdentity() })
+	handle("/newsession", func(w http.ResponseWriter, r *http.Request, s *Session) {
+		user := s.Get("user")
+		ns, err := NewSession(r)
+		if err == nil {
+			_ = ns.Set("user", user)
+		}
+	})
+	handle("/incr", func(w http.ResponseWriter, r *http.Request, s *Session) {
+		n, _ := GetAs[int](s, "n")
+		_ = s.Set("n", n+1)
+	})
+	a.mux.HandleFunc("/c/logout", func(w http.ResponseWriter, r *http.Request) {
+		if s, err := Get(r); err == nil {
+			s.Invalidate() // whether or not the cookie still opens a session
+		}
+	})
+	handle("/dump", func(w http.ResponseWriter, r *http.Request, s *Session) {
+		for _, k := range s.Keys() {
+			raw := s.raw[k]
+			_, _ = fmt.Fprintf(w, "%s=%s;", k, raw)
+		}
+	})
+	return a
+}
+
+// send runs one request carrying cookie ("" for none); paused marks it for
+// the pause backend.
+func (a *conflictApp) send(path, cookie string, paused bool) srvResponse {
+	req, err := http.NewRequest(http.MethodGet, a.srv.URL+"/c"+path, nil)
+	if err != nil {
+		return srvResponse{err: err}
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", DefaultCookieName+"="+cookie)
+	}
+	if paused {
+		req.Header.Set("X-Pause", "1")
+	}
+	return srvRead(a.srv.Client().Do(req))
+}
+
+func (a *conflictApp) must(t *testing.T, path, cookie string) srvResponse {
+	t.Helper()
+	r := a.send(path, cookie, false)
+	if r.err != nil || r.status != http.StatusOK {
+		t.Fatalf("%s: status %d, %v: %s", path, r.status, r.err, r.body)
+	}
+	return r
+}
+
+// login starts a session and returns its cookie.
+func (a *conflictApp) login(t *testing.T) string {
+	t.Helper()
+	r := a.must(t, "/login", "")
+	if r.cookie == nil {
+		t.Fatal("login set no cookie")
+	}
+	return r.cookie.Value
+}
+
+// dump returns the session's content as the store has it now.
+func (a *conflictApp) dump(t *testing.T, cookie string) string {
+	t.Helper()
+	return a.must(t, "/dump", cookie).body
+}
+
+// paused starts the marked request in the background and waits until it
+// reaches the pause point; it returns a func that resumes it and returns
+// its response. ok is false when the request finished without reaching
+// the point (the point lies past its last backend call).
+func (a *conflictApp) paused(t *testing.T, path, cookie string) (finish func() srvResponse, ok bool) {
+	t.Helper()
+	done := make(chan srvResponse, 1)
+	go func() { done <- a.send(path, cookie, true) }()
+	select {
+	case <-a.pause.reached:
+	case r := <-done:
+		return func() srvResponse { return r }, false
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s never reached pause point %d", path, a.pause.at)
+	}
+	return func() srvResponse {
+		close(a.pause.resume)
+		select {
+		case r := <-done:
+			return r
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s did not finish after resuming", path)
+			return srvResponse{}
+		}
+	}, true
+}
+
+// conflictBackends returns, for each server-side store, a function making
+// a fresh counted backend whose keys are removed after the test.
+func conflictBackends() map[string]func(t *testing.T) *srvCountingBackend {
+	return map[string]func(t *testing.T) *srvCountingBackend{
+		"memory": func(t *testing.T) *srvCountingBackend {
+			return &srvCountingBackend{Backend: NewMemoryBackend(0, nil)}
+		},
+		"redis": func(t *testing.T) *srvCountingBackend {
+			c := srvRedisClient(t, srvEnv(t, "HTTPSESSION_REDIS_ADDR"))
+			cb := &srvCountingBackend{Backend: NewRedisBackend(c)}
+			t.Cleanup(cb.deleteAdded)
+			return cb
+		},
+		"redis-cluster": func(t *testing.T) *srvCountingBackend {
+			c := srvRedisClient(t, srvAddrs(srvEnv(t, "HTTPSESSION_REDIS_CLUSTER_ADDRS"))...)
+			cb := &srvCountingBackend{Backend: NewRedisBackend(c)}
+			t.Cleanup(cb.deleteAdded)
+			return cb
+		},
+		"memcached": func(t *testing.T) *srvCountingBackend {
+			c := srvMemcachedClient(t, srvAddrs(srvEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))...)
+			cb := &srvCountingBackend{Backend: NewMemcachedBackend(c)}
+			t.Cleanup(cb.deleteAdded)
+			return cb
+		},
+	}
+}
+
+// forEachBackend runs test on every server-side store, in parallel.
+func forEachBackend(t *testing.T, test func(t *testing.T, newBackend func(t *testing.T) *srvCountingBackend)) {
+	for name, nb := range conflictBackends() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, nb)
+		})
+	}
+}
+
+// TestConcurrentWritersBothSurvive: A loads, B sets another key and
+// finishes, A sets its key: both keys are there, nothing is reported.
+func TestConcurrentWritersBothSurvive(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+		a := newConflictApp(t, nb(t), 1) // after A's load
+		cookie := a.login(t)
+		finish, ok := a.paused(t, "/set?k=a&v=1", cookie)
+		if !ok {
+			t.Fatal("A did not pause after its load")
+		}
+		a.must(t, "/set?k=b&v=2", cookie)
+		if r := finish(); r.status != http.StatusOK {
+			t.Fatalf("A: %d %s", r.status, r.body)
+		}
+		if got, want := a.dump(t, cookie), `a="1";b="2";user="alice";x="old";`; got != want {
+			t.Fatalf("session = %s, want %s", got, want)
+		}
+		if strings.Contains(a.logs.String(), "overwritten") {
+			t.Fatalf("conflict reported for different keys:\n%s", a.logs.String())
+		}
+	})
+}
+
+// TestRefreshNeverUndoes: a read-only request whose activity refresh is
+// due overlaps a Set and a Delete; its refresh undoes neither.
+func TestRefreshNeverUndoes(t *testing.T) {
+	for _, change := range []struct{ path, want string }{
+		{"/set?k=x&v=new", `user="alice";x="new";`},
+		{"/del?k=x", `user="alice";`},
+	} {
+		t.Run(strings.TrimPrefix(change.path, "/"), func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+				a := newConflictApp(t, nb(t), 1)
+				cookie := a.login(t)
+				a.clock.Advance(10 * time.Minute) // a tenth of the idle timeout: refresh due
+				finish, ok := a.paused(t, "/read", cookie)
+				if !ok {
+					t.Fatal("reader did not pause after its load")
+				}
+				a.must(t, change.path, cookie)
+				if r := finish(); r.status != http.StatusOK || r.body != "old" {
+					t.Fatalf("reader: %d %q", r.status, r.body)
+				}
+				if calls := a.pause.calls(); calls != "GetVersion,ReplaceIf" {
+					t.Fatalf("reader's calls = %s; want its load and one conditional refresh", calls)
+				}
+				if got := a.dump(t, cookie); got != change.want {
+					t.Fatalf("session = %s, want %s", got, change.want)
+				}
+			})
+		})
+	}
+}
+
+// TestCounterMerge: 8 concurrent clients × 100 increments of one counter
+// over real HTTP. With a merge function the counter ends at exactly 800;
+// without one, every lost increment is a reported conflict and the record
+// stays valid.
+func TestCounterMerge(t *testing.T) {
+	const clients, each = 8, 100
+	run := func(t *testing.T, a *conflictApp) (int, int) {
+		cookie := a.login(t)
+		var wg sync.WaitGroup
+		errs := make(chan error, clients)
+		for range clients {
+			wg.Go(func() {
+				for range each {
+					if r := a.send("/incr", cookie, false); r.err != nil || r.status != http.StatusOK {
+						errs <- fmt.Errorf("incr: %d %v %s", r.status, r.err, r.body)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		dump := a.dump(t, cookie)
+		i := strings.Index(dump, "n=")
+		if i < 0 {
+			t.Fatalf("no counter in %s", dump)
+		}
+		n, err := strconv.Atoi(dump[i+2 : i+strings.IndexByte(dump[i:], ';')])
+		if err != nil {
+			t.Fatalf("counter in %s: %v", dump, err)
+		}
+		reported := 0
+		for _, line := range strings.Split(a.logs.String(), "\n") {
+			if _, after, ok := strings.Cut(line, " conflicts="); ok {
+				c, _ := strconv.Atoi(strings.Fields(after)[0])
+				reported += c
+			}
+		}
+		return n, reported
+	}
+	t.Run("merge", func(t *testing.T) {
+		forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+			a := newConflictApp(t, nb(t), -1, WithMerge("n", Merge(func(base, mine, theirs int) int {
+				return theirs + mine - base
+			})))
+			if n, _ := run(t, a); n != clients*each {
+				t.Fatalf("counter = %d, want %d", n, clients*each)
+			}
+		})
+	})
+	t.Run("overwrite", func(t *testing.T) {
+		forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+			a := newConflictApp(t, nb(t), -1)
+			// One overwrite can erase several increments, so the count of
+			// reports is not the count of lost increments; a lost one is
+			// never silent. TestConflictPolicy checks one report per
+			// overwrite.
+			n, reported := run(t, a)
+			if lost := clients*each - n; n <= 0 || lost > 0 && reported == 0 {
+				t.Fatalf("counter = %d: %d increments lost, %d conflicts reported", n, lost, reported)
+			}
+			t.Logf("counter = %d, %d conflicts reported", n, reported)
+		})
+	})
+}
+
+// TestLogoutWins: a logout completes while another request of the session
+// is held at each point before and after each of its backend calls.
+// Afterwards no record is left and neither the old cookie nor a cookie the
+// held request sends opens a session.
+func TestLogoutWins(t *testing.T) {
+	for _, path := range []string{"/set?k=x&v=new", "/read", "/renew", "/newsession"} {
+		t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+				cb := nb(t)
+				var calls string
+				for at := int64(0); ; at++ {
+					a := newConflictApp(t, cb, at)
+					cookie := a.login(t)
+					a.clock.Advance(10 * time.Minute) // /read's refresh is due
+					finish, ok := a.paused(t, path, cookie)
+					if ok {
+						a.must(t, "/logout", cookie)
+					}
+					r := finish()
+					if !ok {
+						if at < 4 { // at least the load, a write and the points around them
+							t.Fatalf("only %d pause points (%s)", at, a.pause.calls())
+						}
+						break
+					}
+					calls = a.pause.calls()
+					if r.err != nil || r.status != http.StatusOK {
+						t.Fatalf("point %d: held request: %d %v %s", at, r.status, r.err, r.body)
+					}
+					if n := cb.liveKeys(t); n != 0 {
+						t.Fatalf("point %d (%s): %d records left after the logout", at, calls, n)
+					}
+					for _, c := range []string{cookie, cookieValue(r)} {
+						if c == "" {
+							continue
+						}
+						if body := a.must(t, "/dump", c).body; body != "new" {
+							t.Fatalf("point %d (%s): cookie %.8s… still opens %s", at, calls, c, body)
+						}
+					}
+				}
+				t.Logf("%s: calls %s", path, calls)
+			})
+		})
+	}
+}
+
+func cookieValue(r srvResponse) string {
+	if r.cookie == nil {
+		return ""
+	}
+	return r.cookie.Value
+}
+
+// TestConflictPolicy: A loads, B sets x and finishes, A sets x. By default
+// A's value wins and exactly one conflict is reported; with ConflictFail A
+// gets 409 and B's value stays.
+func TestConflictPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   []Option
+		status int
+		want   string
+	}{
+		{"overwrite", nil, http.StatusOK, `user="alice";x="a";`},
+		{"fail", []Option{WithConflictPolicy(ConflictFail)}, http.StatusConflict, `user="alice";x="b";`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+				a := newConflictApp(t, nb(t), 1, tc.opts...)
+				cookie := a.login(t)
+				finish, ok := a.paused(t, "/set?k=x&v=a", cookie)
+				if !ok {
+					t.Fatal("A did not pause after its load")
+				}
+				a.must(t, "/set?k=x&v=b", cookie)
+				r := finish()
+				if r.status != tc.status {
+					t.Fatalf("A: %d %s, want %d", r.status, r.body, tc.status)
+				}
+				if got := a.dump(t, cookie); got != tc.want {
+					t.Fatalf("session = %s, want %s", got, tc.want)
+				}
+				logs := a.logs.String()
+				if n := strings.Count(logs, "conflicts=1 "); tc.status == http.StatusOK && n != 1 {
+					t.Fatalf("%d conflict reports, want 1:\n%s", n, logs)
+				}
+				if !strings.Contains(logs, `changed by a concurrent request`) {
+					t.Fatalf("no error wrapping ErrConflict logged:\n%s", logs)
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,131 @@
+package httpsession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+)
+
+// requestState is the per-request session registry. It is also the
+// request's context, so that Get finds it without another allocation.
+type requestState struct {
+	context.Context
+	m *manager
+	r *http.Request
+	w responseWriter
+
+	loadMu    sync.Mutex
+	committed atomic.Bool // commit has begun: the session is read-only from then on
+	*loaded               // allocated by the first Get, so untouched requests stay small
+}
+
+// loaded is the part of a request's state that only exists once the
+// handler asked for its session.
+type loaded struct {
+	loadErr   error
+	cookieSet bool // commit added the session's Set-Cookie
+	sess      Session
+}
+
+type stateKey struct{}
+
+// Value implements context.Context.
+func (st *requestState) Value(key any) any {
+	if key == (stateKey{}) {
+		return st
+	}
+	return st.Context.Value(key)
+}
+
+// Get returns the request's session, loading it on the first call; later
+// calls return the same *Session. A bad, expired or foreign cookie yields a
+// fresh empty session, not an error. A store failure is returned (wrapping
+// ErrUnavailable for an unreachable store) and the middleware answers with
+// its error handler instead of the handler's output. Without the middleware
+// Get returns ErrNoMiddleware and a detached Session that saves nothing.
+func Get(r *http.Request) (*Session, error) {
+	st, ok := r.Context().Value(stateKey{}).(*requestState)
+	if !ok {
+		return detached(), ErrNoMiddleware
+	}
+	return st.session(false)
+}
+
+// NewSession discards the request's session, if any, and returns a fresh
+// empty one: the old server-side record is deleted and, unless the new
+// session gets data, the cookie expired. It is aiohttp_session's
+// new_session; Session.NewIdentity keeps the data instead. The old session
+// is loaded first (one store read), so that a logout that ends it while
+// this request runs also ends its replacement.
+func NewSession(r *http.Request) (*Session, error) {
+	st, ok := r.Context().Value(stateKey{}).(*requestState)
+	if !ok {
+		return detached(), ErrNoMiddleware
+	}
+	return st.session(true)
+}
+
+func detached() *Session { return &Session{codec: JSONCodec{}} }
+
+func (st *requestState) session(fresh bool) (*Session, error) {
+	st.loadMu.Lock()
+	defer st.loadMu.Unlock()
+	if st.loaded == nil {
+		st.loaded = &loaded{sess: Session{req: st, codec: st.m.codec}}
+		st.loadErr = st.load()
+	}
+	s := &st.sess
+	if fresh && st.loadErr == nil {
+		s.mu.Lock()
+		if s.mutable("NewSession") == nil {
+			s.invalidate()
+			s.restartIfEnded()
+		}
+		s.mu.Unlock()
+	}
+	return s, st.loadErr
+}
+
+// load fills st.sess from the first of the request's cookies that opens to
+// a live record. Cookies that fail to open are ignored: they are "no
+// session", not errors.
+func (st *requestState) load() (err error) {
+	m, s := st.m, &st.sess
+	now := m.now()
+	cookieValues(st.r.Header, m.cookie.Name, func(token string) bool {
+		s.life.hadCookie = true
+		data, version, lerr := m.store.LoadVersion(st, token)
+		if errors.Is(lerr, errMoved) && s.life.token == "" {
+			s.life.token = token // an Invalidate through it still ends the renewed session
+		}
+		if errors.Is(lerr, ErrNotFound) {
+			return false
+		}
+		if lerr != nil {
+			err = fmt.Errorf("httpsession: load session: %w", lerr)
+			return true
+		}
+		rec := &s.rec
+		*rec = Record{}
+		if derr := m.codec.DecodeRecord(data, rec); derr != nil {
+			m.logger.Debug("httpsession: undecodable session record ignored", "err", derr)
+			return false
+		}
+		if !now.Before(m.deadline(rec.Created, rec.Accessed, rec.Lifetime)) {
+			return false
+		}
+		s.raw, s.flashes, s.created, s.accessed = rec.Values, rec.Flashes, rec.Created, rec.Accessed
+		s.lifetime, s.persist = rec.Lifetime, rec.Persistent
+		s.changes.stored = len(rec.Flashes)
+		s.life.token, s.life.version, s.life.loaded = token, version, true
+		if m.serverSide {
+			s.id = token
+		}
+		s.life.refresh = m.idleTimeout > 0 && now.Sub(s.lastActive()) >= m.idleTimeout/10
+		return true
+	})
+	return err
+}
