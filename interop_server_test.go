@@ -285,11 +285,13 @@ type ioFakeMemcached struct {
 	mu    sync.Mutex
 	items map[string]ioMcItem
 	cmds  []string // each command line, and a storage command's data block
+	cas   uint64   // the last CAS unique handed out
 }
 
 type ioMcItem struct {
 	flags string
 	data  []byte
+	cas   uint64
 }
 
 func ioStartFakeMemcached(t *testing.T) *ioFakeMemcached {
@@ -352,13 +354,13 @@ func (m *ioFakeMemcached) serve(c net.Conn) {
 				if it, ok := m.items[k]; ok {
 					cas := ""
 					if f[0] == "gets" {
-						cas = " 1"
+						cas = " " + strconv.FormatUint(it.cas, 10)
 					}
 					fmt.Fprintf(w, "VALUE %s %s %d%s\r\n%s\r\n", k, it.flags, len(it.data), cas, it.data)
 				}
 			}
 			w.WriteString("END\r\n")
-		case "set", "add", "replace":
+		case "set", "add", "replace", "cas":
 			n, _ := strconv.Atoi(f[4])
 			data := make([]byte, n+2)
 			if _, err := io.ReadFull(r, data); err != nil {
@@ -366,14 +368,22 @@ func (m *ioFakeMemcached) serve(c net.Conn) {
 				return
 			}
 			m.cmds = append(m.cmds, line+string(data))
-			_, exists := m.items[f[1]]
+			old, exists := m.items[f[1]]
 			reply := "STORED\r\n"
-			if f[0] == "add" && exists || f[0] == "replace" && !exists {
+			switch {
+			case f[0] == "add" && exists || f[0] == "replace" && !exists:
 				reply = "NOT_STORED\r\n"
-			} else {
-				m.items[f[1]] = ioMcItem{flags: f[2], data: data[:n]}
+			case f[0] == "cas" && !exists:
+				reply = "NOT_FOUND\r\n"
+			case f[0] == "cas" && f[5] != strconv.FormatUint(old.cas, 10):
+				reply = "EXISTS\r\n"
+			case strings.HasPrefix(f[3], "-"): // a negative exptime expires the item at once
+				delete(m.items, f[1])
+			default:
+				m.cas++
+				m.items[f[1]] = ioMcItem{flags: f[2], data: data[:n], cas: m.cas}
 			}
-			if len(f) < 6 || f[5] != "noreply" {
+			if f[len(f)-1] != "noreply" {
 				w.WriteString(reply)
 			}
 		case "delete":
@@ -455,14 +465,14 @@ func TestInteropMemcachedVectors(t *testing.T) {
 	// lifetime since created (3600-60); the value is Python-readable JSON.
 	p.goSet("role", `"admin"`)
 	cmds = fake.take()
-	upd := regexp.MustCompile(`^(?:gets [^\r]*\r\n)?(set|replace) AIOHTTP_SESSION_` + id + ` 0 3540 (\d+)\r\n(.*)\r\n$`)
+	upd := regexp.MustCompile(`^(?:gets [^\r]*\r\n)?(set|replace|cas) AIOHTTP_SESSION_` + id + ` 0 3540 (\d+)(?: \d+)?\r\n(.*)\r\n$`)
 	last := ""
 	if len(cmds) > 0 {
 		last = cmds[len(cmds)-1]
 	}
 	m := upd.FindStringSubmatch(last)
 	if m == nil {
-		t.Fatalf("Go's update = %q, want set/replace AIOHTTP_SESSION_%s 0 3540 N", cmds, id)
+		t.Fatalf("Go's update = %q, want set/replace/cas AIOHTTP_SESSION_%s 0 3540 N", cmds, id)
 	}
 	if n, _ := strconv.Atoi(m[2]); n != len(m[3]) {
 		t.Errorf("byte count %s, value has %d bytes", m[2], len(m[3]))
@@ -481,9 +491,12 @@ func TestInteropMemcachedVectors(t *testing.T) {
 	p.goSet("user", `"bob"`)
 	gid := p.br.cookie()
 	fake.take()
+	// Go's delete is conditional on the value just read (a cas that
+	// expires the item at once), so a concurrent renewal cannot slip by.
 	p.view("go", "POST", "/invalidate", nil)
-	if cmds := fake.take(); len(cmds) != 2 || cmds[1] != "delete AIOHTTP_SESSION_"+gid+"\r\n" {
-		t.Errorf("Go Invalidate = %q, want gets then delete AIOHTTP_SESSION_%s", cmds, gid)
+	del := regexp.MustCompile(`^cas AIOHTTP_SESSION_` + gid + ` 0 -1 2 \d+\r\n\{\}\r\n$`)
+	if cmds := fake.take(); len(cmds) != 2 || !del.MatchString(cmds[1]) {
+		t.Errorf("Go Invalidate = %q, want gets then cas AIOHTTP_SESSION_%s 0 -1 2 <cas> {}", cmds, gid)
 	}
 
 	// exptime: relative up to 30 days, absolute Unix time beyond.

@@ -88,7 +88,7 @@ func (s *Session) plan(m *manager) (plan, error) {
 		// Invalidated, or renewed with nothing in it: the record ends,
 		// whatever another request wrote meanwhile (logout wins).
 		p.write, p.expire = true, true
-		p.commit = Commit{Token: l.token}
+		p.commit = Commit{Token: l.token, Version: l.version}
 		return p, nil
 	}
 	p.write = true
@@ -113,7 +113,7 @@ func (s *Session) plan(m *manager) (plan, error) {
 	if p.commit.TTL <= 0 {
 		// Already past its deadline (a shortened lifetime, a slow request):
 		// end it rather than store a record with no expiry.
-		p.commit = Commit{Token: p.commit.Token}
+		p.commit = Commit{Token: p.commit.Token, Version: p.commit.Version}
 		p.expire, p.refresh = true, false
 	}
 	return p, nil

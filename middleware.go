@@ -54,8 +54,8 @@ func Middleware(store Store, opts ...Option) (func(http.Handler) http.Handler, e
 type manager struct {
 	config
 	store      VersionedStore // a plain Store's writes are last-writer-wins
-	serverSide bool // the cookie carries a session ID, not the data
-	ownStore   bool // one of this package's stores, whose tokens need no checking
+	serverSide bool           // the cookie carries a session ID, not the data
+	ownStore   bool           // one of this package's stores, whose tokens need no checking
 	warnOnce   sync.Once
 }
 

@@ -178,7 +178,7 @@ func (s *ServerStore) Delete(ctx context.Context, token string) error {
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	return s.wrap("delete", s.end(ctx, s.key(token)))
+	return s.wrap("delete", s.end(ctx, s.key(token), 0))
 }
 
 // maxAttempts bounds the compare-and-set retries of one commit. Each retry
@@ -211,7 +211,7 @@ func (s *ServerStore) Commit(ctx context.Context, c *Commit) (string, error) {
 	}
 	key := s.key(c.Token)
 	if c.Data == nil && c.Merge == nil {
-		return "", s.wrap("delete", s.end(ctx, key))
+		return "", s.wrap("delete", s.end(ctx, key, c.Version))
 	}
 	token, data, ttl := c.Token, c.Data, c.TTL
 	newKey := ""
@@ -252,28 +252,38 @@ func (s *ServerStore) create(ctx context.Context, data []byte, ttl time.Duration
 }
 
 // end deletes the record under key and, when it was a forwarding record
-// left by a rotation, the session it forwards to. The delete is conditional
-// on the value just read, so a rotation cannot slip its forwarding record
-// in between unseen.
-func (s *ServerStore) end(ctx context.Context, key string) error {
+// left by a rotation, the session it forwards to. Each delete is
+// conditional on the value last read, so a rotation cannot slip its
+// forwarding record in unseen. version is the one the request loaded (0:
+// none), which spares the read when the record is still as loaded.
+func (s *ServerStore) end(ctx context.Context, key string, version uint64) error {
+	var cur []byte
 	for attempt := 0; key != "" && attempt < maxAttempts; attempt++ {
-		cur, version, err := s.backend.GetVersion(ctx, key)
-		if errors.Is(err, ErrNotFound) {
-			return nil
+		if version == 0 {
+			var err error
+			cur, version, err = s.backend.GetVersion(ctx, key)
+			if errors.Is(err, ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
-		}
-		_, _, err = s.backend.ReplaceIf(ctx, key, version, nil, 0)
+		now, nowVersion, err := s.backend.ReplaceIf(ctx, key, version, nil, 0)
 		switch {
 		case errors.Is(err, ErrConflict):
-			continue // changed between the read and the delete: read again
+			// Changed since it was read: judge the current value.
+			cur, version = now, nowVersion
+			if cur == nil {
+				version = 0
+			}
+			continue
 		case errors.Is(err, ErrNotFound):
 			return nil
 		case err != nil:
 			return err
 		}
-		key = movedTo(cur)
+		key, version = movedTo(cur), 0
 	}
 	if key != "" {
 		return fmt.Errorf("%w: %d attempts", ErrConflict, maxAttempts)

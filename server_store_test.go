@@ -312,8 +312,10 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		if got := app.getWithCookie(t, "/get?k=user", old); got.status != http.StatusOK || got.body != "" {
 			t.Fatalf("old cookie: status %d body %q, want an empty session", got.status, got.body)
 		}
-		if n := c.liveKeys(t); n != 1 {
-			t.Fatalf("%d live keys after renew, want 1", n)
+		// The new session, and under the old ID a forwarding record that
+		// opens nothing but lets a logout through it end the new session.
+		if n := c.liveKeys(t); n != 2 {
+			t.Fatalf("%d live keys after renew, want 2", n)
 		}
 	})
 
@@ -394,7 +396,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 
 	// Logout wins: request A loads the session, B invalidates it and
 	// finishes, then A changes the session and finishes. The record stays
-	// deleted and A's response clears the cookie, whatever A did.
+	// deleted and A's response sets no cookie, whatever A did.
 	for _, tc := range []struct {
 		name string
 		act  func(*Session)
@@ -442,8 +444,10 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 			if a.status != http.StatusOK {
 				t.Errorf("A: status %d", a.status)
 			}
-			if err := srvNoLiveCookie(a); err != nil || a.cookie == nil {
-				t.Errorf("A: cookie %v (%v), want a deletion cookie", a.cookie, err)
+			// No cookie: B's logout expired it already, and a deletion
+			// cookie could delete one the browser got since.
+			if a.cookie != nil {
+				t.Errorf("A: cookie %v, want none", a.cookie)
 			}
 			srvWantNotFound(t, s, id)
 			if n := c.liveKeys(t); n != 0 {

@@ -108,7 +108,7 @@ type VersionedStore interface {
 // VersionedStore.Commit.
 type Commit struct {
 	// Token names the session the request loaded ("" if none) and Version
-	// is the version it loaded.
+	// is the version it loaded (0 if unknown).
 	Token   string
 	Version uint64
 	// Data is the record to keep; nil ends the session named by Token.
