@@ -27,10 +27,19 @@ func NewMemcachedStore(client *memcache.Client, opts ...ServerOption) *ServerSto
 	return NewServerStore(NewMemcachedBackend(client), opts...)
 }
 
-// MemcachedBackend is the Backend behind NewMemcachedStore: get, add for new
-// sessions, replace for existing ones (so a request in flight during a
-// logout cannot bring the session back) and delete, one round trip each.
-// It is safe for concurrent use.
+// MemcachedBackend is the ConditionalBackend behind NewMemcachedStore: get,
+// add for new sessions, replace for existing ones (so a request in flight
+// during a logout cannot bring the session back) and delete, one round trip
+// each. It is safe for concurrent use.
+//
+// The version of GetVersion and ReplaceIf is Memcached's CAS unique:
+// GetVersion is gomemcache's Get, which sends gets, and ReplaceIf is cas.
+// When cas finds another version, Memcached answers EXISTS without the
+// current value, so ReplaceIf's ErrConflict comes with a nil value and
+// version 0 and the caller reads them with GetVersion. The text protocol has
+// no conditional delete: ReplaceIf with a nil value sends cas with the
+// placeholder value {} and expiration -1, which Memcached stores and expires
+// at once, so the next get misses and add can create the key again.
 //
 // Expiry: a ttl is rounded up to whole seconds; one longer than 30 days is
 // sent as an absolute Unix time, as Memcached requires (capped at the
@@ -54,6 +63,8 @@ type MemcachedBackend struct {
 	client *memcache.Client
 	now    func() time.Time
 }
+
+var _ ConditionalBackend = (*MemcachedBackend)(nil)
 
 // NewMemcachedBackend returns a MemcachedBackend using client, which must
 // not be nil.
@@ -116,6 +127,53 @@ func (b *MemcachedBackend) Get(ctx context.Context, key string) ([]byte, error) 
 	return it.Value, nil
 }
 
+// GetVersion implements ConditionalBackend with gets: the version is the
+// item's CAS unique.
+func (b *MemcachedBackend) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
+	if err := memcachedCheckKey(key); err != nil {
+		return nil, 0, err
+	}
+	var it *memcache.Item
+	err := b.do(ctx, func() (err error) {
+		it, err = b.client.Get(key)
+		return err
+	})
+	if errors.Is(err, memcache.ErrCacheMiss) {
+		return nil, 0, ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return it.Value, it.CasID, nil
+}
+
+// memcachedDeleted is the value ReplaceIf writes, with expiration -1, to
+// delete a key under a CAS condition (see MemcachedBackend).
+const memcachedDeleted = "{}"
+
+// ReplaceIf implements ConditionalBackend with cas, and a nil value with
+// cas of a placeholder that expires at once (see MemcachedBackend). On
+// ErrConflict the current value is nil and its version 0: Memcached's
+// EXISTS does not carry them.
+func (b *MemcachedBackend) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
+	if err := memcachedCheckKey(key); err != nil {
+		return nil, 0, err
+	}
+	exp := memcachedExpiration(ttl, b.now())
+	if value == nil {
+		value, exp = []byte(memcachedDeleted), -1
+	}
+	it := &memcache.Item{Key: key, Value: value, Expiration: exp, CasID: version}
+	err := b.do(ctx, func() error { return b.client.CompareAndSwap(it) })
+	switch {
+	case errors.Is(err, memcache.ErrCASConflict):
+		return nil, 0, ErrConflict
+	case errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored):
+		return nil, 0, ErrNotFound
+	}
+	return nil, 0, err
+}
+
 // Add implements Backend with add; ErrExists when the key is taken.
 func (b *MemcachedBackend) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := memcachedCheckKey(key); err != nil {
@@ -156,7 +214,8 @@ func (b *MemcachedBackend) Delete(ctx context.Context, key string) error {
 }
 
 // do runs call under ctx (see MemcachedBackend) and wraps failures other
-// than Memcached's protocol answers (miss, not stored) as ErrUnavailable.
+// than Memcached's protocol answers (miss, not stored, CAS conflict) as
+// ErrUnavailable.
 func (b *MemcachedBackend) do(ctx context.Context, call func() error) error {
 	if err := ctx.Err(); err != nil {
 		return memcachedError(err)
@@ -173,7 +232,8 @@ func (b *MemcachedBackend) do(ctx context.Context, call func() error) error {
 			return memcachedError(ctx.Err())
 		}
 	}
-	if err == nil || errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) {
+	if err == nil || errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) ||
+		errors.Is(err, memcache.ErrCASConflict) {
 		return err
 	}
 	return memcachedError(err)

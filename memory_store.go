@@ -18,9 +18,15 @@ func NewMemoryStore(opts ...ServerOption) *ServerStore {
 	return NewServerStore(NewMemoryBackend(DefaultMaxSessions, nil), opts...)
 }
 
-// MemoryBackend is a bounded, expiring Backend in process memory, safe for
-// concurrent use. It needs no background goroutine: expired entries are
-// skipped on read and swept when space runs out.
+// MemoryBackend is a bounded, expiring ConditionalBackend in process memory,
+// safe for concurrent use. It needs no background goroutine: expired entries
+// are skipped on read and swept when space runs out.
+//
+// Every write (Add, Replace, ReplaceIf) stamps the item with the next value
+// of a counter of its own, starting at 1: that is the version GetVersion
+// returns and ReplaceIf compares, under the write lock. Two writes never
+// share a version, even when they store the same bytes, and no item has
+// version 0.
 type MemoryBackend struct {
 	mu      sync.RWMutex
 	items   map[string]memoryItem
@@ -28,12 +34,16 @@ type MemoryBackend struct {
 	now     func() time.Time
 	nextGC  time.Time
 	gcEvery time.Duration
+	seq     uint64 // the last version handed out; guarded by mu
 }
 
 type memoryItem struct {
 	value   []byte
 	expires time.Time // zero: never
+	version uint64
 }
+
+var _ ConditionalBackend = (*MemoryBackend)(nil)
 
 // NewMemoryBackend returns a MemoryBackend holding at most maxSessions live
 // sessions (0 means DefaultMaxSessions). When it is full, creating a session
@@ -92,7 +102,7 @@ func (b *MemoryBackend) Add(ctx context.Context, key string, value []byte, ttl t
 	if len(b.items) >= b.max {
 		return fmt.Errorf("%w: memory store full (%d sessions)", ErrUnavailable, b.max)
 	}
-	b.items[key] = memoryItem{value: bytes.Clone(value), expires: b.expiry(ttl)}
+	b.put(key, value, ttl)
 	return nil
 }
 
@@ -106,8 +116,52 @@ func (b *MemoryBackend) Replace(ctx context.Context, key string, value []byte, t
 	if it, ok := b.items[key]; !ok || !it.live(b.now()) {
 		return ErrNotFound
 	}
-	b.items[key] = memoryItem{value: bytes.Clone(value), expires: b.expiry(ttl)}
+	b.put(key, value, ttl)
 	return nil
+}
+
+// put stores a copy of value under a new version; the caller holds the
+// write lock.
+func (b *MemoryBackend) put(key string, value []byte, ttl time.Duration) {
+	b.seq++
+	b.items[key] = memoryItem{value: bytes.Clone(value), expires: b.expiry(ttl), version: b.seq}
+}
+
+// GetVersion implements ConditionalBackend. The returned slice is a copy.
+func (b *MemoryBackend) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	b.mu.RLock()
+	it, ok := b.items[key]
+	b.mu.RUnlock()
+	if !ok || !it.live(b.now()) {
+		return nil, 0, ErrNotFound
+	}
+	return bytes.Clone(it.value), it.version, nil
+}
+
+// ReplaceIf implements ConditionalBackend. On ErrConflict it returns a copy
+// of the current value and its version.
+func (b *MemoryBackend) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	it, ok := b.items[key]
+	if !ok || !it.live(b.now()) {
+		return nil, 0, ErrNotFound
+	}
+	if it.version != version {
+		return bytes.Clone(it.value), it.version, ErrConflict
+	}
+	if value == nil {
+		delete(b.items, key)
+		return nil, 0, nil
+	}
+	b.put(key, value, ttl)
+	return nil, 0, nil
 }
 
 // Delete implements Backend.

@@ -2,6 +2,9 @@ package httpsession
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -27,16 +30,30 @@ func NewRedisStore(client redis.UniversalClient, opts ...ServerOption) *ServerSt
 	return NewServerStore(NewRedisBackend(client), opts...)
 }
 
-// RedisBackend is the Backend behind NewRedisStore: four single-key
-// commands, one round trip each, so it works unchanged on a single node and
-// on Redis Cluster. It is safe for concurrent use.
+// RedisBackend is the ConditionalBackend behind NewRedisStore: every
+// operation is one single-key command (or one single-key script), one round
+// trip each, so it works unchanged on a single node and on Redis Cluster.
+// It is safe for concurrent use.
 //
-// Creating uses SET NX and updating SET XX, both with the record's ttl (PX,
-// or EX when it is whole seconds): a session that a logout deleted while
-// another request was in flight is not written back. Every key gets an
-// expiry; a ttl <= 0 makes one that expires at once.
-// Idle refresh is a full SET XX by the middleware, at most once per tenth
-// of the idle timeout.
+// Get is GET. Creating (Add) uses SET NX and updating (Replace) SET XX,
+// both with the record's ttl (PX, or EX when it is whole seconds): a session
+// that a logout deleted while another request was in flight is not written
+// back. Delete is DEL. Every key gets an expiry; a ttl <= 0 makes one that
+// expires at once. Idle refresh is a full SET XX by the middleware, at most
+// once per tenth of the idle timeout.
+//
+// The version of GetVersion and ReplaceIf is not stored: it is a digest of
+// the value, the first 8 bytes of its SHA-1 read as a big-endian uint64. So
+// records written by any other client (aiohttp_session, an older version of
+// this package) have a version without carrying a field for it, and GetVersion
+// is a plain GET. Rewriting the same bytes keeps the version; a caller that
+// read them still holds the current value, so no update is lost by it.
+// ReplaceIf is one Lua script (EVALSHA, falling back to EVAL when the
+// server does not have it cached yet) that GETs the key, compares the digest
+// that redis.sha1hex computes on the server, and then DELs the key or SETs
+// it with PX, or returns the current value on a mismatch. The script touches
+// only the one key it declares, so Cluster routes it like any single-key
+// command.
 type RedisBackend struct {
 	client redis.UniversalClient
 }
@@ -100,6 +117,89 @@ func (b *RedisBackend) Delete(ctx context.Context, key string) error {
 		return redisError(err)
 	}
 	return nil
+}
+
+var _ ConditionalBackend = (*RedisBackend)(nil)
+
+// GetVersion implements ConditionalBackend with GET; the version is
+// redisVersion of the value, computed here.
+func (b *RedisBackend) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
+	v, err := b.Get(ctx, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	return v, redisVersion(v), nil
+}
+
+// ReplaceIf implements ConditionalBackend with one run of redisReplaceIf.
+// ErrConflict comes with the current value and its version, which the
+// script brought back in the same round trip.
+func (b *RedisBackend) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, redisError(err)
+	}
+	args := []any{redisVersionHex(version)}
+	if value != nil { // no ttl and value: the script deletes
+		args = append(args, redisTTL(ttl).Milliseconds(), value)
+	}
+	res, err := redisReplaceIf.Run(ctx, b.client, []string{key}, args...).Result()
+	if err != nil {
+		return nil, 0, redisError(err)
+	}
+	switch r := res.(type) {
+	case int64:
+		if r == 1 {
+			return nil, 0, nil
+		}
+		if r == 0 {
+			return nil, 0, ErrNotFound
+		}
+	case string:
+		cur := []byte(r)
+		return cur, redisVersion(cur), ErrConflict
+	}
+	return nil, 0, redisError(fmt.Errorf("unexpected reply %T %v from the ReplaceIf script", res, res))
+}
+
+// redisReplaceIf is ReplaceIf's compare-and-set. Replies are integers and
+// strings only, never Lua booleans, whose reply differs between RESP2 (nil
+// or 1) and the RESP3 that go-redis speaks by default: 0 when the key is
+// absent, 1 when it was written or deleted, the current value (a string,
+// maybe empty) on a version mismatch.
+//
+// It is a package-level value because it holds no state that changes:
+// NewScript computes the script's SHA-1 once and Run only reads it (Load,
+// which would replace it, is never called).
+var redisReplaceIf = redis.NewScript(`
+-- KEYS[1]: the key. ARGV[1]: the expected version, 16 lowercase hex digits.
+-- ARGV[2] and ARGV[3], absent for a delete: the ttl in ms and the value.
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+	return 0
+end
+if string.sub(redis.sha1hex(cur), 1, 16) ~= ARGV[1] then
+	return cur
+end
+if #ARGV == 1 then
+	redis.call('DEL', KEYS[1])
+else
+	redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
+end
+return 1
+`)
+
+// redisVersion is a value's version: the first 8 bytes of its SHA-1 as a
+// big-endian uint64. redisVersionHex of it is the first 16 hex digits of
+// the SHA-1, what the script compares.
+func redisVersion(value []byte) uint64 {
+	sum := sha1.Sum(value)
+	return binary.BigEndian.Uint64(sum[:8])
+}
+
+// redisVersionHex formats version as the script's ARGV[1]: 16 lowercase hex
+// digits, zero-padded, as redis.sha1hex spells them.
+func redisVersionHex(version uint64) string {
+	return hex.EncodeToString(binary.BigEndian.AppendUint64(nil, version))
 }
 
 // redisTTL rounds ttl up to whole milliseconds, the resolution of PX, so a
