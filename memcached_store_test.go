@@ -25,7 +25,7 @@ func srvMemcachedStore(t *testing.T, client *memcache.Client, opts ...ServerOpti
 	t.Helper()
 	c := &srvCountingBackend{Backend: NewMemcachedBackend(client)}
 	t.Cleanup(c.deleteAdded)
-	return NewServerStore(c, append([]ServerOption{WithKeyPrefix(srvPrefix(t))}, opts...)...), c
+	return NewServerStore(c.counted(), append([]ServerOption{WithKeyPrefix(srvPrefix(t))}, opts...)...), c
 }
 
 // srvMemcachedClient returns a client for addrs after checking that each
@@ -204,6 +204,98 @@ func TestMemcachedBackend(t *testing.T) {
 	if _, err := b.Get(ctx, k); err != ErrNotFound {
 		t.Fatalf("Get after Delete = %v", err)
 	}
+}
+
+// TestMemcachedConditionalBackend runs the ConditionalBackend suite on the
+// Memcached servers of HTTPSESSION_MEMCACHED_ADDRS, through
+// srvCountingBackend's forwarding of GetVersion and ReplaceIf.
+func TestMemcachedConditionalBackend(t *testing.T) {
+	addrs := srvAddrs(srvEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
+	t.Parallel()
+	client := srvMemcachedClient(t, addrs...)
+	testConditionalBackend(t, func(t *testing.T) srvConditional {
+		s, _ := srvMemcachedStore(t, client) // deletes the keys it added when t ends
+		b, ok := s.backend.(ConditionalBackend)
+		if !ok {
+			t.Fatalf("counted Memcached backend %T is not a ConditionalBackend", s.backend)
+		}
+		return srvConditional{
+			backend: b,
+			prefix:  s.prefix,
+			ttl: func(t *testing.T, key string) time.Duration {
+				return time.Duration(srvMemcachedTTL(t, addrs, key)) * time.Second
+			},
+		}
+	})
+}
+
+// TestMemcachedConditionalDelete checks on a private memcached, by its own
+// stats and raw protocol answers, that ReplaceIf with a nil value is one cas
+// (no delete command), that a following get misses, that a stale one is
+// refused (cas_badval) and leaves the item, and that ErrConflict comes with
+// nothing.
+func TestMemcachedConditionalDelete(t *testing.T) {
+	t.Parallel()
+	p := srvStartMemcached(t)
+	client := srvMemcachedClient(t, p.addr)
+	s, _ := srvMemcachedStore(t, client)
+	b := s.backend.(ConditionalBackend)
+	ctx := t.Context()
+	k := s.prefix + "k"
+	if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	v1 := srvWantVersion(t, b, k, "v1")
+	if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	v2 := srvWantVersion(t, b, k, "v2")
+
+	before := srvMemcachedStats(t, p.addr)
+	cur, curV, err := b.ReplaceIf(ctx, k, v1, nil, time.Hour)
+	if err != ErrConflict || cur != nil || curV != 0 {
+		t.Fatalf("stale conditional delete = %q, %d, %v; want nil, 0, ErrConflict", cur, curV, err)
+	}
+	after := srvMemcachedStats(t, p.addr)
+	d := func(name string) int64 { return after[name] - before[name] }
+	if d("cas_badval") != 1 || d("cas_hits") != 0 {
+		t.Fatalf("stale conditional delete: cas_badval +%d cas_hits +%d, want +1 and +0", d("cas_badval"), d("cas_hits"))
+	}
+	if line := srvMemcachedCommand(t, p.addr, "mg "+k+" v"); line != "VA 2" {
+		t.Fatalf("mg after the stale conditional delete: %q, want the item (VA 2)", line)
+	}
+
+	before = srvMemcachedStats(t, p.addr)
+	if _, _, err := b.ReplaceIf(ctx, k, v2, nil, time.Hour); err != nil {
+		t.Fatalf("conditional delete: %v", err)
+	}
+	after = srvMemcachedStats(t, p.addr)
+	if d("cas_hits") != 1 || d("delete_hits")+d("delete_misses") != 0 {
+		t.Fatalf("conditional delete: cas_hits +%d deletes +%d, want one cas and no delete",
+			d("cas_hits"), d("delete_hits")+d("delete_misses"))
+	}
+	// Raw get and mg, not only gomemcache's reading of them: the server
+	// itself no longer serves the item.
+	before = srvMemcachedStats(t, p.addr)
+	if line := srvMemcachedCommand(t, p.addr, "get "+k); line != "END" {
+		t.Fatalf("get after the conditional delete: %q, want END (a miss)", line)
+	}
+	if line := srvMemcachedCommand(t, p.addr, "mg "+k+" v"); line != "EN" {
+		t.Fatalf("mg after the conditional delete: %q, want EN (a miss)", line)
+	}
+	after = srvMemcachedStats(t, p.addr)
+	if d("get_misses") != 2 || d("get_hits") != 0 {
+		t.Fatalf("gets after the conditional delete: get_misses +%d get_hits +%d, want +2 and +0", d("get_misses"), d("get_hits"))
+	}
+	srvWantAbsent(t, b, k)
+	if _, _, err := b.ReplaceIf(ctx, k, v2, []byte("back"), time.Hour); err != ErrNotFound {
+		t.Fatalf("ReplaceIf after the conditional delete = %v, want ErrNotFound", err)
+	}
+	// add takes the key again, as it would a deleted one.
+	if err := b.Add(ctx, k, []byte("v3"), time.Hour); err != nil {
+		t.Fatalf("Add after the conditional delete: %v", err)
+	}
+	srvWantVersion(t, b, k, "v3")
 }
 
 func TestMemcachedExpiration(t *testing.T) {

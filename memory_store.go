@@ -22,11 +22,11 @@ func NewMemoryStore(opts ...ServerOption) *ServerStore {
 // safe for concurrent use. It needs no background goroutine: expired entries
 // are skipped on read and swept when space runs out.
 //
-// Every write (Add, Replace, ReplaceIf) stamps the item with the next value
-// of a counter of its own, starting at 1: that is the version GetVersion
-// returns and ReplaceIf compares, under the write lock. Two writes never
-// share a version, even when they store the same bytes, and no item has
-// version 0.
+// Every Add, Replace and ReplaceIf that stores a value stamps the item with
+// the next value of the backend's own counter, starting at 1: that is the
+// version GetVersion returns and ReplaceIf compares, under the write lock.
+// Two writes never share a version, even when they store the same bytes,
+// and no item has version 0.
 type MemoryBackend struct {
 	mu      sync.RWMutex
 	items   map[string]memoryItem

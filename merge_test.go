@@ -121,7 +121,7 @@ type conflictApp struct {
 
 func newConflictApp(t *testing.T, cb *srvCountingBackend, at int64, opts ...Option) *conflictApp {
 	t.Helper()
-	a := &conflictApp{backend: cb, pause: newPauseBackend(cb, at), clock: mwNewClock()}
+	a := &conflictApp{backend: cb, pause: newPauseBackend(cb.counted().(ConditionalBackend), at), clock: mwNewClock()}
 	store := NewServerStore(a.pause, WithKeyPrefix(srvPrefix(t)))
 	l, buf := mwLogger()
 	a.logs = buf

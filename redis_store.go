@@ -31,9 +31,9 @@ func NewRedisStore(client redis.UniversalClient, opts ...ServerOption) *ServerSt
 }
 
 // RedisBackend is the ConditionalBackend behind NewRedisStore: every
-// operation is one single-key command (or one single-key script), one round
-// trip each, so it works unchanged on a single node and on Redis Cluster.
-// It is safe for concurrent use.
+// operation is one single-key command or script, so it works unchanged on a
+// single node and on Redis Cluster, and one round trip (but for the first
+// ReplaceIf on each server, see below). It is safe for concurrent use.
 //
 // Get is GET. Creating (Add) uses SET NX and updating (Replace) SET XX,
 // both with the record's ttl (PX, or EX when it is whole seconds): a session
@@ -45,15 +45,20 @@ func NewRedisStore(client redis.UniversalClient, opts ...ServerOption) *ServerSt
 // The version of GetVersion and ReplaceIf is not stored: it is a digest of
 // the value, the first 8 bytes of its SHA-1 read as a big-endian uint64. So
 // records written by any other client (aiohttp_session, an older version of
-// this package) have a version without carrying a field for it, and GetVersion
-// is a plain GET. Rewriting the same bytes keeps the version; a caller that
-// read them still holds the current value, so no update is lost by it.
-// ReplaceIf is one Lua script (EVALSHA, falling back to EVAL when the
-// server does not have it cached yet) that GETs the key, compares the digest
-// that redis.sha1hex computes on the server, and then DELs the key or SETs
-// it with PX, or returns the current value on a mismatch. The script touches
-// only the one key it declares, so Cluster routes it like any single-key
-// command.
+// this package) have a version without carrying a field for it, and
+// GetVersion is a plain GET. Rewriting the same bytes keeps the version; a
+// caller that read them still holds the current value, so no update is lost
+// by it.
+//
+// ReplaceIf is one Lua script: it GETs the key and compares the first 16
+// hex digits of redis.sha1hex of the value with the expected version. At
+// that version it DELs the key (nil value) or SETs it with PX; at another
+// it writes nothing and returns the current value, so ErrConflict comes
+// with the current value and version in the same round trip. It is sent as
+// EVALSHA; a server that has not cached the script yet answers NOSCRIPT,
+// and that one call sends EVAL as well, a second round trip. The script
+// touches only the one key it declares, so Cluster routes it like any
+// single-key command.
 type RedisBackend struct {
 	client redis.UniversalClient
 }

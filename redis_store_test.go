@@ -1,6 +1,7 @@
 package httpsession
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -242,6 +243,164 @@ func TestRedisBackend(t *testing.T) {
 			t.Fatalf("store Load on a closed port = %v", err)
 		}
 	})
+}
+
+// TestRedisConditionalBackend runs the ConditionalBackend suite on a single
+// node and on the Cluster.
+func TestRedisConditionalBackend(t *testing.T) {
+	for _, tc := range []struct{ name, env string }{
+		{"Single", "HTTPSESSION_REDIS_ADDR"},
+		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addrs := srvAddrs(srvEnv(t, tc.env))
+			t.Parallel()
+			c := srvRedisClient(t, addrs...)
+			testConditionalBackend(t, func(t *testing.T) srvConditional {
+				return srvConditional{
+					backend: NewRedisBackend(c),
+					prefix:  srvRedisStore(t, c).prefix, // for its cleanup
+					current: true,
+					ttl: func(t *testing.T, key string) time.Duration {
+						t.Helper()
+						d, err := c.PTTL(t.Context(), key).Result()
+						if err != nil {
+							t.Fatalf("PTTL %q: %v", key, err)
+						}
+						return d
+					},
+				}
+			})
+		})
+	}
+}
+
+// TestRedisVersionDigest checks that the version is the digest of the
+// bytes, computed alike in Go and by the script on the server: for records
+// written by another client, for binary values, and for digests whose hex
+// form starts with zeros.
+func TestRedisVersionDigest(t *testing.T) {
+	// SHA-1("abc") = a9993e364706816aba3e25717850c26c9cd0d89d.
+	if v := redisVersion([]byte("abc")); v != 0xa9993e364706816a {
+		t.Fatalf("redisVersion(abc) = %#x", v)
+	}
+	if h := redisVersionHex(0xa9993e364706816a); h != "a9993e364706816a" {
+		t.Fatalf("redisVersionHex = %q", h)
+	}
+	if h := redisVersionHex(1); h != "0000000000000001" {
+		t.Fatalf("redisVersionHex(1) = %q, want zero-padded", h)
+	}
+	for _, tc := range []struct{ name, env string }{
+		{"Single", "HTTPSESSION_REDIS_ADDR"},
+		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addrs := srvAddrs(srvEnv(t, tc.env))
+			t.Parallel()
+			c := srvRedisClient(t, addrs...)
+			prefix := srvRedisStore(t, c).prefix // for its cleanup
+			b := NewRedisBackend(c)
+			ctx := t.Context()
+			// A value whose SHA-1 starts with a zero byte: its version
+			// formats to leading zeros, which the script must see too.
+			var zero []byte
+			for i := 0; zero == nil; i++ {
+				if v := fmt.Appendf(nil, "record-%d", i); redisVersion(v)>>56 == 0 {
+					zero = v
+				}
+			}
+			for i, value := range [][]byte{
+				[]byte(`{"created": 1, "session": {"user": "alice"}}`), // as aiohttp_session writes it
+				{0, 0xff, '\r', '\n', 0x80, '"', '\\'},
+				zero,
+				{},
+			} {
+				k := fmt.Sprintf("%sk%d", prefix, i)
+				// Written by another client, with no version beside it.
+				if err := c.Set(ctx, k, value, time.Hour).Err(); err != nil {
+					t.Fatal(err)
+				}
+				got, v, err := b.GetVersion(ctx, k)
+				if err != nil || !bytes.Equal(got, value) || v != redisVersion(value) {
+					t.Fatalf("GetVersion of %q = %q, %#x, %v; want the value and %#x", value, got, v, err, redisVersion(value))
+				}
+				if _, _, err := b.ReplaceIf(ctx, k, v+1, []byte("wrong"), time.Hour); err != ErrConflict {
+					t.Fatalf("ReplaceIf of %q at version+1 = %v, want ErrConflict", value, err)
+				}
+				if _, _, err := b.ReplaceIf(ctx, k, v, value, time.Hour); err != nil {
+					t.Fatalf("ReplaceIf of %q at its digest: %v", value, err)
+				}
+				// The same bytes again: the same version, still current.
+				if _, _, err := b.ReplaceIf(ctx, k, v, nil, time.Hour); err != nil {
+					t.Fatalf("conditional delete of %q after rewriting it: %v", value, err)
+				}
+				if n := c.Exists(ctx, k).Val(); n != 0 {
+					t.Fatalf("key of %q still there after the conditional delete", value)
+				}
+			}
+		})
+	}
+}
+
+// TestRedisReplaceIfRoundTrips counts ReplaceIf's commands on a private
+// redis-server, whose script cache starts empty: the first call finds no
+// cached script (EVALSHA fails with NOSCRIPT) and sends EVAL; later calls
+// are one EVALSHA. GetVersion is one GET.
+func TestRedisReplaceIfRoundTrips(t *testing.T) {
+	t.Parallel()
+	p := srvStartRedis(t, t.TempDir())
+	c := srvRedisClient(t, p.addr)
+	stats := redis.NewClient(&redis.Options{Addr: p.addr})
+	t.Cleanup(func() { stats.Close() })
+	hook := &srvRedisCounter{cmds: map[string]int{}}
+	c.AddHook(hook)
+	b := NewRedisBackend(c)
+	ctx := t.Context()
+	if err := b.Add(ctx, "k", []byte("v1"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	hook.take()
+	step := func(name string, want map[string]int, do func() error) {
+		t.Helper()
+		before := srvRedisCommandStats(t, stats)
+		if err := do(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got := hook.take()
+		server := srvDiff(srvRedisCommandStats(t, stats), before)
+		t.Logf("%-24s client %v; server %v", name, got, server)
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: client sent %v, want %v", name, got, want)
+		}
+		for cmd, n := range want {
+			if server[cmd] != n {
+				t.Errorf("%s: server counted %s %d times, want %d (all: %v)", name, cmd, server[cmd], n, server)
+			}
+		}
+	}
+	var v uint64
+	step("GetVersion", map[string]int{"get": 1}, func() (err error) {
+		_, v, err = b.GetVersion(ctx, "k")
+		return err
+	})
+	step("first ReplaceIf", map[string]int{"evalsha": 1, "eval": 1}, func() error {
+		_, _, err := b.ReplaceIf(ctx, "k", v, []byte("v2"), time.Hour)
+		return err
+	})
+	step("ReplaceIf, conflict", map[string]int{"evalsha": 1}, func() error {
+		cur, curV, err := b.ReplaceIf(ctx, "k", v, []byte("v3"), time.Hour)
+		if err != ErrConflict || string(cur) != "v2" || curV != redisVersion([]byte("v2")) {
+			return fmt.Errorf("got %q, %#x, %v; want v2, its version, ErrConflict", cur, curV, err)
+		}
+		return nil
+	})
+	step("ReplaceIf, delete", map[string]int{"evalsha": 1}, func() error {
+		_, _, err := b.ReplaceIf(ctx, "k", redisVersion([]byte("v2")), nil, time.Hour)
+		return err
+	})
+	if n := c.Exists(ctx, "k").Val(); n != 0 {
+		t.Fatal("key still there after the conditional delete")
+	}
 }
 
 // srvRedisWaitGone waits for a key with a tiny TTL to expire.

@@ -516,10 +516,378 @@ func srvWantNotFound(t *testing.T, s *ServerStore, id string) {
 }
 
 // ---------------------------------------------------------------------------
+// The conformance suite every ConditionalBackend passes.
+
+// srvConditional is a ConditionalBackend under test, as the newBackend of
+// testConditionalBackend returns it.
+type srvConditional struct {
+	backend ConditionalBackend
+	// prefix is fresh for the subtest: keys under it are the subtest's own,
+	// and those it creates with Add are removed when it ends.
+	prefix string
+	// current: ReplaceIf's ErrConflict brings back the current value and
+	// version (memory, Redis). Without it they may be nil and 0
+	// (Memcached); whatever does come back must still be the current one.
+	current bool
+	// ttl returns the time key has left to live, as the store reports it
+	// (Memcached in whole seconds).
+	ttl func(t *testing.T, key string) time.Duration
+}
+
+// testConditionalBackend runs the ConditionalBackend contract against
+// backends made by newBackend, called once per subtest with that subtest's
+// t. The subtests run in parallel with each other.
+func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvConditional) {
+	t.Run("VersionMatches", func(t *testing.T) {
+		t.Parallel()
+		c := newBackend(t)
+		b, k, ctx := c.backend, c.prefix+"k", t.Context()
+		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		v1 := srvWantVersion(t, b, k, "v1")
+		if again := srvWantVersion(t, b, k, "v1"); again != v1 {
+			t.Fatalf("version changed from %#x to %#x without a write", v1, again)
+		}
+		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), 90*time.Minute); err != nil {
+			t.Fatalf("ReplaceIf at the current version: %v", err)
+		}
+		v2 := srvWantVersion(t, b, k, "v2")
+		if v2 == v1 {
+			t.Fatalf("ReplaceIf kept the version %#x", v1)
+		}
+		if got, err := b.Get(ctx, k); err != nil || string(got) != "v2" {
+			t.Fatalf("Get after ReplaceIf = %q, %v; want v2", got, err)
+		}
+		// The ttl is ReplaceIf's, not Add's: longer than the hour Add set.
+		srvWantTTL(t, c, k, 90*time.Minute)
+		if _, _, err := b.ReplaceIf(ctx, k, v2, []byte("v3"), time.Hour); err != nil {
+			t.Fatalf("second ReplaceIf: %v", err)
+		}
+		if v3 := srvWantVersion(t, b, k, "v3"); v3 == v1 || v3 == v2 {
+			t.Fatalf("versions %#x, %#x, %#x: want three different ones", v1, v2, v3)
+		}
+		srvWantTTL(t, c, k, time.Hour)
+	})
+
+	t.Run("PlainWritesChangeVersion", func(t *testing.T) {
+		t.Parallel()
+		c := newBackend(t)
+		b, k, ctx := c.backend, c.prefix+"k", t.Context()
+		if err := b.Add(ctx, k, []byte("a"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		va := srvWantVersion(t, b, k, "a")
+		if err := b.Replace(ctx, k, []byte("b"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		vb := srvWantVersion(t, b, k, "b")
+		if vb == va {
+			t.Fatalf("Replace kept the version %#x", va)
+		}
+		cur, curV, err := b.ReplaceIf(ctx, k, va, []byte("c"), time.Hour)
+		srvWantConflict(t, c, "ReplaceIf at the version before a Replace", cur, curV, err, "b", vb)
+		// A key deleted and created again is another version too.
+		if err := b.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Add(ctx, k, []byte("d"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		vd := srvWantVersion(t, b, k, "d")
+		cur, curV, err = b.ReplaceIf(ctx, k, vb, []byte("e"), time.Hour)
+		srvWantConflict(t, c, "ReplaceIf at the version before Delete and Add", cur, curV, err, "d", vd)
+	})
+
+	t.Run("StaleVersion", func(t *testing.T) {
+		t.Parallel()
+		c := newBackend(t)
+		b, k, ctx := c.backend, c.prefix+"k", t.Context()
+		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		v1 := srvWantVersion(t, b, k, "v1")
+		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		v2 := srvWantVersion(t, b, k, "v2")
+		cur, curV, err := b.ReplaceIf(ctx, k, v1, []byte("stale"), 90*time.Minute)
+		srvWantConflict(t, c, "ReplaceIf at a stale version", cur, curV, err, "v2", v2)
+		cur, curV, err = b.ReplaceIf(ctx, k, v1, nil, time.Hour)
+		srvWantConflict(t, c, "conditional delete at a stale version", cur, curV, err, "v2", v2)
+		// Nothing was written: value, version and ttl are v2's.
+		if got := srvWantVersion(t, b, k, "v2"); got != v2 {
+			t.Fatalf("version after refused writes = %#x, want %#x", got, v2)
+		}
+		srvWantTTL(t, c, k, time.Hour)
+	})
+
+	t.Run("Absent", func(t *testing.T) {
+		t.Parallel()
+		c := newBackend(t)
+		b, k, ctx := c.backend, c.prefix+"k", t.Context()
+		if v, ver, err := b.GetVersion(ctx, k); err != ErrNotFound {
+			t.Fatalf("GetVersion of a missing key = %q, %#x, %v; want ErrNotFound", v, ver, err)
+		}
+		for _, value := range [][]byte{[]byte("x"), nil} {
+			if cur, _, err := b.ReplaceIf(ctx, k, 1, value, time.Hour); err != ErrNotFound || cur != nil {
+				t.Fatalf("ReplaceIf(%q) of a missing key = %q, %v; want ErrNotFound", value, cur, err)
+			}
+		}
+		srvWantAbsent(t, b, k)
+		// The version of a deleted key does not bring it back.
+		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		v1 := srvWantVersion(t, b, k, "v1")
+		if err := b.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("back"), time.Hour); err != ErrNotFound {
+			t.Fatalf("ReplaceIf of a deleted key = %v, want ErrNotFound", err)
+		}
+		srvWantAbsent(t, b, k)
+	})
+
+	t.Run("ConditionalDelete", func(t *testing.T) {
+		t.Parallel()
+		c := newBackend(t)
+		b, k, ctx := c.backend, c.prefix+"k", t.Context()
+		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		v1 := srvWantVersion(t, b, k, "v1")
+		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		v2 := srvWantVersion(t, b, k, "v2")
+		cur, curV, err := b.ReplaceIf(ctx, k, v1, nil, time.Hour)
+		srvWantConflict(t, c, "conditional delete at a stale version", cur, curV, err, "v2", v2)
+		srvWantVersion(t, b, k, "v2")
+		if _, _, err := b.ReplaceIf(ctx, k, v2, nil, time.Hour); err != nil {
+			t.Fatalf("conditional delete at the current version: %v", err)
+		}
+		srvWantAbsent(t, b, k)
+		if _, _, err := b.ReplaceIf(ctx, k, v2, nil, time.Hour); err != ErrNotFound {
+			t.Fatalf("second conditional delete = %v, want ErrNotFound", err)
+		}
+		if _, _, err := b.ReplaceIf(ctx, k, v2, []byte("back"), time.Hour); err != ErrNotFound {
+			t.Fatalf("ReplaceIf after the conditional delete = %v, want ErrNotFound", err)
+		}
+		srvWantAbsent(t, b, k)
+		// The key is free again.
+		if err := b.Add(ctx, k, []byte("new"), time.Hour); err != nil {
+			t.Fatalf("Add after the conditional delete: %v", err)
+		}
+		srvWantVersion(t, b, k, "new")
+	})
+
+	t.Run("EmptyValue", func(t *testing.T) {
+		t.Parallel()
+		c := newBackend(t)
+		b, k, ctx := c.backend, c.prefix+"k", t.Context()
+		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		v1 := srvWantVersion(t, b, k, "v1")
+		// An empty value is a value; only nil deletes.
+		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte{}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		v2 := srvWantVersion(t, b, k, "")
+		// The empty current value comes back as an empty, non-nil slice:
+		// nil would say that ReplaceIf brought nothing back.
+		cur, curV, err := b.ReplaceIf(ctx, k, v1, []byte("x"), time.Hour)
+		srvWantConflict(t, c, "ReplaceIf at the version before the empty value", cur, curV, err, "", v2)
+		if _, _, err := b.ReplaceIf(ctx, k, v2, nil, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		srvWantAbsent(t, b, k)
+	})
+
+	t.Run("Expiry", func(t *testing.T) {
+		t.Parallel()
+		c := newBackend(t)
+		b, k, ctx := c.backend, c.prefix+"k", t.Context()
+		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		v1 := srvWantVersion(t, b, k, "v1")
+		// 1.5s: Memcached rounds it up to 2s and its clock ticks in whole
+		// seconds, so the item lives between 1 and 2 seconds there.
+		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("short"), 1500*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		v2 := srvWantVersion(t, b, k, "short")
+		for {
+			_, _, err := b.GetVersion(ctx, k)
+			if errors.Is(err, ErrNotFound) {
+				t.Logf("expired after %v", time.Since(start).Round(10*time.Millisecond))
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if time.Since(start) > 4*time.Second {
+				t.Fatal("value with a 1.5s ttl from ReplaceIf still there after 4s")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if _, _, err := b.ReplaceIf(ctx, k, v2, []byte("late"), time.Hour); err != ErrNotFound {
+			t.Fatalf("ReplaceIf of an expired key = %v, want ErrNotFound", err)
+		}
+		srvWantAbsent(t, b, k)
+	})
+
+	t.Run("ContextCancellation", func(t *testing.T) {
+		t.Parallel()
+		c := newBackend(t)
+		b, k := c.backend, c.prefix+"k"
+		if err := b.Add(t.Context(), k, []byte("keep"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		v := srvWantVersion(t, b, k, "keep")
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		check := func(op string, err error) {
+			t.Helper()
+			if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) ||
+				errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+				t.Errorf("%s with a cancelled context: %v, want ErrUnavailable and context.Canceled", op, err)
+			}
+		}
+		_, _, err := b.GetVersion(ctx, k)
+		check("GetVersion", err)
+		_, _, err = b.ReplaceIf(ctx, k, v, []byte("changed"), time.Hour)
+		check("ReplaceIf", err)
+		_, _, err = b.ReplaceIf(ctx, k, v, nil, time.Hour)
+		check("conditional delete", err)
+		if got := srvWantVersion(t, b, k, "keep"); got != v { // nothing reached the store
+			t.Fatalf("version %#x, want %#x", got, v)
+		}
+	})
+
+	// Two ReplaceIf calls from the same version, released together: exactly
+	// one wins. In odd rounds one of them is a conditional delete: if it
+	// wins, the other finds no key; if it loses, it finds another version.
+	t.Run("Race", func(t *testing.T) {
+		t.Parallel()
+		c := newBackend(t)
+		b, k, ctx := c.backend, c.prefix+"k", t.Context()
+		if err := b.Add(ctx, k, []byte("start"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		deletes := 0
+		for round := range 40 {
+			_, v0, err := b.GetVersion(ctx, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			type result struct {
+				value, cur []byte
+				curV       uint64
+				err        error
+			}
+			var res [2]result
+			res[0].value = fmt.Appendf(nil, "g0-r%d", round)
+			res[1].value = fmt.Appendf(nil, "g1-r%d", round)
+			if round%2 == 1 {
+				res[0].value = nil
+			}
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for g := range res {
+				wg.Go(func() {
+					<-start
+					r := &res[g]
+					r.cur, r.curV, r.err = b.ReplaceIf(ctx, k, v0, r.value, time.Hour)
+				})
+			}
+			close(start)
+			wg.Wait()
+			var winners []int
+			for g, r := range res {
+				if r.err == nil {
+					winners = append(winners, g)
+				}
+			}
+			if len(winners) != 1 {
+				t.Fatalf("round %d: %d winners (errors %v, %v), want exactly one", round, len(winners), res[0].err, res[1].err)
+			}
+			w := winners[0]
+			win, lose := res[w], res[1-w]
+			if win.value == nil {
+				deletes++
+				if lose.err != ErrNotFound {
+					t.Fatalf("round %d: the conditional delete won, the other ReplaceIf got %v, want ErrNotFound", round, lose.err)
+				}
+				srvWantAbsent(t, b, k)
+				if err := b.Add(ctx, k, []byte("start"), time.Hour); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			curV := srvWantVersion(t, b, k, string(win.value))
+			srvWantConflict(t, c, fmt.Sprintf("round %d: the losing ReplaceIf", round), lose.cur, lose.curV, lose.err, string(win.value), curV)
+		}
+		t.Logf("40 rounds, %d won by the conditional delete", deletes)
+	})
+}
+
+// srvWantVersion asserts that key holds want and returns its version.
+func srvWantVersion(t *testing.T, b ConditionalBackend, key, want string) uint64 {
+	t.Helper()
+	v, ver, err := b.GetVersion(t.Context(), key)
+	if err != nil || string(v) != want {
+		t.Fatalf("GetVersion = %q, %#x, %v; want %q", v, ver, err, want)
+	}
+	return ver
+}
+
+// srvWantAbsent asserts that key holds nothing, for GetVersion and Get.
+func srvWantAbsent(t *testing.T, b ConditionalBackend, key string) {
+	t.Helper()
+	if v, ver, err := b.GetVersion(t.Context(), key); err != ErrNotFound {
+		t.Fatalf("GetVersion = %q, %#x, %v; want ErrNotFound", v, ver, err)
+	}
+	if v, err := b.Get(t.Context(), key); err != ErrNotFound {
+		t.Fatalf("Get = %q, %v; want ErrNotFound", v, err)
+	}
+}
+
+// srvWantConflict asserts that a ReplaceIf failed with ErrConflict and
+// brought back the current value and version, or, where c allows it,
+// nothing.
+func srvWantConflict(t *testing.T, c srvConditional, op string, cur []byte, curV uint64, err error, want string, wantV uint64) {
+	t.Helper()
+	if err != ErrConflict {
+		t.Fatalf("%s: %v, want ErrConflict", op, err)
+	}
+	if !c.current && cur == nil && curV == 0 {
+		return
+	}
+	if cur == nil || string(cur) != want || curV != wantV {
+		t.Fatalf("%s: ErrConflict with %q (nil: %t), %#x; want the current %q, %#x", op, cur, cur == nil, curV, want, wantV)
+	}
+}
+
+// srvWantTTL asserts that key has at most want, and no less than 5 seconds
+// short of it, left to live.
+func srvWantTTL(t *testing.T, c srvConditional, key string, want time.Duration) {
+	t.Helper()
+	if got := c.ttl(t, key); got > want || got < want-5*time.Second {
+		t.Fatalf("ttl of %q = %v, want %v (at most 5s less)", key, got, want)
+	}
+}
+
+// ---------------------------------------------------------------------------
 // Counting backend.
 
 // srvCountingBackend counts the calls that reach a Backend and remembers the
 // keys it created, so tests can assert round trips and find leftovers.
+// Hand a ServerStore c.counted(), not c: over a ConditionalBackend that is
+// the srvCountingConditional that also counts GetVersion and ReplaceIf.
 type srvCountingBackend struct {
 	Backend
 	gets, adds, replaces, deletes atomic.Int64
@@ -571,14 +939,33 @@ func (c *srvCountingBackend) Delete(ctx context.Context, key string) error {
 	return c.Backend.Delete(ctx, key)
 }
 
-func (c *srvCountingBackend) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
+// srvCountingConditional is a srvCountingBackend over a ConditionalBackend.
+// It is a type of its own so that a counted Backend is a ConditionalBackend
+// exactly when the Backend it counts is one: a type assertion on the
+// wrapper then answers as it would on the Backend. GetVersion counts as a
+// get and ReplaceIf as a replace (a nil value too: it is one conditional
+// write, a cas on Memcached), so writes() and total() still count round
+// trips.
+type srvCountingConditional struct{ *srvCountingBackend }
+
+func (c srvCountingConditional) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
 	c.gets.Add(1)
 	return c.Backend.(ConditionalBackend).GetVersion(ctx, key)
 }
 
-func (c *srvCountingBackend) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
+func (c srvCountingConditional) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
 	c.replaces.Add(1)
 	return c.Backend.(ConditionalBackend).ReplaceIf(ctx, key, version, value, ttl)
+}
+
+// counted returns the Backend that counts into c: c itself, or c as a
+// srvCountingConditional when the Backend it counts is a
+// ConditionalBackend.
+func (c *srvCountingBackend) counted() Backend {
+	if _, ok := c.Backend.(ConditionalBackend); ok {
+		return srvCountingConditional{c}
+	}
+	return c
 }
 
 func (c *srvCountingBackend) addedKeys() []string {
@@ -614,8 +1001,41 @@ func (c *srvCountingBackend) deleteAdded() {
 func srvCounted(s *ServerStore) (*ServerStore, *srvCountingBackend) {
 	c := &srvCountingBackend{Backend: s.backend}
 	cp := *s
-	cp.backend = c
+	cp.backend = c.counted().(ConditionalBackend) // s.backend is one: see NewServerStore
 	return &cp, c
+}
+
+// TestSrvCountingConditional checks the counting wrapper itself: it is a
+// ConditionalBackend exactly when the Backend it counts is one, and counts
+// GetVersion as a get and ReplaceIf as a replace.
+func TestSrvCountingConditional(t *testing.T) {
+	t.Parallel()
+	plain := &srvCountingBackend{Backend: struct{ Backend }{NewMemoryBackend(0, nil)}}
+	if _, ok := plain.counted().(ConditionalBackend); ok {
+		t.Fatal("counted plain Backend claims to be a ConditionalBackend")
+	}
+	s, c := srvCounted(NewMemoryStore())
+	b, ok := s.backend.(ConditionalBackend)
+	if !ok {
+		t.Fatalf("counted MemoryBackend %T is not a ConditionalBackend", s.backend)
+	}
+	ctx := t.Context()
+	if err := b.Add(ctx, "k", []byte("v1"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	v := srvWantVersion(t, b, "k", "v1")
+	if _, _, err := b.ReplaceIf(ctx, "k", v, []byte("v2"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.ReplaceIf(ctx, "k", v, nil, time.Minute); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale conditional delete = %v, want ErrConflict", err)
+	}
+	if got, want := c.snapshot(), (srvCounts{gets: 1, adds: 1, replaces: 2}); got != want {
+		t.Fatalf("counts %+v, want %+v", got, want)
+	}
+	if got := c.snapshot(); got.writes() != 3 || got.total() != 4 {
+		t.Fatalf("writes %d total %d, want 3 and 4", got.writes(), got.total())
+	}
 }
 
 // ---------------------------------------------------------------------------
