@@ -53,7 +53,7 @@ func (st *requestState) save(p plan) (string, error) {
 	}
 	token, err := m.store.Commit(st, &p.commit)
 	switch {
-	case errors.Is(err, errActivityRecorded):
+	case p.commit.Touch && errors.Is(err, ErrConflict):
 		return "", nil // a concurrent write recorded the activity
 	case errors.Is(err, ErrNotFound) && p.commit.Token != "":
 		// Ended while this request was in flight (a logout elsewhere), or

@@ -50,11 +50,10 @@ func (s *Session) restartIfEnded() {
 // plan is what commit must do, decided under the session's lock so that the
 // store I/O runs without it.
 type plan struct {
-	write   bool   // run commit against the store
-	commit  Commit // the store write
-	expire  bool   // send a deletion cookie unless a new cookie results
-	refresh bool   // the write only records activity: dropped on conflict
-	now     time.Time
+	write  bool   // run commit against the store
+	commit Commit // the store write
+	expire bool   // send a deletion cookie unless a new cookie results
+	now    time.Time
 }
 
 // plan decides the commit. It runs once, when the response's headers are
@@ -92,13 +91,11 @@ func (s *Session) plan(m *manager) (plan, error) {
 		return p, nil
 	}
 	p.write = true
-	p.refresh = l.fate == fateKeep && !s.changes.any()
-	p.commit = Commit{Rotate: l.fate != fateKeep}
+	p.commit = Commit{Rotate: l.fate != fateKeep, Touch: l.fate == fateKeep && !s.changes.any()}
 	if l.loaded {
 		p.commit.Token, p.commit.Version = l.token, l.version
-		refresh := p.refresh
 		p.commit.Merge = func(current []byte) ([]byte, time.Duration, error) {
-			return s.merge(m, current, refresh)
+			return s.merge(m, current)
 		}
 	}
 	if empty { // the last key was deleted: end the record unless merged into life
@@ -114,7 +111,7 @@ func (s *Session) plan(m *manager) (plan, error) {
 		// Already past its deadline (a shortened lifetime, a slow request):
 		// end it rather than store a record with no expiry.
 		p.commit = Commit{Token: p.commit.Token, Version: p.commit.Version}
-		p.expire, p.refresh = true, false
+		p.expire = true
 	}
 	return p, nil
 }

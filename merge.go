@@ -1,7 +1,6 @@
 package httpsession
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -75,20 +74,13 @@ func Merge[T any](fn func(base, mine, theirs T) T) MergeFunc {
 	}
 }
 
-// errActivityRecorded drops an activity refresh that met a concurrent
-// write: that write recorded the session's activity already.
-var errActivityRecorded = errors.New("httpsession: activity recorded by a concurrent request")
-
 // merge replays this request's changes on current, the record another
 // request of the session wrote since this one loaded it, and returns the
 // record to write instead (nil: the session is now empty and ends). The
 // session's fields become the merged session, and each changed key's base
 // becomes the other request's value, so a further conflict is judged
 // against it.
-func (s *Session) merge(m *manager, current []byte, refresh bool) ([]byte, time.Duration, error) {
-	if refresh {
-		return nil, 0, errActivityRecorded
-	}
+func (s *Session) merge(m *manager, current []byte) ([]byte, time.Duration, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := m.now()

@@ -354,6 +354,8 @@ func (s *ServerStore) update(ctx context.Context, key, token, newKey string, dat
 			return token, nil
 		case !errors.Is(err, ErrConflict):
 			return "", s.wrap("save", err)
+		case c.Touch:
+			return "", fmt.Errorf("httpsession: save: %w: activity recorded by it", ErrConflict)
 		case attempt == maxAttempts:
 			return "", fmt.Errorf("httpsession: save: %w: %d attempts", ErrConflict, attempt)
 		}

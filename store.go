@@ -120,6 +120,11 @@ type Commit struct {
 	// NewSession). The old token stops opening anything, and a logout
 	// through the old token still ends the session under its new one.
 	Rotate bool
+	// Touch marks a write that only records activity (the idle timeout's
+	// refresh): when Token's record changed since Version, the request
+	// that changed it recorded activity already, so the write is dropped
+	// without a merge and Commit returns an error wrapping ErrConflict.
+	Touch bool
 	// Merge is called when Token's record changed since Version. It
 	// returns the record (and its TTL) to write instead, built on current;
 	// nil data ends the session. An error abandons the commit and is
