@@ -1,13 +1,77 @@
+// The session record's envelope, JSONCodec's record format: aiohttp_session's
+//
+//	{"created": 1700000000, "session": {"key": value, ...}}
+//
+// (created in whole Unix seconds; aiohttp_session reads it as an int), plus
+// httpsession's own top-level fields, "accessed", "lifetime", "persist" and
+// "flash", which aiohttp_session ignores and drops when it writes. Encoding
+// and decoding live together here so the two cannot drift apart.
+
 package httpsession
 
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
+
+// encodeEnvelope writes rec as the envelope. It appends the pre-encoded
+// values instead of marshalling a map, so nothing is encoded twice.
+func encodeEnvelope(rec *Record) ([]byte, error) {
+	b := make([]byte, 0, 64+recordValuesSize(rec))
+	b = append(b, `{"created":`...)
+	b = strconv.AppendInt(b, rec.Created.Unix(), 10)
+	b = append(b, `,"session":{`...)
+	first := true
+	for k, v := range rec.Values {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	b = append(b, '}')
+	if !rec.Accessed.IsZero() {
+		b = append(b, `,"accessed":`...)
+		b = strconv.AppendInt(b, rec.Accessed.Unix(), 10)
+	}
+	if rec.Lifetime > 0 {
+		b = append(b, `,"lifetime":`...)
+		b = strconv.AppendInt(b, int64(rec.Lifetime/time.Second), 10)
+	}
+	if rec.Persistent != nil {
+		b = append(b, `,"persist":`...)
+		b = strconv.AppendBool(b, *rec.Persistent)
+	}
+	if len(rec.Flashes) > 0 {
+		b = append(b, `,"flash":[`...)
+		for i, f := range rec.Flashes {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, f)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}
+
+// recordValuesSize estimates the bytes the values take in the envelope
+// (quotes, colon and comma included), so that encodeEnvelope's buffer is
+// usually allocated once; only escaped keys can outgrow it.
+func recordValuesSize(rec *Record) int {
+	n := 0
+	for k, v := range rec.Values {
+		n += len(k) + len(v) + 4
+	}
+	return n
+}
 
 // decodeEnvelope parses the JSON record envelope without decoding the
 // session's values: each value is kept as a sub-slice of data, decoded only
@@ -96,6 +160,21 @@ func decodeEnvelope(data []byte, rec *Record) error {
 		return errors.Join(ErrDecode, errors.New("record has no created time"))
 	}
 	return nil
+}
+
+// maxSeconds keeps durations built from seconds clear of int64 overflow.
+const maxSeconds = int64(1<<63-1) / int64(time.Second)
+
+// parseUnixSeconds accepts an integer or a float (Python may write either).
+func parseUnixSeconds(n json.Number) (time.Time, error) {
+	if i, err := n.Int64(); err == nil {
+		return time.Unix(i, 0), nil
+	}
+	f, err := n.Float64()
+	if err != nil || f < 0 || f > float64(maxSeconds) {
+		return time.Time{}, fmt.Errorf("%w: bad created time %q", ErrDecode, n)
+	}
+	return time.Unix(int64(f), 0), nil
 }
 
 // sessionValues delimits the members of the "session" object. The keys are
