@@ -15,7 +15,10 @@ type Record struct {
 	// Created is when the session began; the absolute lifetime runs from it.
 	Created time.Time
 	// Accessed is the last time the record was saved; the idle timeout runs
-	// from it. Zero in records written by other libraries.
+	// from it. JSONCodec keeps it with millisecond precision (truncated),
+	// which an idle timeout of a few seconds, throttled to a tenth of it,
+	// needs; records written before that hold whole seconds, and read as
+	// such. Zero in records written by other libraries.
 	Accessed time.Time
 	// Lifetime overrides the middleware's lifetime for this session
 	// (Session.SetLifetime); zero means the default.
