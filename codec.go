@@ -3,7 +3,6 @@ package httpsession
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -16,7 +15,10 @@ type Record struct {
 	// Created is when the session began; the absolute lifetime runs from it.
 	Created time.Time
 	// Accessed is the last time the record was saved; the idle timeout runs
-	// from it. Zero in records written by other libraries.
+	// from it. JSONCodec keeps it with millisecond precision (truncated),
+	// which an idle timeout of a few seconds, throttled to a tenth of it,
+	// needs; records written before that hold whole seconds, and read as
+	// such. Zero in records written by other libraries.
 	Accessed time.Time
 	// Lifetime overrides the middleware's lifetime for this session
 	// (Session.SetLifetime); zero means the default.
@@ -168,52 +170,7 @@ func smallJSONInt(data []byte) (int64, bool) {
 // EncodeRecord implements Codec. It appends the pre-encoded values instead
 // of marshalling a map, so nothing is encoded twice.
 func (JSONCodec) EncodeRecord(rec *Record) ([]byte, error) {
-	b := make([]byte, 0, 64+recordValuesSize(rec))
-	b = append(b, `{"created":`...)
-	b = strconv.AppendInt(b, rec.Created.Unix(), 10)
-	b = append(b, `,"session":{`...)
-	first := true
-	for k, v := range rec.Values {
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		b = append(b, v...)
-	}
-	b = append(b, '}')
-	if !rec.Accessed.IsZero() {
-		b = append(b, `,"accessed":`...)
-		b = strconv.AppendInt(b, rec.Accessed.Unix(), 10)
-	}
-	if rec.Lifetime > 0 {
-		b = append(b, `,"lifetime":`...)
-		b = strconv.AppendInt(b, int64(rec.Lifetime/time.Second), 10)
-	}
-	if rec.Persistent != nil {
-		b = append(b, `,"persist":`...)
-		b = strconv.AppendBool(b, *rec.Persistent)
-	}
-	if len(rec.Flashes) > 0 {
-		b = append(b, `,"flash":[`...)
-		for i, f := range rec.Flashes {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, f)
-		}
-		b = append(b, ']')
-	}
-	return append(b, '}'), nil
-}
-
-func recordValuesSize(rec *Record) int {
-	n := 0
-	for k, v := range rec.Values {
-		n += len(k) + len(v) + 4
-	}
-	return n
+	return encodeEnvelope(rec)
 }
 
 // DecodeRecord implements Codec. aiohttp_session's "{}" (an invalidated
@@ -221,21 +178,6 @@ func recordValuesSize(rec *Record) int {
 // read as "no session". Values are not decoded here, only delimited.
 func (JSONCodec) DecodeRecord(data []byte, rec *Record) error {
 	return decodeEnvelope(data, rec)
-}
-
-// maxSeconds keeps durations built from seconds clear of int64 overflow.
-const maxSeconds = int64(1<<63-1) / int64(time.Second)
-
-// parseUnixSeconds accepts an integer or a float (Python may write either).
-func parseUnixSeconds(n json.Number) (time.Time, error) {
-	if i, err := n.Int64(); err == nil {
-		return time.Unix(i, 0), nil
-	}
-	f, err := n.Float64()
-	if err != nil || f < 0 || f > float64(maxSeconds) {
-		return time.Time{}, fmt.Errorf("%w: bad created time %q", ErrDecode, n)
-	}
-	return time.Unix(int64(f), 0), nil
 }
 
 // appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,

@@ -512,6 +512,7 @@ func TestCSStoreContract(t *testing.T) {
 	records := []string{
 		csAiohttpPlain,
 		`{"created":1700000000,"session":{"user":"alice","q":"a\"b;c,d\\e"},"accessed":1700000100,"flash":["x"]}`,
+		`{"created":1700000000,"session":{"n":1},"accessed":1700000100.025}`,
 		`{"created":1700000000,"session":{"u":"é日本😀"}}`,
 	}
 	for _, k := range csKinds() {
@@ -1116,7 +1117,7 @@ func TestCSJSONCodecRoundTrip(t *testing.T) {
 	persist := false
 	in := Record{
 		Created:    time.Unix(1700000000, 0),
-		Accessed:   time.Unix(1700000123, 0),
+		Accessed:   time.Unix(1700000123, 456e6),
 		Lifetime:   90 * 24 * time.Hour,
 		Persistent: &persist,
 		Values:     map[string][]byte{},
@@ -1201,8 +1202,7 @@ func csKeysOf(m map[string][]byte) []string {
 // csSameRecord compares two records, values by their decoded JSON.
 func csSameRecord(t testing.TB, a, b *Record) {
 	t.Helper()
-	if a.Created.Unix() != b.Created.Unix() || a.Accessed.Unix() != b.Accessed.Unix() ||
-		a.Accessed.IsZero() != b.Accessed.IsZero() || a.Lifetime != b.Lifetime {
+	if a.Created.Unix() != b.Created.Unix() || !a.Accessed.Equal(b.Accessed) || a.Lifetime != b.Lifetime {
 		t.Errorf("times differ: %v %v %v / %v %v %v", a.Created, a.Accessed, a.Lifetime, b.Created, b.Accessed, b.Lifetime)
 	}
 	if (a.Persistent == nil) != (b.Persistent == nil) || a.Persistent != nil && *a.Persistent != *b.Persistent {
@@ -1294,7 +1294,12 @@ func TestCSJSONCodecPython(t *testing.T) {
 		`{"created": 1700000000, "session": {"a": "` + "\x01" + `"}}`,
 		`{"created": 1700000000, "session": {}, "flash": "x"}`,
 		`{"created": 1700000000, "session": {}, "persist": 1}`,
-		`{"created": 1700000000, "session": {}, "accessed": 1.5}`,
+		`{"created": 1700000000, "session": {}, "accessed": "1700000000"}`,
+		`{"created": 1700000000, "session": {}, "accessed": 1700000000.}`,
+		`{"created": 1700000000, "session": {}, "accessed": .5}`,
+		`{"created": 1700000000, "session": {}, "accessed": 1e400}`,
+		`{"created": 1700000000, "session": {}, "accessed": 99999999999999999999}`,
+		`{"created": 1700000000, "session": {}, "accessed": NaN}`,
 	} {
 		var rec Record
 		if err := c.DecodeRecord([]byte(bad), &rec); err == nil {
@@ -1317,12 +1322,12 @@ func TestCSJSONCodecPython(t *testing.T) {
 	}
 
 	// Metadata written by another writer, with spaces.
-	meta := `{"created": 1700000000, "session": {}, "accessed": 1700000500, "lifetime": 3600, "persist": true, "flash": ["a", "b"], "other": {"x": [1, {"y": null}]}}`
+	meta := `{"created": 1700000000, "session": {}, "accessed": 1700000500.25, "lifetime": 3600, "persist": true, "flash": ["a", "b"], "other": {"x": [1, {"y": null}]}}`
 	var m Record
 	if err := c.DecodeRecord([]byte(meta), &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Accessed.Unix() != 1700000500 || m.Lifetime != time.Hour || m.Persistent == nil || !*m.Persistent ||
+	if !m.Accessed.Equal(time.Unix(1700000500, 250e6)) || m.Lifetime != time.Hour || m.Persistent == nil || !*m.Persistent ||
 		len(m.Flashes) != 2 || m.Flashes[1] != "b" || len(m.Values) != 0 {
 		t.Errorf("metadata decoded as %+v", m)
 	}

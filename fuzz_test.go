@@ -27,6 +27,7 @@ var csFuzzPlains = []string{
 	csAiohttpPlain,
 	`{"created": 1700000000, "session": {"a": 12}}`,
 	`{"created":1700000000,"session":{"user":"alice","n":3},"accessed":1700000100}`,
+	`{"created":1700000000,"session":{"user":"alice","n":3},"accessed":1700000100.125}`,
 	`{}`,
 	``,
 	`x`,
@@ -113,7 +114,7 @@ func csFuzzOpen(t *testing.T, s Store, token string, sealedOnly bool) {
 // csSameRecordJSON compares two records, values as JSON documents.
 func csSameRecordJSON(t *testing.T, a, b *Record) {
 	t.Helper()
-	if a.Created.Unix() != b.Created.Unix() || a.Accessed.Unix() != b.Accessed.Unix() || a.Lifetime != b.Lifetime ||
+	if a.Created.Unix() != b.Created.Unix() || !a.Accessed.Equal(b.Accessed) || a.Lifetime != b.Lifetime ||
 		(a.Persistent == nil) != (b.Persistent == nil) || strings.Join(a.Flashes, "\x00") != strings.Join(b.Flashes, "\x00") ||
 		len(a.Values) != len(b.Values) {
 		t.Fatalf("records differ: %+v / %+v", a, b)
@@ -184,6 +185,13 @@ func FuzzDecodeRecord(f *testing.F) {
 		`{"created": 1700000000, "session": {"f": 1.0, "g": 1e-05, "h": 1e+16, "lt": "<&>", "u": "\u00e9\u2028\ud83d\ude00", "n": null, "t": true, "l": [1, 2], "nan": NaN}}`,
 		`{"created":1700000000,"session":{"user":"alice","n":3},"accessed":1700000100,"lifetime":3600,"persist":false,"flash":["hi"]}`,
 		`{"created": 1700000000.5, "session": {}}`,
+		`{"created":1700000000,"session":{},"accessed":1700000100.125}`,
+		`{"created": 1, "session": {}, "accessed": 1700000100.1239999}`,
+		`{"created": 1, "session": {}, "accessed": 1.700000000001e9}`,
+		`{"created": 1, "session": {}, "accessed": 0.0005}`,
+		`{"created": 1, "session": {}, "accessed": -1.5}`,
+		`{"created": 1, "session": {}, "accessed": 1234567890123456.5}`,
+		`{"created": 1, "session": {}, "accessed": 9223372036854775807}`,
 		`{"created": 1, "session": null}`,
 		`{"created": 1, "session": {"q\"k\\ey\u2028": {"a": [1, {"b": null}]}}, "other": [true]}`,
 		`{"created": -5, "session": {"dup": 1, "dup": 2}}`,
@@ -226,8 +234,7 @@ func FuzzDecodeRecord(f *testing.F) {
 // byte (modulo surrounding blanks).
 func csSameRecordStrict(t *testing.T, a, b *Record) {
 	t.Helper()
-	if a.Created.Unix() != b.Created.Unix() || a.Accessed.IsZero() != b.Accessed.IsZero() ||
-		a.Accessed.Unix() != b.Accessed.Unix() || a.Lifetime != b.Lifetime {
+	if a.Created.Unix() != b.Created.Unix() || !a.Accessed.Equal(b.Accessed) || a.Lifetime != b.Lifetime {
 		t.Fatalf("metadata changed: %v %v %v → %v %v %v", a.Created.Unix(), a.Accessed, a.Lifetime, b.Created.Unix(), b.Accessed, b.Lifetime)
 	}
 	if (a.Persistent == nil) != (b.Persistent == nil) || a.Persistent != nil && *a.Persistent != *b.Persistent {

@@ -1164,3 +1164,57 @@ print(f2.decrypt(tok).decode())
 		t.Errorf("Go open of Python's token = %q, %v", data, err)
 	}
 }
+
+// TestInteropMillisecondAccessed: a record whose "accessed" has a
+// fraction, which aiohttp_session never sees from the interop servers
+// (their clocks are on whole seconds), still loads in aiohttp_session with
+// its created and values.
+func TestInteropMillisecondAccessed(t *testing.T) {
+	ioNeedPython(t)
+	persist := true
+	rec := Record{
+		Created: time.Unix(1700000000, 0), Accessed: time.Unix(1700000100, 123e6), Lifetime: time.Hour,
+		Persistent: &persist, Flashes: []string{"hi"}, Values: map[string][]byte{"a": []byte("1"), "u": []byte(`"x"`)},
+	}
+	data, err := JSONCodec{}.EncodeRecord(&rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(data, []byte(`"accessed":1700000100.123`)) {
+		t.Fatalf("record %s has no millisecond accessed", data)
+	}
+	store, err := NewNaClCookieStore([]byte(csAiohttpKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := store.Save(t.Context(), "", data, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(ioPython, "-c", `
+import asyncio, json, sys
+from aiohttp.test_utils import make_mocked_request
+from aiohttp_session.nacl_storage import NaClCookieStorage
+
+async def main():
+    storage = NaClCookieStorage(b"`+csAiohttpKey+`", cookie_name="S")
+    s = await storage.load_session(make_mocked_request("GET", "/", headers={"Cookie": "S=" + sys.argv[1]}))
+    print(json.dumps({"new": s.new, "created": s.created, "session": dict(s)}))
+
+asyncio.run(main())
+`, tok).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	var got struct {
+		New     bool           `json:"new"`
+		Created json.Number    `json:"created"`
+		Session map[string]any `json:"session"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("python output %q: %v", out, err)
+	}
+	if got.New || got.Created != "1700000000" || len(got.Session) != 2 || got.Session["a"] != 1.0 || got.Session["u"] != "x" {
+		t.Errorf("aiohttp_session loaded %s as %+v, want not new, created 1700000000, a=1 u=x", data, got)
+	}
+}

@@ -1,13 +1,98 @@
+// The session record's envelope, JSONCodec's record format: aiohttp_session's
+//
+//	{"created": 1700000000, "session": {"key": value, ...}}
+//
+// (created in whole Unix seconds; aiohttp_session reads it as an int), plus
+// httpsession's own top-level fields, "accessed" (Unix seconds to the
+// millisecond), "lifetime", "persist" and "flash", which aiohttp_session
+// ignores and drops when it writes. Encoding and decoding live together here
+// so the two cannot drift apart.
+
 package httpsession
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
+
+// encodeEnvelope writes rec as the envelope. It appends the pre-encoded
+// values instead of marshalling a map, so nothing is encoded twice.
+func encodeEnvelope(rec *Record) ([]byte, error) {
+	b := make([]byte, 0, 64+recordValuesSize(rec))
+	b = append(b, `{"created":`...)
+	b = strconv.AppendInt(b, rec.Created.Unix(), 10)
+	b = append(b, `,"session":{`...)
+	first := true
+	for k, v := range rec.Values {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	b = append(b, '}')
+	if !rec.Accessed.IsZero() {
+		b = append(b, `,"accessed":`...)
+		b = appendUnixMilli(b, rec.Accessed)
+	}
+	if rec.Lifetime > 0 {
+		b = append(b, `,"lifetime":`...)
+		b = strconv.AppendInt(b, int64(rec.Lifetime/time.Second), 10)
+	}
+	if rec.Persistent != nil {
+		b = append(b, `,"persist":`...)
+		b = strconv.AppendBool(b, *rec.Persistent)
+	}
+	if len(rec.Flashes) > 0 {
+		b = append(b, `,"flash":[`...)
+		for i, f := range rec.Flashes {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, f)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}
+
+// recordValuesSize estimates the bytes the values take in the envelope
+// (quotes, colon and comma included), so that encodeEnvelope's buffer is
+// usually allocated once; only escaped keys can outgrow it.
+func recordValuesSize(rec *Record) int {
+	n := 0
+	for k, v := range rec.Values {
+		n += len(k) + len(v) + 4
+	}
+	return n
+}
+
+// appendUnixMilli appends t in Unix seconds to the millisecond (truncated):
+// an integer on a whole second, as every record was before milliseconds, so
+// old and new readers see the same; otherwise exactly three decimals. An
+// idle-timeout throttle of a tenth of a short timeout needs the fraction.
+func appendUnixMilli(b []byte, t time.Time) []byte {
+	sec, ms := t.Unix(), int64(t.Nanosecond()/1e6)
+	if ms == 0 {
+		return strconv.AppendInt(b, sec, 10)
+	}
+	if sec < 0 {
+		// Unix() is the floor: -1.5 s is -2 s and 500 ms.
+		b = append(b, '-')
+		sec, ms = -(sec + 1), 1000-ms
+	}
+	b = strconv.AppendInt(b, sec, 10)
+	return append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+}
 
 // decodeEnvelope parses the JSON record envelope without decoding the
 // session's values: each value is kept as a sub-slice of data, decoded only
@@ -44,7 +129,19 @@ func decodeEnvelope(data []byte, rec *Record) error {
 			if rec.Values, err = sc.sessionValues(); err != nil {
 				return err
 			}
-		case "accessed", "lifetime":
+		case "accessed":
+			num, err := sc.number()
+			if err != nil {
+				return err
+			}
+			t, err := parseUnixMilli(num)
+			if err != nil {
+				return err
+			}
+			if !t.IsZero() {
+				rec.Accessed = t
+			}
+		case "lifetime":
 			num, err := sc.number()
 			if err != nil {
 				return err
@@ -57,9 +154,7 @@ func decodeEnvelope(data []byte, rec *Record) error {
 				}
 				n = big
 			}
-			if key[0] == 'a' && n > 0 {
-				rec.Accessed = time.Unix(n, 0)
-			} else if key[0] == 'l' && n > 0 && n <= maxSeconds {
+			if n > 0 && n <= maxSeconds {
 				rec.Lifetime = time.Duration(n) * time.Second
 			}
 		case "persist":
@@ -96,6 +191,96 @@ func decodeEnvelope(data []byte, rec *Record) error {
 		return errors.Join(ErrDecode, errors.New("record has no created time"))
 	}
 	return nil
+}
+
+// maxSeconds keeps durations built from seconds clear of int64 overflow.
+const maxSeconds = int64(1<<63-1) / int64(time.Second)
+
+// parseUnixSeconds accepts an integer or a float (Python may write either).
+func parseUnixSeconds(n json.Number) (time.Time, error) {
+	if i, err := n.Int64(); err == nil {
+		return time.Unix(i, 0), nil
+	}
+	f, err := n.Float64()
+	if err != nil || f < 0 || f > float64(maxSeconds) {
+		return time.Time{}, fmt.Errorf("%w: bad created time %q", ErrDecode, n)
+	}
+	return time.Unix(int64(f), 0), nil
+}
+
+// parseUnixMilli reads num, a JSON number, as a Unix time in seconds,
+// truncated to the millisecond. A time not after the epoch at that
+// precision reads as the zero Time: it is nobody's last activity, and
+// "accessed" has always ignored such values rather than refusing the
+// record. A number whose seconds do not fit an int64 is an error, as it
+// was when "accessed" was an integer.
+func parseUnixMilli(num []byte) (time.Time, error) {
+	// Allocation-free for what records hold: integers (every record written
+	// before milliseconds) and digits.digits (encodeEnvelope's three
+	// decimals, or the fraction of a Python float).
+	if sec, ok := smallJSONInt(num); ok {
+		return positiveUnixMilli(sec, 0), nil
+	}
+	if dot := bytes.IndexByte(num, '.'); dot > 0 && num[0] != '-' {
+		if sec, ok := smallJSONInt(num[:dot]); ok {
+			if ms, ok := fractionMilli(num[dot+1:]); ok {
+				return positiveUnixMilli(sec, ms), nil
+			}
+		}
+	}
+	if !bytes.ContainsAny(num, ".eE") {
+		sec, err := strconv.ParseInt(string(num), 10, 64)
+		if err != nil {
+			return time.Time{}, errBadEnvelope
+		}
+		return positiveUnixMilli(sec, 0), nil
+	}
+	// Exponents and long integer parts, which neither we nor Python's
+	// json.dumps of a time write.
+	f, err := strconv.ParseFloat(string(num), 64)
+	if err != nil || f >= 1<<63 || f < -(1<<63) {
+		return time.Time{}, errBadEnvelope
+	}
+	if f <= 0 {
+		return time.Time{}, nil
+	}
+	whole, frac := math.Modf(f)
+	// Rounded to the microsecond before truncating to the millisecond: the
+	// float nearest 1.700000000001e9 is 1700000000.00099992…, meant as 1 ms.
+	sec, ms := int64(whole), int64(math.Round(frac*1e6))/1000
+	if ms == 1000 {
+		sec, ms = sec+1, 0
+	}
+	return positiveUnixMilli(sec, ms), nil
+}
+
+// fractionMilli reads the digits after a decimal point as milliseconds,
+// truncating any beyond the third. ok is false unless frac is all digits.
+func fractionMilli(frac []byte) (ms int64, ok bool) {
+	if len(frac) == 0 {
+		return 0, false
+	}
+	for i, c := range frac {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if i < 3 {
+			ms = ms*10 + int64(c-'0')
+		}
+	}
+	for i := len(frac); i < 3; i++ {
+		ms *= 10
+	}
+	return ms, true
+}
+
+// positiveUnixMilli is sec seconds and ms milliseconds after the epoch, or
+// the zero Time if that is not after it.
+func positiveUnixMilli(sec, ms int64) time.Time {
+	if sec < 0 || sec == 0 && ms <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, ms*1e6)
 }
 
 // sessionValues delimits the members of the "session" object. The keys are

@@ -3,8 +3,14 @@ package httpsession
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // envelopeReference decodes like decodeEnvelope but with encoding/json; the
@@ -37,6 +43,10 @@ var envelopeSeeds = []string{
 	`{"created": 1, "session": {"nan": NaN}}`, `{"created":1,"session":{"a":01}}`,
 	`{"created":1,"session":{"a":"\x"}}`, `{"created":1,"session":{"a":1}} x`,
 	`{"created": 1.5e3, "session": {}}`, `{"created": 1, "session": {"i": -Infinity, "j": Infinity, "k": -I}}`, `{"created":1,"session":{"a":-0.0e+1}}`,
+	`{"created":1,"session":{},"accessed":1700000000.123}`, `{"created":1,"session":{},"accessed":1700000000.1239999}`,
+	`{"created":1,"session":{},"accessed":1.700000000001e9}`, `{"created":1,"session":{},"accessed":0.0009}`,
+	`{"created":1,"session":{},"accessed":-0.5}`, `{"created":1,"session":{},"accessed":1234567890123456.7}`,
+	`{"created":1,"session":{},"accessed":9.2e18}`, `{"created":1,"session":{},"accessed":1e-400}`,
 }
 
 func TestDecodeEnvelopeMatchesEncodingJSON(t *testing.T) {
@@ -79,6 +89,60 @@ func checkEnvelope(t *testing.T, data []byte) {
 			t.Fatalf("%q: value %q = %q, want %q", data, k, got, v)
 		}
 	}
+	if want, tolerance, ok := accessedReference(data); ok {
+		got := new(big.Int)
+		if !rec.Accessed.IsZero() {
+			got.SetInt64(rec.Accessed.Unix())
+			got.Mul(got, big.NewInt(1000))
+			got.Add(got, big.NewInt(int64(rec.Accessed.Nanosecond()/1e6)))
+		}
+		if want.Sign() < 0 {
+			want.SetInt64(0) // not after the epoch: ignored
+		}
+		if diff := new(big.Int).Sub(got, want); diff.CmpAbs(big.NewInt(tolerance)) > 0 {
+			t.Fatalf("%q: accessed %v (%v ms), want %v ms (±%d)", data, rec.Accessed, got, want, tolerance)
+		}
+	}
+}
+
+// accessedReference reads the only "accessed" member of an envelope exactly,
+// with math/big, in Unix milliseconds truncated toward minus infinity, and
+// says how far decodeEnvelope may be from it: not at all for the forms it
+// parses digit by digit, within float64's precision for the others. ok is
+// false when there is no single "accessed" member, or its number has an
+// exponent too large for math/big to expand cheaply.
+func accessedReference(data []byte) (ms *big.Int, tolerance int64, ok bool) {
+	if bytes.Count(data, []byte("accessed")) != 1 {
+		return nil, 0, false // duplicates, or escaped or nested keys
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		return nil, 0, false
+	}
+	num := string(bytes.TrimSpace(top["accessed"]))
+	if num == "" {
+		return nil, 0, false
+	}
+	mant, exp, hasExp := strings.Cut(strings.ToLower(num), "e")
+	if hasExp {
+		e, err := strconv.Atoi(exp)
+		if err != nil || e < -40 || e > 40 {
+			return nil, 0, false
+		}
+	}
+	r, good := new(big.Rat).SetString(num)
+	if !good {
+		return nil, 0, false
+	}
+	r.Mul(r, big.NewRat(1000, 1))
+	ms = new(big.Int).Div(r.Num(), r.Denom()) // Euclidean: the floor, Denom > 0
+	intPart, _, _ := strings.Cut(strings.TrimPrefix(mant, "-"), ".")
+	if hasExp || len(intPart) > 15 && strings.Contains(mant, ".") {
+		f, _ := strconv.ParseFloat(num, 64)
+		ulp := math.Nextafter(math.Abs(f), math.Inf(1)) - math.Abs(f)
+		tolerance = 1 + int64(math.Ceil(ulp*1000))
+	}
+	return ms, tolerance, true
 }
 
 func TestEncodeValueFastPathsMatchEncodingJSON(t *testing.T) {
@@ -159,4 +223,209 @@ func FuzzDecodeValueDifferential(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { checkDecodeValue(t, data) })
+}
+
+// csBenchRecord is csBenchPayload's session as a Record, saved at accessed.
+func csBenchRecord(b *testing.B, accessed time.Time) *Record {
+	b.Helper()
+	rec := &Record{Created: time.Unix(1700000000, 0), Accessed: accessed, Values: map[string][]byte{}}
+	for k, v := range map[string]any{"user": "alice", "role": "admin", "lang": "en-GB", "theme": "dark", "csrf": "c5f3e1a0b9d2", "n": 0} {
+		raw, err := JSONCodec{}.EncodeValue(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rec.Values[k] = raw
+	}
+	return rec
+}
+
+// BenchmarkEncodeRecord: the envelope of a six-key session, saved on a
+// whole second and on a fraction of one.
+func BenchmarkEncodeRecord(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		accessed time.Time
+	}{
+		{"sec", time.Unix(1700000100, 0)},
+		{"ms", time.Unix(1700000100, 123e6)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			rec := csBenchRecord(b, bc.accessed)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := (JSONCodec{}).EncodeRecord(rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeRecord: the envelope of a six-key session, with accessed
+// in whole seconds (every record before millisecond precision) and, when
+// the codec writes them, with milliseconds.
+func BenchmarkDecodeRecord(b *testing.B) {
+	for _, name := range []string{"sec", "ms"} {
+		b.Run(name, func(b *testing.B) {
+			accessed := time.Unix(1700000100, 0)
+			if name == "ms" {
+				accessed = time.Unix(1700000100, 123e6)
+			}
+			data, err := JSONCodec{}.EncodeRecord(csBenchRecord(b, accessed))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if name == "ms" && !bytes.Contains(data, []byte(`"accessed":1700000100.123`)) {
+				b.Skipf("the codec writes %s", data)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				var rec Record
+				if err := (JSONCodec{}).DecodeRecord(data, &rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestEnvelopeAccessedMilliseconds: "accessed" is written to the
+// millisecond, an integer on a whole second, and read back to the
+// millisecond, whichever way it was written.
+func TestEnvelopeAccessedMilliseconds(t *testing.T) {
+	c := JSONCodec{}
+	for _, tc := range []struct {
+		accessed time.Time
+		json     string // the "accessed" member written
+		read     time.Time
+	}{
+		{time.Unix(1700000000, 123e6), `1700000000.123`, time.Unix(1700000000, 123e6)},
+		{time.Unix(1700000000, 123456789), `1700000000.123`, time.Unix(1700000000, 123e6)},
+		{time.Unix(1700000000, 5e8), `1700000000.500`, time.Unix(1700000000, 5e8)},
+		{time.Unix(1700000000, 7e6), `1700000000.007`, time.Unix(1700000000, 7e6)},
+		{time.Unix(1700000000, 999999999), `1700000000.999`, time.Unix(1700000000, 999e6)},
+		{time.Unix(1700000000, 0), `1700000000`, time.Unix(1700000000, 0)},
+		{time.Unix(1700000000, 999999), `1700000000`, time.Unix(1700000000, 0)},
+		{time.Unix(0, 1e6), `0.001`, time.Unix(0, 1e6)},
+		// Not after the epoch: written faithfully, read as no activity.
+		{time.Unix(-2, 5e8), `-1.500`, time.Time{}},
+		{time.Unix(-1, 5e8), `-0.500`, time.Time{}},
+		{time.Unix(-1, 0), `-1`, time.Time{}},
+	} {
+		rec := Record{Created: time.Unix(1700000000, 0), Accessed: tc.accessed, Values: map[string][]byte{"a": []byte("1")}}
+		data, err := c.EncodeRecord(&rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `{"created":1700000000,"session":{"a":1},"accessed":` + tc.json + `}`; string(data) != want {
+			t.Errorf("accessed %v encoded as %s, want %s", tc.accessed, data, want)
+		}
+		var out Record
+		if err := c.DecodeRecord(data, &out); err != nil {
+			t.Fatalf("DecodeRecord(%s): %v", data, err)
+		}
+		if !out.Accessed.Equal(tc.read) || out.Accessed.IsZero() != tc.read.IsZero() {
+			t.Errorf("%s read back as %v, want %v", data, out.Accessed, tc.read)
+		}
+	}
+
+	for _, tc := range []struct {
+		json string
+		want time.Time
+	}{
+		// Integers, as every record before milliseconds holds them.
+		{`1700000000`, time.Unix(1700000000, 0)},
+		{`1`, time.Unix(1, 0)},
+		{`9223372036854775807`, time.Unix(1<<63-1, 0)},
+		// Fractions of any length, truncated to the millisecond.
+		{`1700000000.5`, time.Unix(1700000000, 5e8)},
+		{`1700000000.12`, time.Unix(1700000000, 120e6)},
+		{`1700000000.123456`, time.Unix(1700000000, 123e6)},
+		{`1700000000.1239999999`, time.Unix(1700000000, 123e6)},
+		{`1700000000.0`, time.Unix(1700000000, 0)},
+		{`1700000000.001`, time.Unix(1700000000, 1e6)},
+		{`1700000000.0009`, time.Unix(1700000000, 0)},
+		{`0.5`, time.Unix(0, 5e8)},
+		// Exponents and long integer parts, through float64.
+		{`1.7e9`, time.Unix(1700000000, 0)},
+		{`1.7000000005E+9`, time.Unix(1700000000, 5e8)},
+		{`1.700000000001e9`, time.Unix(1700000000, 1e6)},
+		{`17000000001239e-4`, time.Unix(1700000000, 123e6)},
+		{`1234567890123456.5`, time.Unix(1234567890123456, 5e8)},
+		{`1e18`, time.Unix(1e18, 0)},
+		// Not after the epoch at millisecond precision: no activity.
+		{`0`, time.Time{}},
+		{`-0`, time.Time{}},
+		{`-5`, time.Time{}},
+		{`-1.5`, time.Time{}},
+		{`-0.0`, time.Time{}},
+		{`0.0009`, time.Time{}},
+		{`0.000`, time.Time{}},
+		{`-1e3`, time.Time{}},
+		{`1e-400`, time.Time{}},
+		{`-9223372036854775808`, time.Time{}},
+	} {
+		data := `{"created": 1700000000, "session": {}, "accessed": ` + tc.json + `}`
+		var rec Record
+		if err := c.DecodeRecord([]byte(data), &rec); err != nil {
+			t.Errorf("accessed %s: %v", tc.json, err)
+		} else if !rec.Accessed.Equal(tc.want) || rec.Accessed.IsZero() != tc.want.IsZero() {
+			t.Errorf("accessed %s = %v, want %v", tc.json, rec.Accessed, tc.want)
+		}
+	}
+
+	// Not numbers, or seconds beyond int64: the record is refused.
+	for _, bad := range []string{`"1700000000"`, `"1700000000.123"`, `true`, `null`, `[1]`, `{}`, `NaN`, `Infinity`, `-Infinity`,
+		`1700000000.`, `.5`, `1.5.5`, `1e`, `+1`, `01.5`, `0x10`, `1_000`, `1700000000,123`,
+		`9223372036854775808`, `-9223372036854775809`, `99999999999999999999.5`, `9.3e18`, `-9.3e18`, `1e400`, `-1e400`} {
+		data := `{"created": 1700000000, "session": {}, "accessed": ` + bad + `}`
+		var rec Record
+		if err := c.DecodeRecord([]byte(data), &rec); err == nil {
+			t.Errorf("accessed %s accepted: %v", bad, rec.Accessed)
+		} else if !errors.Is(err, ErrDecode) {
+			t.Errorf("accessed %s: %v, want ErrDecode", bad, err)
+		}
+	}
+
+	// A later "accessed" that is not after the epoch leaves an earlier one
+	// standing, as before milliseconds.
+	var dup Record
+	if err := c.DecodeRecord([]byte(`{"created":1,"session":{},"accessed":5.5,"accessed":-1}`), &dup); err != nil ||
+		!dup.Accessed.Equal(time.Unix(5, 5e8)) {
+		t.Errorf("duplicate accessed: %v, %v", dup.Accessed, err)
+	}
+
+	// created stays whole seconds: aiohttp_session reads it as an int.
+	data, _ := c.EncodeRecord(&Record{Created: time.Unix(1700000000, 999e6), Accessed: time.Unix(1700000000, 999e6)})
+	if want := `{"created":1700000000,"session":{},"accessed":1700000000.999}`; string(data) != want {
+		t.Errorf("encoded %s, want %s", data, want)
+	}
+}
+
+// TestEnvelopeAccessedAllocationFree: the forms records hold, integers and
+// digits.ddd, parse without allocating, and a record with milliseconds
+// costs no more allocations to decode than one without.
+func TestEnvelopeAccessedAllocationFree(t *testing.T) {
+	for _, num := range []string{"1700000000", "1700000000.123", "1700000000.5", "1700000000.123456"} {
+		b := []byte(num)
+		if n := testing.AllocsPerRun(100, func() {
+			if tm, err := parseUnixMilli(b); err != nil || tm.IsZero() {
+				t.Fatalf("parseUnixMilli(%s) = %v, %v", num, tm, err)
+			}
+		}); n != 0 {
+			t.Errorf("parseUnixMilli(%s): %.0f allocations", num, n)
+		}
+	}
+	decodeAllocs := func(accessed string) float64 {
+		data := []byte(`{"created":1700000000,"session":{"user":"alice","n":3},"accessed":` + accessed + `}`)
+		return testing.AllocsPerRun(100, func() {
+			var rec Record
+			if err := decodeEnvelope(data, &rec); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if sec, ms := decodeAllocs("1700000100"), decodeAllocs("1700000100.123"); ms > sec {
+		t.Errorf("decoding a record: %.0f allocations with milliseconds, %.0f without", ms, sec)
+	}
 }
