@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -597,24 +599,28 @@ func ExampleNewMemoryStore() {
 	// notes: 12000 bytes; session ID: 43 characters
 }
 
-// countingStore wraps a Store to count its loads, as a metrics wrapper
-// would; Unwrap lets the middleware see the server store inside.
+// countingStore wraps a server store to count its loads, as a metrics
+// wrapper would. Embedding VersionedStore keeps the conditional commits
+// (the middleware loads through LoadVersion and saves through Commit);
+// Unwrap lets the middleware see the server store inside.
 type countingStore struct {
-	httpsession.Store
+	httpsession.VersionedStore
 	loads int
 }
 
-func (s *countingStore) Load(ctx context.Context, token string) ([]byte, error) {
+func (s *countingStore) LoadVersion(ctx context.Context, token string) ([]byte, uint64, error) {
 	s.loads++
-	return s.Store.Load(ctx, token)
+	return s.VersionedStore.LoadVersion(ctx, token)
 }
 
-func (s *countingStore) Unwrap() httpsession.Store { return s.Store }
+func (s *countingStore) Unwrap() httpsession.Store { return s.VersionedStore }
 
 // A Store can be wrapped, for metrics or tracing. With Unwrap the session
-// still has its server-side ID; without it, ID would be empty.
+// still has its server-side ID; without it, ID would be empty. A wrapper
+// that is a VersionedStore keeps concurrent requests' changes merged; one
+// that is only a Store makes the last writer win.
 func ExampleStore() {
-	store := &countingStore{Store: httpsession.NewMemoryStore()}
+	store := &countingStore{VersionedStore: httpsession.NewMemoryStore()}
 	sessions, err := httpsession.Middleware(store)
 	if err != nil {
 		log.Fatal(err)
@@ -827,4 +833,70 @@ func ExampleWithCodec() {
 	// read back: 1800 bytes
 	// httpsession_test.flateCodec: cookie over 2000 bytes: false
 	// read back: 1800 bytes
+}
+
+// Two requests of one session overlap, as tabs and fetch calls do: A loads
+// the session and is still working when B counts a visit and picks a
+// theme. On a server-side store A's commit finds B's write and merges: the
+// counter, which has a MergeFunc, keeps both visits; "theme", which both
+// changed, takes A's value and the conflict is logged as an error wrapping
+// ErrConflict (WithConflictPolicy(ConflictFail) would answer 409 instead).
+func ExampleWithMerge() {
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{} // reproducible output
+			}
+			return a
+		},
+	}))
+	sessions, err := httpsession.Middleware(httpsession.NewMemoryStore(),
+		httpsession.WithLogger(logger),
+		httpsession.WithMerge("visits", httpsession.Merge(func(base, mine, theirs int) int {
+			return theirs + mine - base // both requests' increments
+		})))
+	if err != nil {
+		log.Fatal(err)
+	}
+	loaded, resume := make(chan struct{}), make(chan struct{})
+	handler := sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := httpsession.Get(r)
+		if err != nil {
+			return
+		}
+		if r.URL.Query().Has("slow") {
+			close(loaded)
+			<-resume
+		}
+		visits, _ := httpsession.GetAs[int](s, "visits")
+		s.Set("visits", visits+1)
+		if theme := r.URL.Query().Get("theme"); theme != "" {
+			s.Set("theme", theme)
+		}
+		theme, _ := httpsession.GetAs[string](s, "theme")
+		fmt.Fprintf(w, "visits=%d theme=%s", visits+1, theme)
+	}))
+	do := func(target string, cookie *http.Cookie) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "https://example.com"+target, nil)
+		if cookie != nil {
+			r.AddCookie(cookie)
+		}
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		return w
+	}
+	cookie := do("/?theme=light", nil).Result().Cookies()[0]
+
+	a := make(chan string)
+	go func() { a <- do("/?slow&theme=blue", cookie).Body.String() }()
+	<-loaded
+	fmt.Println("B:", do("/?theme=dark", cookie).Body.String())
+	close(resume)
+	fmt.Println("A:", <-a)
+	fmt.Println("now:", do("/", cookie).Body.String())
+	// Output:
+	// B: visits=2 theme=dark
+	// level=WARN msg="httpsession: a concurrent request's change was overwritten" err="httpsession: session changed by a concurrent request: keys [\"theme\"]" conflicts=1 path=/
+	// A: visits=2 theme=blue
+	// now: visits=4 theme=blue
 }
