@@ -18,41 +18,55 @@ import (
 // request before or after any of its backend calls, while other requests
 // of the same session run to completion.
 
-// pauseMark in a request's context marks the request whose backend calls
-// pauseBackend may hold; the test app sets it for requests with an
-// X-Pause header.
+// pauseMark in a request's context names the request's pause plan; the
+// test app sets it from an X-Pause header.
 type pauseMark struct{}
 
-// pauseBackend numbers the pause points of the marked request (2i: before
-// its i-th backend call, 2i+1: after it) and holds the request at point at
-// until resume is closed.
-type pauseBackend struct {
-	ConditionalBackend
+// pausePlan holds one named request at point at: its pause points are
+// numbered 2i before its i-th backend call and 2i+1 after it.
+type pausePlan struct {
 	at      int64
 	n       atomic.Int64
-	reached chan struct{} // closed when the marked request reaches at
+	reached chan struct{} // closed when the request reaches at
 	resume  chan struct{}
 
 	mu  sync.Mutex
-	ops []string // the marked request's calls, in order
+	ops []string // the request's calls, in order
+}
+
+// pauseBackend holds marked requests at their plans' points while other
+// requests of the same session run to completion. Plans are added before
+// any request is sent.
+type pauseBackend struct {
+	ConditionalBackend
+	plans map[string]*pausePlan
 }
 
 func newPauseBackend(b ConditionalBackend, at int64) *pauseBackend {
-	return &pauseBackend{ConditionalBackend: b, at: at, reached: make(chan struct{}), resume: make(chan struct{})}
+	p := &pauseBackend{ConditionalBackend: b, plans: map[string]*pausePlan{}}
+	p.add("A", at)
+	return p
+}
+
+// add plans to hold the request marked name at point at (-1: never).
+func (p *pauseBackend) add(name string, at int64) {
+	p.plans[name] = &pausePlan{at: at, reached: make(chan struct{}), resume: make(chan struct{})}
 }
 
 func (p *pauseBackend) point(ctx context.Context, op string, after bool) {
-	if ctx.Value(pauseMark{}) == nil {
+	name, _ := ctx.Value(pauseMark{}).(string)
+	plan := p.plans[name]
+	if plan == nil {
 		return
 	}
 	if !after {
-		p.mu.Lock()
-		p.ops = append(p.ops, op)
-		p.mu.Unlock()
+		plan.mu.Lock()
+		plan.ops = append(plan.ops, op)
+		plan.mu.Unlock()
 	}
-	if p.n.Add(1)-1 == p.at {
-		close(p.reached)
-		<-p.resume
+	if plan.n.Add(1)-1 == plan.at {
+		close(plan.reached)
+		<-plan.resume
 	}
 }
 
@@ -92,10 +106,12 @@ func (p *pauseBackend) Delete(ctx context.Context, key string) error {
 	return p.ConditionalBackend.Delete(ctx, key)
 }
 
-func (p *pauseBackend) calls() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.ops, ",")
+// calls lists the backend calls of the request marked name.
+func (p *pauseBackend) calls(name string) string {
+	plan := p.plans[name]
+	plan.mu.Lock()
+	defer plan.mu.Unlock()
+	return strings.Join(plan.ops, ",")
 }
 
 // conflictApp is a real HTTP server (routes under /c) whose handlers act on a logged-in
@@ -128,8 +144,8 @@ func newConflictApp(t *testing.T, cb *srvCountingBackend, at int64, opts ...Opti
 	opts = append([]Option{WithClock(a.clock.Now), WithIdleTimeout(time.Hour), WithLogger(l)}, opts...)
 	mark := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("X-Pause") != "" {
-				r = r.WithContext(context.WithValue(r.Context(), pauseMark{}, true))
+			if name := r.Header.Get("X-Pause"); name != "" {
+				r = r.WithContext(context.WithValue(r.Context(), pauseMark{}, name))
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -194,9 +210,18 @@ func newConflictApp(t *testing.T, cb *srvCountingBackend, at int64, opts ...Opti
 	return a
 }
 
-// send runs one request carrying cookie ("" for none); paused marks it for
-// the pause backend.
+// send runs one request carrying cookie ("" for none); paused marks it
+// "A" for the pause backend.
 func (a *conflictApp) send(path, cookie string, paused bool) srvResponse {
+	mark := ""
+	if paused {
+		mark = "A"
+	}
+	return a.sendAs(mark, path, cookie)
+}
+
+// sendAs runs one request marked name ("" for none) for the pause backend.
+func (a *conflictApp) sendAs(name, path, cookie string) srvResponse {
 	req, err := http.NewRequest(http.MethodGet, a.srv.URL+"/c"+path, nil)
 	if err != nil {
 		return srvResponse{err: err}
@@ -204,8 +229,8 @@ func (a *conflictApp) send(path, cookie string, paused bool) srvResponse {
 	if cookie != "" {
 		req.Header.Set("Cookie", DefaultCookieName+"="+cookie)
 	}
-	if paused {
-		req.Header.Set("X-Pause", "1")
+	if name != "" {
+		req.Header.Set("X-Pause", name)
 	}
 	return srvRead(a.srv.Client().Do(req))
 }
@@ -241,17 +266,24 @@ func (a *conflictApp) dump(t *testing.T, cookie string) string {
 // the point (the point lies past its last backend call).
 func (a *conflictApp) paused(t *testing.T, path, cookie string) (finish func() srvResponse, ok bool) {
 	t.Helper()
+	return a.pausedAs(t, "A", path, cookie)
+}
+
+// pausedAs is paused for the request marked name.
+func (a *conflictApp) pausedAs(t *testing.T, name, path, cookie string) (finish func() srvResponse, ok bool) {
+	t.Helper()
+	plan := a.pause.plans[name]
 	done := make(chan srvResponse, 1)
-	go func() { done <- a.send(path, cookie, true) }()
+	go func() { done <- a.sendAs(name, path, cookie) }()
 	select {
-	case <-a.pause.reached:
+	case <-plan.reached:
 	case r := <-done:
 		return func() srvResponse { return r }, false
 	case <-time.After(20 * time.Second):
-		t.Fatalf("%s never reached pause point %d", path, a.pause.at)
+		t.Fatalf("%s never reached pause point %d", path, plan.at)
 	}
 	return func() srvResponse {
-		close(a.pause.resume)
+		close(plan.resume)
 		select {
 		case r := <-done:
 			return r
@@ -343,7 +375,7 @@ func TestRefreshNeverUndoes(t *testing.T) {
 				if r := finish(); r.status != http.StatusOK || r.body != "old" {
 					t.Fatalf("reader: %d %q", r.status, r.body)
 				}
-				if calls := a.pause.calls(); calls != "GetVersion,ReplaceIf" {
+				if calls := a.pause.calls("A"); calls != "GetVersion,ReplaceIf" {
 					t.Fatalf("reader's calls = %s; want its load and one conditional refresh", calls)
 				}
 				if got := a.dump(t, cookie); got != change.want {
@@ -424,10 +456,68 @@ func TestCounterMerge(t *testing.T) {
 }
 
 // TestLogoutWins: a logout completes while another request of the session
-// is held at each point before and after each of its backend calls.
-// Afterwards no record is left and neither the old cookie nor a cookie the
-// held request sends opens a session.
+// is held at each point before and after each of its backend calls; and,
+// the other way round, that request (which loaded the session before the
+// logout started) completes while the logout is held at each of its
+// points. Afterwards no record is left and neither the old cookie nor a
+// cookie the other request sends opens a session.
 func TestLogoutWins(t *testing.T) {
+	t.Run("request held", testLogoutWinsRequestHeld)
+	t.Run("logout held", testLogoutWinsLogoutHeld)
+}
+
+// wantLoggedOut checks that no record is left and that none of cookies
+// opens a session.
+func (a *conflictApp) wantLoggedOut(t *testing.T, point string, cookies ...string) {
+	t.Helper()
+	if n := a.backend.liveKeys(t); n != 0 {
+		t.Fatalf("%s: %d records left after the logout", point, n)
+	}
+	for _, c := range cookies {
+		if c == "" {
+			continue
+		}
+		if body := a.must(t, "/dump", c).body; body != "new" {
+			t.Fatalf("%s: cookie %.8s… still opens %s", point, c, body)
+		}
+	}
+}
+
+func testLogoutWinsLogoutHeld(t *testing.T) {
+	for _, path := range []string{"/set?k=x&v=new", "/read", "/renew", "/newsession"} {
+		t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+				cb := nb(t)
+				for at := int64(0); ; at++ {
+					a := newConflictApp(t, cb, 1) // the request: held after its load
+					a.pause.add("B", at)          // the logout
+					cookie := a.login(t)
+					a.clock.Advance(10 * time.Minute) // /read's refresh is due
+					finishA, ok := a.paused(t, path, cookie)
+					if !ok {
+						t.Fatalf("%s did not pause after its load", path)
+					}
+					finishB, held := a.pausedAs(t, "B", "/logout", cookie)
+					ra := finishA()
+					rb := finishB()
+					if !held {
+						if at < 2 {
+							t.Fatalf("only %d pause points in the logout (%s)", at, a.pause.calls("B"))
+						}
+						break
+					}
+					point := fmt.Sprintf("logout point %d (%s), request %s", at, a.pause.calls("B"), a.pause.calls("A"))
+					if ra.err != nil || ra.status != http.StatusOK || rb.err != nil || rb.status != http.StatusOK {
+						t.Fatalf("%s: request %d %v, logout %d %v", point, ra.status, ra.err, rb.status, rb.err)
+					}
+					a.wantLoggedOut(t, point, cookie, cookieValue(ra))
+				}
+			})
+		})
+	}
+}
+
+func testLogoutWinsRequestHeld(t *testing.T) {
 	for _, path := range []string{"/set?k=x&v=new", "/read", "/renew", "/newsession"} {
 		t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
@@ -444,25 +534,15 @@ func TestLogoutWins(t *testing.T) {
 					r := finish()
 					if !ok {
 						if at < 4 { // at least the load, a write and the points around them
-							t.Fatalf("only %d pause points (%s)", at, a.pause.calls())
+							t.Fatalf("only %d pause points (%s)", at, a.pause.calls("A"))
 						}
 						break
 					}
-					calls = a.pause.calls()
+					calls = a.pause.calls("A")
 					if r.err != nil || r.status != http.StatusOK {
 						t.Fatalf("point %d: held request: %d %v %s", at, r.status, r.err, r.body)
 					}
-					if n := cb.liveKeys(t); n != 0 {
-						t.Fatalf("point %d (%s): %d records left after the logout", at, calls, n)
-					}
-					for _, c := range []string{cookie, cookieValue(r)} {
-						if c == "" {
-							continue
-						}
-						if body := a.must(t, "/dump", c).body; body != "new" {
-							t.Fatalf("point %d (%s): cookie %.8s… still opens %s", at, calls, c, body)
-						}
-					}
+					a.wantLoggedOut(t, fmt.Sprintf("point %d (%s)", at, calls), cookie, cookieValue(r))
 				}
 				t.Logf("%s: calls %s", path, calls)
 			})
@@ -515,5 +595,72 @@ func TestConflictPolicy(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestNewIdentityMergesConcurrentChange: A loads and renews its session
+// while B, which loaded after A, sets a key and finishes first. A's new
+// session carries B's key, and the old ID opens nothing.
+func TestNewIdentityMergesConcurrentChange(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+		a := newConflictApp(t, nb(t), 1)
+		cookie := a.login(t)
+		finish, ok := a.paused(t, "/renew", cookie)
+		if !ok {
+			t.Fatal("A did not pause after its load")
+		}
+		a.must(t, "/set?k=y&v=b", cookie)
+		r := finish()
+		if r.status != http.StatusOK || r.cookie == nil || r.cookie.Value == cookie {
+			t.Fatalf("renew: %d cookie %v, want a new ID", r.status, r.cookie)
+		}
+		if got, want := a.dump(t, r.cookie.Value), `user="alice";x="old";y="b";`; got != want {
+			t.Fatalf("renewed session = %s, want %s", got, want)
+		}
+		if got := a.dump(t, cookie); got != "new" {
+			t.Fatalf("old ID opens %s", got)
+		}
+	})
+}
+
+// TestIdleRefreshThrottle: with a 2 s idle timeout, read-only requests
+// every 50 ms record activity once per 200 ms (a tenth of the timeout),
+// not on most requests as whole-second activity times made them do; and
+// the session ends exactly when the timeout has passed since the last
+// recorded activity, not up to a second early.
+func TestIdleRefreshThrottle(t *testing.T) {
+	cb := &srvCountingBackend{Backend: NewMemoryBackend(0, nil)}
+	a := newConflictApp(t, cb, -1, WithIdleTimeout(2*time.Second))
+	a.clock.Set(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	cookie := a.login(t)
+	before := cb.snapshot()
+	cookies := 0
+	const step, steps = 50 * time.Millisecond, 80
+	for range steps {
+		a.clock.Advance(step)
+		r := a.must(t, "/read", cookie)
+		if r.body != "old" {
+			t.Fatalf("read: %q", r.body)
+		}
+		if r.cookie != nil {
+			cookies++
+		}
+	}
+	writes := cb.since(before).writes()
+	// 4 s of traffic, one refresh due every 200 ms.
+	if want := int64(steps * step / 200 / time.Millisecond); writes != want || int64(cookies) != want {
+		t.Fatalf("%d writes and %d Set-Cookies for %d read-only requests over %v, want %d",
+			writes, cookies, steps, steps*step, want)
+	}
+	// The last refresh was at the last step; 2 s minus 1 ms later the
+	// session is alive, at 2 s it is over.
+	a.clock.Advance(2*time.Second - time.Millisecond)
+	if got := a.dump(t, cookie); got == "new" {
+		t.Fatal("session ended before its idle timeout")
+	}
+	// That read recorded activity (it was due): idle again from here.
+	a.clock.Advance(2 * time.Second)
+	if got := a.dump(t, cookie); got != "new" {
+		t.Fatalf("session still open after its idle timeout: %s", got)
 	}
 }
