@@ -1,0 +1,115 @@
+package httpsession
+
+import (
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// NewInsecureCookieStore returns a cookie store that keeps the record in the
+// cookie as readable JSON, unsigned: anyone can read and forge it. For tests
+// and debugging only. Go's own cookie parsers (net/http/cookiejar,
+// http.Response.Cookies) drop its values; browsers and Python keep them. Its cookie is byte-compatible with aiohttp_session's
+// SimpleCookieStorage: Python-quoted JSON such as
+// "{\"created\": 1700000000\054 \"session\": {}}", which net/http's own
+// cookie reader would drop.
+func NewInsecureCookieStore() *CookieStore { return &CookieStore{sealer: plainSealer{}} }
+
+type plainSealer struct{}
+
+func (plainSealer) seal(data []byte) (string, error) { return pythonQuote(asciiJSON(data)), nil }
+
+func (plainSealer) open(token string) ([]byte, bool) {
+	if len(token) >= 2 && token[0] == '"' && token[len(token)-1] == '"' {
+		token = token[1 : len(token)-1] // Load called directly, not through the middleware
+	}
+	return pythonUnquote(token)
+}
+
+// asciiJSON escapes every non-ASCII character of JSON text as \uXXXX, as
+// Python's json.dumps does by default, so the cookie stays ASCII. Non-ASCII
+// bytes only occur inside JSON strings, where the escape means the same.
+func asciiJSON(data []byte) []byte {
+	const hex = "0123456789abcdef"
+	var b []byte
+	for i := 0; i < len(data); {
+		if data[i] < utf8.RuneSelf {
+			b = append(b, data[i])
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(data[i:])
+		i += size
+		units := []rune{r}
+		if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
+			units = []rune{r1, r2}
+		}
+		for _, u := range units {
+			b = append(b, '\\', 'u', hex[u>>12&0xf], hex[u>>8&0xf], hex[u>>4&0xf], hex[u&0xf])
+		}
+	}
+	return b
+}
+
+// pythonQuote is http.cookies._quote: a value of only "legal" characters
+// goes bare; anything else is double-quoted with '"' and '\\' backslashed
+// and other characters outside the unescaped set written as \ooo octal.
+func pythonQuote(v []byte) string {
+	bare := len(v) > 0
+	for _, c := range v {
+		if !pythonLegal(c) {
+			bare = false
+			break
+		}
+	}
+	if bare {
+		return string(v)
+	}
+	b := make([]byte, 0, len(v)+len(v)/8+2)
+	b = append(b, '"')
+	for _, c := range v {
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case pythonLegal(c) || strings.IndexByte(" ()/<=>?@[]{}", c) >= 0:
+			b = append(b, c)
+		default:
+			b = append(b, '\\', '0'+c>>6, '0'+c>>3&7, '0'+c&7)
+		}
+	}
+	return string(append(b, '"'))
+}
+
+func pythonLegal(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-.^_`|~:", c) >= 0
+}
+
+// pythonUnquote is http.cookies._unquote for a value whose outer quotes are
+// already removed: \ooo (first digit 0-3) is that code point, \X is X.
+func pythonUnquote(v string) ([]byte, bool) {
+	if strings.IndexByte(v, '\\') < 0 {
+		return []byte(v), true
+	}
+	b := make([]byte, 0, len(v))
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c != '\\' {
+			b = append(b, c)
+			continue
+		}
+		if i+1 >= len(v) {
+			return nil, false
+		}
+		if i+3 < len(v) && '0' <= v[i+1] && v[i+1] <= '3' && isOctal(v[i+2]) && isOctal(v[i+3]) {
+			b = utf8.AppendRune(b, rune(v[i+1]-'0')<<6|rune(v[i+2]-'0')<<3|rune(v[i+3]-'0'))
+			i += 3
+			continue
+		}
+		b = append(b, v[i+1])
+		i++
+	}
+	return b, true
+}
+
+func isOctal(c byte) bool { return '0' <= c && c <= '7' }
