@@ -1015,8 +1015,8 @@ func TestSrvCountingConditional(t *testing.T) {
 		t.Fatal("counted plain Backend claims to be a ConditionalBackend")
 	}
 	s, c := srvCounted(NewMemoryStore())
-	b, ok := s.backend.(ConditionalBackend)
-	if !ok {
+	b := s.backend
+	if _, lww := b.(lastWriterWins); lww {
 		t.Fatalf("counted MemoryBackend %T is not a ConditionalBackend", s.backend)
 	}
 	ctx := t.Context()
