@@ -51,9 +51,13 @@
 // session ID (stored under its SHA-256 hash) and can revoke sessions:
 // NewMemoryStore for one process, NewRedisStore (single node, Sentinel or
 // Cluster) and NewMemcachedStore to share sessions, or NewServerStore with
-// your own Backend. A request that was in flight while its session was
-// invalidated cannot write it back: creates are create-if-absent and
-// updates are update-if-present.
+// your own Backend. The first three, and a ConditionalBackend, update a
+// record with a compare-and-set against the version the request loaded:
+// when another request of the session wrote first, this request's changes
+// are replayed on top of its record (WithMerge and WithConflictPolicy
+// settle a key both changed), and a request that was in flight while its
+// session was invalidated never writes it back. With a cookie store the
+// cookie the browser got last wins. See the README's "Concurrent requests".
 //
 // # Security defaults
 //
@@ -73,8 +77,8 @@
 // A bad, tampered, expired or foreign cookie is not an error: it reads as
 // no session. A store that is down or slow is: Get returns an error
 // wrapping ErrUnavailable and its cause, and the middleware answers with
-// its error handler (503 by default; 500 for other failures) instead of the
-// handler's output, so a user's session is never silently reset and then
-// overwritten. Every error wraps one of the exported sentinels, for
-// errors.Is.
+// its error handler (503 by default; 409 for ErrConflict under
+// ConflictFail, 500 for other failures) instead of the handler's output, so
+// a user's session is never silently reset and then overwritten. Every
+// error wraps one of the exported sentinels, for errors.Is.
 package httpsession

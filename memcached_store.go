@@ -27,10 +27,10 @@ func NewMemcachedStore(client *memcache.Client, opts ...ServerOption) *ServerSto
 	return NewServerStore(NewMemcachedBackend(client), opts...)
 }
 
-// MemcachedBackend is the ConditionalBackend behind NewMemcachedStore: get,
-// add for new sessions, replace for existing ones (so a request in flight
-// during a logout cannot bring the session back) and delete, one round trip
-// each. It is safe for concurrent use.
+// MemcachedBackend is the ConditionalBackend behind NewMemcachedStore: gets,
+// add for new sessions, cas for conditional updates (replace for an
+// unconditional one, which never brings back a deleted session) and delete,
+// one round trip each. It is safe for concurrent use.
 //
 // The version of GetVersion and ReplaceIf is Memcached's CAS unique:
 // GetVersion is gomemcache's Get, which sends gets, and ReplaceIf is cas.

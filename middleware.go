@@ -102,7 +102,8 @@ func (m *manager) handleError(w http.ResponseWriter, r *http.Request, err error)
 	m.errorHandler(w, r, err)
 }
 
-// defaultErrorHandler answers 503 when the store is unavailable and 500
+// defaultErrorHandler answers 503 when the store is unavailable, 409 for a
+// conflict that WithConflictPolicy(ConflictFail) refused, and 500
 // otherwise, with no internals in the body.
 func defaultErrorHandler(w http.ResponseWriter, _ *http.Request, err error) {
 	code := http.StatusInternalServerError

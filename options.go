@@ -87,9 +87,11 @@ func WithPartitioned(partitioned bool) Option {
 func WithLifetime(d time.Duration) Option { return func(c *config) { c.lifetime = d } }
 
 // WithIdleTimeout ends a session that saw no request for d (default 0: no
-// idle timeout). Activity is recorded at most once per tenth of d, so
-// read-only traffic does not write the store on every request; a session may
-// therefore end up to a tenth of d early.
+// idle timeout). Activity is recorded, to the millisecond, at most once per
+// tenth of d, so read-only traffic does not write the store on every
+// request; a session may therefore end up to a tenth of d early. On a
+// server store the activity write is dropped when a concurrent request
+// wrote the session meanwhile: that request recorded the activity.
 func WithIdleTimeout(d time.Duration) Option { return func(c *config) { c.idleTimeout = d } }
 
 // WithPersistent chooses persistent cookies with Max-Age and Expires (true,
@@ -101,12 +103,14 @@ func WithPersistent(persistent bool) Option { return func(c *config) { c.persist
 func WithCodec(codec Codec) Option { return func(c *config) { c.codec = codec } }
 
 // WithErrorHandler replaces the default error handler, which answers 503 for
-// errors wrapping ErrUnavailable and 500 otherwise, with the status text as
-// body.
+// errors wrapping ErrUnavailable, 409 for ErrConflict (see
+// WithConflictPolicy) and 500 otherwise, with the status text as body.
 func WithErrorHandler(h ErrorHandler) Option { return func(c *config) { c.errorHandler = h } }
 
-// WithLogger sets the logger for errors that cannot reach the client, such
-// as a change after the headers were sent (default slog.Default()).
+// WithLogger sets the logger for what cannot reach the client: a change
+// after the headers were sent, changes dropped because a concurrent logout
+// won, a concurrent request's value overwritten (ErrConflict). The default
+// is slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithClock replaces time.Now, for tests of expiry.

@@ -18,8 +18,9 @@ import (
 // session is one string key, so Cluster needs no hash tags.
 //
 // Commands per request: none for a handler that never touches the session,
-// one GET for a read-only request, GET plus SET XX for a modifying one.
-// Anonymous visitors who only read create no key.
+// one GET for a read-only request, GET plus one EVALSHA (a compare-and-set
+// script) for a modifying one. Anonymous visitors who only read create no
+// key.
 //
 // The per-operation timeout (WithTimeout) and the request's cancellation
 // reach the socket only if the client was built with
@@ -39,8 +40,8 @@ func NewRedisStore(client redis.UniversalClient, opts ...ServerOption) *ServerSt
 // both with the record's ttl (PX, or EX when it is whole seconds): a session
 // that a logout deleted while another request was in flight is not written
 // back. Delete is DEL. Every key gets an expiry; a ttl <= 0 makes one that
-// expires at once. Idle refresh is a full SET XX by the middleware, at most
-// once per tenth of the idle timeout.
+// expires at once. ServerStore updates through ReplaceIf, and uses Replace
+// only for an unconditional Save.
 //
 // The version of GetVersion and ReplaceIf is not stored: it is a digest of
 // the value, the first 8 bytes of its SHA-1 read as a big-endian uint64. So

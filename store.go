@@ -12,11 +12,13 @@ import (
 // token itself; a server-side store (ServerStore) keeps the record under a
 // random session ID and uses the ID as the token.
 //
-// A Store that wraps another one, to add metrics or tracing, should also
-// have an Unwrap() Store method returning the wrapped Store, as
+// A Store that wraps another one, to add metrics or tracing, should be a
+// VersionedStore when the wrapped one is (every ServerStore is), or
+// concurrent requests' updates are last-writer-wins; and it should have an
+// Unwrap() Store method returning the wrapped Store, as
 // http.ResponseController expects of wrapped ResponseWriters: through it the
-// middleware still sees a ServerStore underneath, which Session.ID and
-// NewIdentity's check against a concurrent logout depend on.
+// middleware still sees a ServerStore underneath, which Session.ID depends
+// on.
 type Store interface {
 	// Load returns the record named by token. A token that names no live
 	// session (unknown, expired, tampered, malformed) returns ErrNotFound;
