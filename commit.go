@@ -28,11 +28,10 @@ func (st *requestState) commit() (first bool, err error) {
 	if l.loadErr != nil {
 		return true, l.loadErr
 	}
-	p, err := l.sess.plan(st.m)
-	if err != nil {
+	if err := l.sess.plan(st.m, &l.plan); err != nil {
 		return true, err
 	}
-	cookie, err := st.save(p)
+	cookie, err := st.save(&l.plan)
 	if err != nil || cookie == "" {
 		return true, err
 	}
@@ -46,7 +45,7 @@ func (st *requestState) commit() (first bool, err error) {
 // save runs the plan's store write and returns the Set-Cookie value to
 // send, if any. It is returned only when the write succeeded, so an error
 // response never carries it.
-func (st *requestState) save(p plan) (string, error) {
+func (st *requestState) save(p *plan) (string, error) {
 	m, s := st.m, &st.sess
 	if !p.write {
 		return st.expiry(p.expire), nil

@@ -56,16 +56,16 @@ type plan struct {
 	now    time.Time
 }
 
-// plan decides the commit. It runs once, when the response's headers are
-// about to go out; the session is read-only from then on.
-func (s *Session) plan(m *manager) (plan, error) {
+// plan decides the commit into p. It runs once, when the response's
+// headers are about to go out; the session is read-only from then on.
+func (s *Session) plan(m *manager, p *plan) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := &s.life
-	p := plan{now: m.now()}
+	*p = plan{now: m.now()}
 	if s.changes.inPlace {
 		if err := s.reencode(); err != nil {
-			return p, err
+			return err
 		}
 	}
 	empty := len(s.raw) == 0 && len(s.flashes) == 0
@@ -74,7 +74,7 @@ func (s *Session) plan(m *manager) (plan, error) {
 		// A cookie that named no live session (expired, revoked, sealed
 		// with a retired key) is removed, so the browser stops sending it.
 		p.expire = l.hadCookie && !l.loaded
-		return p, nil
+		return nil
 	case !l.loaded && empty:
 		p.expire = l.hadCookie // an anonymous visitor never creates a record
 		if l.fate == fateEnd && l.token != "" {
@@ -82,30 +82,28 @@ func (s *Session) plan(m *manager) (plan, error) {
 			// this request was in flight: end the renewed session too.
 			p.write, p.commit = true, Commit{Token: l.token}
 		}
-		return p, nil
+		return nil
 	case empty && l.fate != fateKeep:
 		// Invalidated, or renewed with nothing in it: the record ends,
 		// whatever another request wrote meanwhile (logout wins).
 		p.write, p.expire = true, true
 		p.commit = Commit{Token: l.token, Version: l.version}
-		return p, nil
+		return nil
 	}
 	p.write = true
 	p.commit = Commit{Rotate: l.fate != fateKeep, Touch: l.fate == fateKeep && !s.changes.any()}
 	if l.loaded {
 		p.commit.Token, p.commit.Version = l.token, l.version
-		p.commit.Merge = func(current []byte) ([]byte, time.Duration, error) {
-			return s.merge(m, current)
-		}
+		p.commit.Merge = (*sessionMerger)(s)
 	}
 	if empty { // the last key was deleted: end the record unless merged into life
 		p.expire = true
-		return p, nil
+		return nil
 	}
 	var err error
 	p.commit.Data, p.commit.TTL, err = s.encode(m, p.now)
 	if err != nil {
-		return p, err
+		return err
 	}
 	if p.commit.TTL <= 0 {
 		// Already past its deadline (a shortened lifetime, a slow request):
@@ -113,7 +111,7 @@ func (s *Session) plan(m *manager) (plan, error) {
 		p.commit = Commit{Token: p.commit.Token, Version: p.commit.Version}
 		p.expire = true
 	}
-	return p, nil
+	return nil
 }
 
 // encode builds the record to save at now and its time to live. The

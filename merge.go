@@ -74,6 +74,16 @@ func Merge[T any](fn func(base, mine, theirs T) T) MergeFunc {
 	}
 }
 
+// sessionMerger is the Merger of a request's Session: a pointer to the
+// session itself, so handing it to the store costs no allocation.
+type sessionMerger Session
+
+// Merge implements Merger.
+func (sm *sessionMerger) Merge(current []byte) ([]byte, time.Duration, error) {
+	s := (*Session)(sm)
+	return s.merge(s.req.m, current)
+}
+
 // merge replays this request's changes on current, the record another
 // request of the session wrote since this one loaded it, and returns the
 // record to write instead (nil: the session is now empty and ends). The
@@ -97,7 +107,8 @@ func (s *Session) merge(m *manager, current []byte) ([]byte, time.Duration, erro
 	if values == nil {
 		values = make(map[string][]byte)
 	}
-	for k, base := range s.changes.base {
+	for i, base := range s.changes.base {
+		k := base.key
 		mine, mineOK := s.raw[k]
 		th, thOK := theirs.Values[k]
 		if !sameValue(th, thOK, base.raw, base.ok) {
@@ -114,7 +125,7 @@ func (s *Session) merge(m *manager, current []byte) ([]byte, time.Duration, erro
 		} else {
 			delete(values, k)
 		}
-		s.changes.base[k] = baseValue{th, thOK}
+		s.changes.base[i] = baseValue{k, th, thOK}
 	}
 	s.raw, s.cache = values, valueCache{}
 	s.mergeFlashes(theirs.Flashes)

@@ -28,6 +28,7 @@ type loaded struct {
 	loadErr   error
 	cookieSet bool // commit added the session's Set-Cookie
 	sess      Session
+	plan      plan // kept here: the store gets a pointer to its Commit
 }
 
 type stateKey struct{}

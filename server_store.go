@@ -367,7 +367,7 @@ func (s *ServerStore) update(ctx context.Context, key, token, newKey string, dat
 		if isMoved(cur) {
 			return "", ErrNotFound // another request renewed the session first
 		}
-		merged, mergedTTL, err := c.Merge(cur)
+		merged, mergedTTL, err := c.Merge.Merge(cur)
 		if err != nil {
 			return "", err
 		}

@@ -41,7 +41,8 @@ type Session struct {
 // loaded: enough to replay it on top of a record another request wrote
 // meanwhile (see merge.go).
 type changes struct {
-	base      map[string]baseValue // each changed key's value as loaded
+	base      []baseValue // each changed key's value as loaded, in first-change order
+	inline    [2]baseValue // base's storage for the usual one or two keys
 	stored    int                  // how many leading flashes came from the record
 	taken     []string             // loaded flashes this request consumed
 	flashes   bool                 // flashes were added or consumed
@@ -52,8 +53,10 @@ type changes struct {
 	conflicts []string             // keys another request changed too, overwritten (ConflictOverwrite)
 }
 
-// baseValue is a key's encoded value as loaded; ok is false if it was absent.
+// baseValue is a changed key's encoded value as loaded; ok is false if it
+// was absent.
 type baseValue struct {
+	key string
 	raw []byte
 	ok  bool
 }
@@ -66,14 +69,16 @@ func (c *changes) any() bool {
 // touch records key's loaded value before its first change.
 func (s *Session) touch(key string) {
 	s.changes.anyValues = true
-	if _, seen := s.changes.base[key]; seen {
-		return
+	for _, b := range s.changes.base {
+		if b.key == key {
+			return
+		}
 	}
 	if s.changes.base == nil {
-		s.changes.base = make(map[string]baseValue)
+		s.changes.base = s.changes.inline[:0]
 	}
 	raw, ok := s.raw[key]
-	s.changes.base[key] = baseValue{raw, ok}
+	s.changes.base = append(s.changes.base, baseValue{key, raw, ok})
 }
 
 // Get returns the value stored under key, or nil. Values loaded from the

@@ -127,12 +127,18 @@ type Commit struct {
 	// that changed it recorded activity already, so the write is dropped
 	// without a merge and Commit returns an error wrapping ErrConflict.
 	Touch bool
-	// Merge is called when Token's record changed since Version. It
-	// returns the record (and its TTL) to write instead, built on current;
-	// nil data ends the session. An error abandons the commit and is
-	// returned. With a nil Merge the write is unconditional: the last
-	// writer wins.
-	Merge func(current []byte) (data []byte, ttl time.Duration, err error)
+	// Merge is called when Token's record changed since Version. With a
+	// nil Merge the write is unconditional: the last writer wins.
+	Merge Merger
+}
+
+// A Merger rebuilds a request's session record on top of current, the
+// record another request wrote since this one loaded it: see Commit.
+type Merger interface {
+	// Merge returns the record (and its TTL) to write instead of the
+	// commit's; nil data ends the session. An error abandons the commit
+	// and is returned by it.
+	Merge(current []byte) (data []byte, ttl time.Duration, err error)
 }
 
 // versioned returns store as a VersionedStore: itself if it is one, else an
