@@ -41,16 +41,16 @@ type Session struct {
 // loaded: enough to replay it on top of a record another request wrote
 // meanwhile (see merge.go).
 type changes struct {
-	base      []baseValue // each changed key's value as loaded, in first-change order
+	base      []baseValue  // each changed key's value as loaded, in first-change order
 	inline    [2]baseValue // base's storage for the usual one or two keys
-	stored    int                  // how many leading flashes came from the record
-	taken     []string             // loaded flashes this request consumed
-	flashes   bool                 // flashes were added or consumed
-	lifetime  bool                 // SetLifetime changed the lifetime
-	persist   bool                 // SetPersistent changed the cookie's persistence
-	inPlace   bool                 // MarkChanged: values read may have been mutated
-	anyValues bool                 // some value was set or deleted
-	conflicts []string             // keys another request changed too, overwritten (ConflictOverwrite)
+	stored    int          // how many leading flashes came from the record
+	taken     []string     // loaded flashes this request consumed
+	flashes   bool         // flashes were added or consumed
+	lifetime  bool         // SetLifetime changed the lifetime
+	persist   bool         // SetPersistent changed the cookie's persistence
+	inPlace   bool         // MarkChanged: values read may have been mutated
+	anyValues bool         // some value was set or deleted
+	conflicts []string     // keys another request changed too, overwritten (ConflictOverwrite)
 }
 
 // baseValue is a changed key's encoded value as loaded; ok is false if it
