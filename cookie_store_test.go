@@ -160,14 +160,6 @@ func csMustStore(t testing.TB, k csKind, keys ...[]byte) Store {
 
 var csQuiet = slog.New(slog.DiscardHandler)
 
-// csNewClock is the cookie store tests' clock: mwClock, starting at a
-// fixed Unix time the tests' expiry arithmetic is written against.
-func csNewClock() *mwClock {
-	c := mwNewClock()
-	c.Set(time.Unix(1700000000, 0))
-	return c
-}
-
 func csMiddleware(t testing.TB, store Store, opts ...Option) func(http.Handler) http.Handler {
 	t.Helper()
 	mw, err := Middleware(store, append([]Option{WithLogger(csQuiet)}, opts...)...)
@@ -648,7 +640,7 @@ func TestCSTamperSweep(t *testing.T) {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
 			store := csMustStore(t, k, csKeyA)
-			clock := csNewClock()
+			clock := testClockAt(time.Unix(1700000000, 0))
 			h := csMiddleware(t, store, WithClock(clock.Now), WithLifetime(time.Hour))(csApp())
 			tok := csMint(t, h, "/set?user=alice&role=admin", "")
 			const orig = "new=false role=admin user=alice"
@@ -742,7 +734,7 @@ func TestCSTamperSweep(t *testing.T) {
 // aiohttp_session's SimpleCookieStorage quoting (aiohttp_session-wire.md
 // §6.2), and anyone can read it.
 func TestCSInsecureStoreForgery(t *testing.T) {
-	clock := csNewClock()
+	clock := testClockAt(time.Unix(1700000000, 0))
 	h := csMiddleware(t, NewInsecureCookieStore(), WithClock(clock.Now))(csApp())
 	forged := `"{\"created\": 1700000000\054 \"session\": {\"user\": \"admin\"}}"`
 	code, body := csProbe(h, DefaultCookieName+"="+forged)
@@ -949,7 +941,7 @@ func TestCSOversizedSession(t *testing.T) {
 // accepted and reads back; 4097 is refused.
 func TestCSCookieSizeBoundary(t *testing.T) {
 	ctx := context.Background()
-	clock := csNewClock()
+	clock := testClockAt(time.Unix(1700000000, 0))
 	store := NewInsecureCookieStore()
 	h := csMiddleware(t, store, WithClock(clock.Now))(csApp())
 	// The cookie value for a "big" value of n bytes, as the middleware
@@ -1064,7 +1056,7 @@ func TestCSNaClAiohttpWire(t *testing.T) {
 	}
 
 	// Through the middleware, a minute after aiohttp wrote it.
-	clock := csNewClock()
+	clock := testClockAt(time.Unix(1700000000, 0))
 	clock.Set(time.Unix(1700000060, 0))
 	var gotA int
 	var gotCreated time.Time
@@ -1346,7 +1338,7 @@ func TestCSJSONCodecPython(t *testing.T) {
 func TestCSLongLifetime(t *testing.T) {
 	for _, d := range []time.Duration{100 * 365 * 24 * time.Hour, math.MaxInt64} {
 		t.Run(d.String(), func(t *testing.T) {
-			clock := csNewClock()
+			clock := testClockAt(time.Unix(1700000000, 0))
 			h := csMiddleware(t, csMustStore(t, csKindNamed("nacl")), WithClock(clock.Now))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				s, _ := Get(r)
 				s.SetLifetime(d)

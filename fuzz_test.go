@@ -305,8 +305,8 @@ func FuzzMiddlewareCookie(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	now := func() time.Time { return time.Unix(1700000060, 0) }
-	mw, err := Middleware(store, WithClock(now), WithLogger(csQuiet))
+	clock := testClockAt(time.Unix(1700000060, 0))
+	mw, err := Middleware(store, WithClock(clock.Now), WithLogger(csQuiet))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func ioRedisKind(t *testing.T) (*ioKind, *redis.Client) {
 		name:       "Redis",
 		pyArgs:     []string{"--storage", "redis", "--redis-url", "redis://" + addr + "/0"},
 		serverSide: true,
-		store: func(*testing.T, *ioClock) Store {
+		store: func(*testing.T, *testClock) Store {
 			return NewRedisStore(client, WithAiohttpKeys(ioCookie))
 		},
 		record: func(t *testing.T, id string) (string, bool) {
@@ -80,7 +80,7 @@ func ioMemcachedKind(t *testing.T) (*ioKind, string) {
 		name:       "Memcached",
 		pyArgs:     []string{"--storage", "memcached", "--memcached-addr", addr},
 		serverSide: true,
-		store: func(_ *testing.T, clock *ioClock) Store {
+		store: func(_ *testing.T, clock *testClock) Store {
 			return ioMemcachedStore(client, clock)
 		},
 		record: func(t *testing.T, id string) (string, bool) {
@@ -92,9 +92,9 @@ func ioMemcachedKind(t *testing.T) (*ioKind, string) {
 
 // ioMemcachedStore is the aiohttp-compatible Memcached store, its absolute
 // expiration times taken from clock.
-func ioMemcachedStore(client *memcache.Client, clock *ioClock) *ServerStore {
+func ioMemcachedStore(client *memcache.Client, clock *testClock) *ServerStore {
 	s := NewMemcachedStore(client, WithAiohttpKeys(ioCookie))
-	s.backend.(*MemcachedBackend).now = clock.now
+	s.backend.(*MemcachedBackend).now = clock.Now
 	return s
 }
 
@@ -427,7 +427,7 @@ func TestInteropMemcachedVectors(t *testing.T) {
 		name:       "FakeMemcached",
 		pyArgs:     []string{"--storage", "memcached", "--memcached-addr", fake.addr},
 		serverSide: true,
-		store: func(_ *testing.T, clock *ioClock) Store {
+		store: func(_ *testing.T, clock *testClock) Store {
 			c := memcache.New(fake.addr)
 			c.Timeout = 2 * time.Second
 			return ioMemcachedStore(c, clock)

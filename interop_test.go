@@ -33,7 +33,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -180,20 +179,10 @@ func (py *ioPy) setClock(t *testing.T, unix int64) {
 	}
 }
 
-// ioClock is the Go side's clock: frozen at a Unix second, or real time.
-type ioClock struct{ at atomic.Int64 }
-
-func (c *ioClock) now() time.Time {
-	if at := c.at.Load(); at != 0 {
-		return time.Unix(at, 0)
-	}
-	return time.Now()
-}
-
 // ioGoServer serves ioGoHandler with store and the aiohttp-compatible
 // options: cookie AIOHTTP_SESSION, lifetime = Python's max_age (Go has no
 // max_age=None: maxAge < 0 keeps the default lifetime).
-func ioGoServer(t *testing.T, store Store, clock *ioClock, maxAge int, extra ...Option) string {
+func ioGoServer(t *testing.T, store Store, clock *testClock, maxAge int, extra ...Option) string {
 	t.Helper()
 	logs := &mwLogBuf{}
 	lifetime := time.Duration(maxAge) * time.Second
@@ -203,7 +192,7 @@ func ioGoServer(t *testing.T, store Store, clock *ioClock, maxAge int, extra ...
 	opts := append([]Option{
 		WithCookieName(ioCookie),
 		WithLifetime(lifetime),
-		WithClock(clock.now),
+		WithClock(clock.Now),
 		WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 	}, extra...)
 	mw, err := Middleware(store, opts...)
@@ -498,7 +487,7 @@ type ioPair struct {
 	kind   *ioKind
 	py     *ioPy
 	goURL  string
-	clock  *ioClock
+	clock  *testClock
 	br     *ioBrowser
 	maxAge int
 }
@@ -587,7 +576,7 @@ func (p *ioPair) goFresh(t *testing.T, what string) (expired bool) {
 // at freezes both sides' clocks at unix.
 func (p *ioPair) at(unix int64) {
 	p.t.Helper()
-	p.clock.at.Store(unix)
+	p.clock.Set(time.Unix(unix, 0))
 	p.py.setClock(p.t, unix)
 }
 
@@ -597,7 +586,7 @@ type ioKind struct {
 	pyArgs []string
 	// store builds the Go store that shares sessions with the Python app;
 	// foreign, when set, one with another key.
-	store, foreign func(t *testing.T, clock *ioClock) Store
+	store, foreign func(t *testing.T, clock *testClock) Store
 	rawJar         bool // SimpleCookieStorage: Python-quoted JSON cookies
 	serverSide     bool // Redis, Memcached: the cookie is a session ID
 	// pyExpiredNew: Python reports an expired session as new (Fernet's TTL
@@ -613,7 +602,7 @@ type ioKind struct {
 // matching store, both frozen at the current second.
 func ioNewPair(t *testing.T, kind *ioKind, maxAge int, extra ...Option) *ioPair {
 	t.Helper()
-	p := &ioPair{t: t, kind: kind, clock: &ioClock{}, maxAge: maxAge}
+	p := &ioPair{t: t, kind: kind, clock: testClockAt(time.Now()), maxAge: maxAge}
 	p.py = ioStartPython(t, append([]string{"--max-age", strconv.Itoa(maxAge)}, kind.pyArgs...)...)
 	p.goURL = ioGoServer(t, kind.store(t, p.clock), p.clock, maxAge, extra...)
 	p.fresh(t)
@@ -657,18 +646,18 @@ func ioTamper(tok string) string {
 func ioCookieKinds(t *testing.T) []*ioKind {
 	key, other := ioRandomKey(t), ioRandomKey(t)
 	b64 := base64.StdEncoding.EncodeToString(key)
-	fernet := func(k []byte) func(*testing.T, *ioClock) Store {
-		return func(t *testing.T, clock *ioClock) Store {
+	fernet := func(k []byte) func(*testing.T, *testClock) Store {
+		return func(t *testing.T, clock *testClock) Store {
 			s, err := NewFernetCookieStore(k)
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.sealer.(*fernetSealer).now = clock.now // the token's timestamp
+			s.sealer.(*fernetSealer).now = clock.Now // the token's timestamp
 			return s
 		}
 	}
-	nacl := func(k []byte) func(*testing.T, *ioClock) Store {
-		return func(t *testing.T, _ *ioClock) Store {
+	nacl := func(k []byte) func(*testing.T, *testClock) Store {
+		return func(t *testing.T, _ *testClock) Store {
 			s, err := NewNaClCookieStore(k)
 			if err != nil {
 				t.Fatal(err)
@@ -679,7 +668,7 @@ func ioCookieKinds(t *testing.T) []*ioKind {
 	return []*ioKind{
 		{
 			name: "Simple", pyArgs: []string{"--storage", "simple"}, rawJar: true,
-			store: func(*testing.T, *ioClock) Store { return NewInsecureCookieStore() },
+			store: func(*testing.T, *testClock) Store { return NewInsecureCookieStore() },
 		},
 		{
 			name: "Fernet", pyArgs: []string{"--storage", "fernet", "--key", b64},
@@ -1038,15 +1027,15 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 			// Fernet's TTL check also refuses a token stamped more than 60 s
 			// in the future: the two services' clocks must agree that well.
 			t0 := p.fresh(t)
-			p.clock.at.Store(t0 + 61)
+			p.clock.Set(time.Unix(t0+61, 0))
 			p.goSet("user", `"bob"`)
 			if py := p.pyGet(); !py.New {
 				t.Errorf("Python reading a token from 61 s ahead = %+v, want new (Fernet clock skew)", py)
 			}
 			p.fresh(t)
-			p.clock.at.Store(t0 + 60)
+			p.clock.Set(time.Unix(t0+60, 0))
 			p.goSet("user", `"bob"`)
-			p.clock.at.Store(t0)
+			p.clock.Set(time.Unix(t0, 0))
 			if py := p.pyGet(); py.New {
 				t.Errorf("Python reading a token from 60 s ahead = %+v, want it accepted", py)
 			}

@@ -409,9 +409,8 @@ func TestMemcachedRoundTrips(t *testing.T) {
 	p := srvStartMemcached(t)
 	client := srvMemcachedClient(t, p.addr)
 	store, count := srvMemcachedStore(t, client)
-	var offset atomic.Int64
-	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	app := srvNewApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock))
+	clock := testClockAt(time.Now()) // the test moves it ahead
+	app := srvNewApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock.Now))
 	cl := app.client(t)
 	type calls = srvCounts
 	steps := []struct {
@@ -438,7 +437,7 @@ func TestMemcachedRoundTrips(t *testing.T) {
 	}
 	for _, st := range steps {
 		if st.path == "" {
-			offset.Add(int64(7 * time.Minute))
+			clock.Advance(7 * time.Minute)
 			continue
 		}
 		before, statsBefore := count.snapshot(), srvMemcachedStats(t, p.addr)

@@ -3,7 +3,6 @@ package httpsession
 import (
 	"bytes"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 )
@@ -43,11 +42,8 @@ func TestMemoryConditionalBackend(t *testing.T) {
 // follows the backend's clock, and no caller shares the stored bytes.
 func TestMemoryBackendVersions(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	now := time.Unix(1_800_000_000, 0)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	b := NewMemoryBackend(0, clock)
+	clock := testClockAt(time.Unix(1_800_000_000, 0))
+	b := NewMemoryBackend(0, clock.Now)
 	ctx := t.Context()
 
 	if err := b.Add(ctx, "a", []byte("same"), time.Minute); err != nil {
@@ -107,7 +103,7 @@ func TestMemoryBackendVersions(t *testing.T) {
 		t.Fatalf("ttl after ReplaceIf(10s) = %v", d)
 	}
 	v = srvWantVersion(t, b, "a", "short")
-	advance(10 * time.Second)
+	clock.Advance(10 * time.Second)
 	srvWantAbsent(t, b, "a")
 	if _, _, err := b.ReplaceIf(ctx, "a", v, []byte("late"), time.Minute); err != ErrNotFound {
 		t.Fatalf("ReplaceIf of an expired key = %v, want ErrNotFound", err)

@@ -115,13 +115,13 @@ type conflictApp struct {
 	*srvApp
 	backend *srvCountingBackend
 	pause   *pauseBackend
-	clock   *mwClock
+	clock   *testClock
 	logs    *mwLogBuf
 }
 
 func newConflictApp(t *testing.T, cb *srvCountingBackend, at int64, opts ...Option) *conflictApp {
 	t.Helper()
-	a := &conflictApp{backend: cb, pause: newPauseBackend(cb.counted().(ConditionalBackend), at), clock: mwNewClock()}
+	a := &conflictApp{backend: cb, pause: newPauseBackend(cb.counted().(ConditionalBackend), at), clock: newTestClock()}
 	store := NewServerStore(a.pause, WithKeyPrefix(srvPrefix(t)))
 	l, buf := mwLogger()
 	a.logs = buf

@@ -30,32 +30,6 @@ import (
 // errMwCause is the root cause the failing stores report.
 var errMwCause = errors.New("mw: backend exploded at 10.0.0.7:6379")
 
-// mwClock is an injectable clock, safe for concurrent use.
-type mwClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func mwNewClock() *mwClock { return &mwClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *mwClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *mwClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *mwClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
 // mwLogBuf is a concurrency-safe buffer: behind a slog text handler, or
 // collecting a child process's output to show when a test fails.
 type mwLogBuf struct {
@@ -1017,7 +991,7 @@ func TestMiddlewareCustomErrorHandler(t *testing.T) {
 // Cookie attributes
 
 func TestMiddlewareCookieDefaults(t *testing.T) {
-	clock := mwNewClock()
+	clock := newTestClock()
 	key := bytes.Repeat([]byte{7}, 32)
 	store, err := NewNaClCookieStore(key)
 	if err != nil {
@@ -1085,7 +1059,7 @@ func TestMiddlewareInsecureTransportWarning(t *testing.T) {
 }
 
 func TestMiddlewareCookiePersistence(t *testing.T) {
-	clock := mwNewClock()
+	clock := newTestClock()
 	mux := http.NewServeMux()
 	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("n", 1)
@@ -1147,7 +1121,7 @@ func TestMiddlewareCookiePersistence(t *testing.T) {
 }
 
 func TestMiddlewareRememberMe(t *testing.T) {
-	clock := mwNewClock()
+	clock := newTestClock()
 	const month = 30 * 24 * time.Hour
 	store, backend := mwServerStore(clock.Now)
 	mux := http.NewServeMux()
@@ -1447,7 +1421,7 @@ func TestMiddlewareCacheControl(t *testing.T) {
 
 // mwExpiryStores returns a memory store on the fake clock and a cookie store
 // (which has no expiry of its own, so only the middleware can enforce it).
-func mwExpiryStores(t *testing.T, clock *mwClock) map[string]Store {
+func mwExpiryStores(t *testing.T, clock *testClock) map[string]Store {
 	return map[string]Store{
 		"memory": NewServerStore(NewMemoryBackend(0, clock.Now)),
 		"cookie": mwSigned(t),
@@ -1469,9 +1443,9 @@ func mwExpiryMux() *http.ServeMux {
 }
 
 func TestMiddlewareAbsoluteLifetime(t *testing.T) {
-	for name := range mwExpiryStores(t, mwNewClock()) {
+	for name := range mwExpiryStores(t, newTestClock()) {
 		t.Run(name, func(t *testing.T) {
-			clock := mwNewClock()
+			clock := newTestClock()
 			store := mwExpiryStores(t, clock)[name]
 			srv := mwStart(t, store, mwExpiryMux(), WithClock(clock.Now), WithLifetime(time.Hour))
 			c := mwJar(t)
@@ -1510,9 +1484,9 @@ func TestMiddlewareAbsoluteLifetime(t *testing.T) {
 }
 
 func TestMiddlewareIdleTimeout(t *testing.T) {
-	for name := range mwExpiryStores(t, mwNewClock()) {
+	for name := range mwExpiryStores(t, newTestClock()) {
 		t.Run(name, func(t *testing.T) {
-			clock := mwNewClock()
+			clock := newTestClock()
 			store := mwExpiryStores(t, clock)[name]
 			srv := mwStart(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
 			c := mwJar(t)
@@ -1543,7 +1517,7 @@ func TestMiddlewareIdleTimeout(t *testing.T) {
 }
 
 func TestMiddlewareIdleRefreshThrottled(t *testing.T) {
-	clock := mwNewClock()
+	clock := newTestClock()
 	t.Run("memory", func(t *testing.T) {
 		store, backend := mwServerStore(clock.Now)
 		srv := mwStart(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
@@ -1556,7 +1530,7 @@ func TestMiddlewareIdleRefreshThrottled(t *testing.T) {
 	})
 }
 
-func mwThrottleFlow(t *testing.T, srv *mwServer, clock *mwClock, writes func() int64) {
+func mwThrottleFlow(t *testing.T, srv *mwServer, clock *testClock, writes func() int64) {
 	t.Helper()
 	c := mwJar(t)
 	srv.do(t, c, "/count")
@@ -2017,19 +1991,19 @@ func TestMiddlewareSaveAfterDeadline(t *testing.T) {
 	cases := []struct {
 		name string
 		wait time.Duration // before the request
-		late func(s *Session, clock *mwClock)
+		late func(s *Session, clock *testClock)
 	}{
-		{"deadline passes during the handler", 59 * time.Minute, func(s *Session, clock *mwClock) {
+		{"deadline passes during the handler", 59 * time.Minute, func(s *Session, clock *testClock) {
 			clock.Advance(2 * time.Minute)
 			_ = s.Set("b", 2)
 		}},
-		{"SetLifetime shorter than the session's age", 45 * time.Minute, func(s *Session, clock *mwClock) {
+		{"SetLifetime shorter than the session's age", 45 * time.Minute, func(s *Session, clock *testClock) {
 			s.SetLifetime(30 * time.Minute)
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := mwNewClock()
+			clock := newTestClock()
 			store, backend := mwServerStore(clock.Now)
 			mux := http.NewServeMux()
 			mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {

@@ -511,9 +511,8 @@ func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Clie
 	hook := &srvRedisCounter{cmds: map[string]int{}}
 	c.AddHook(hook)
 	store := srvRedisStore(t, c)
-	var offset atomic.Int64 // the test's clock runs ahead by this much
-	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	app := srvNewApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock))
+	clock := testClockAt(time.Now()) // the test moves it ahead
+	app := srvNewApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock.Now))
 	cl := app.client(t)
 	// Warm up: the cluster client loads slots and command info, the
 	// connection pool dials, before anything is counted.
@@ -553,7 +552,7 @@ func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Clie
 	}
 	for _, st := range steps {
 		if st.path == "" {
-			offset.Add(int64(7 * time.Minute)) // past idleTimeout/10
+			clock.Advance(7 * time.Minute) // past idleTimeout/10
 			continue
 		}
 		var before map[string]int

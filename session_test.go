@@ -428,7 +428,7 @@ func TestSessionEmptiedSessionIsDeleted(t *testing.T) {
 }
 
 func TestSessionMetadata(t *testing.T) {
-	clock := mwNewClock()
+	clock := newTestClock()
 	chk := &mwCheck{}
 	var ids []string
 	var mu sync.Mutex
