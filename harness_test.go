@@ -5,6 +5,7 @@ package httpsession
 // are in servers_test.go; a helper only one test file uses stays there.
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -39,4 +40,36 @@ func (c *testClock) Set(t time.Time) {
 	c.mu.Lock()
 	c.t = t
 	c.mu.Unlock()
+}
+
+// logBuffer collects what concurrent writers write: a slog handler's lines,
+// or a child process's output, to check or to show when a test fails.
+type logBuffer struct {
+	mu sync.Mutex
+	b  []byte
+	// max, when positive, keeps only the last max bytes: for long runs
+	// whose log is only shown on failure.
+	max int
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	if over := len(l.b) - l.max; l.max > 0 && over > 0 {
+		l.b = l.b[over:]
+	}
+	return len(p), nil
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
+}
+
+// newLogger returns a debug-level text logger and the buffer it writes to.
+func newLogger() (*slog.Logger, *logBuffer) {
+	buf := &logBuffer{}
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }

@@ -91,7 +91,7 @@ func ioNeedPython(t *testing.T) {
 // ioPy is a running interop/aiohttp_app.py.
 type ioPy struct {
 	url    string
-	stderr *mwLogBuf
+	stderr *logBuffer
 }
 
 // ioStartPython starts the aiohttp_session app with args (its --port is
@@ -105,7 +105,7 @@ func ioStartPython(t *testing.T, args ...string) *ioPy {
 		port := srvFreePort(t)
 		cmd := exec.Command(ioPython, append([]string{ioApp, "--port", strconv.Itoa(port)}, args...)...)
 		cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
-		stderr := &mwLogBuf{}
+		stderr := &logBuffer{}
 		cmd.Stderr = stderr
 		stdin, err := cmd.StdinPipe() // the app exits when this closes
 		if err != nil {
@@ -184,7 +184,7 @@ func (py *ioPy) setClock(t *testing.T, unix int64) {
 // max_age=None: maxAge < 0 keeps the default lifetime).
 func ioGoServer(t *testing.T, store Store, clock *testClock, maxAge int, extra ...Option) string {
 	t.Helper()
-	logs := &mwLogBuf{}
+	logs := &logBuffer{}
 	lifetime := time.Duration(maxAge) * time.Second
 	if maxAge < 0 {
 		lifetime = DefaultLifetime

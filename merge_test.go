@@ -116,14 +116,14 @@ type conflictApp struct {
 	backend *srvCountingBackend
 	pause   *pauseBackend
 	clock   *testClock
-	logs    *mwLogBuf
+	logs    *logBuffer
 }
 
 func newConflictApp(t *testing.T, cb *srvCountingBackend, at int64, opts ...Option) *conflictApp {
 	t.Helper()
 	a := &conflictApp{backend: cb, pause: newPauseBackend(cb.counted().(ConditionalBackend), at), clock: newTestClock()}
 	store := NewServerStore(a.pause, WithKeyPrefix(srvPrefix(t)))
-	l, buf := mwLogger()
+	l, buf := newLogger()
 	a.logs = buf
 	opts = append([]Option{WithClock(a.clock.Now), WithIdleTimeout(time.Hour), WithLogger(l)}, opts...)
 	mark := func(next http.Handler) http.Handler {

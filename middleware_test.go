@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -29,30 +28,6 @@ import (
 
 // errMwCause is the root cause the failing stores report.
 var errMwCause = errors.New("mw: backend exploded at 10.0.0.7:6379")
-
-// mwLogBuf is a concurrency-safe buffer: behind a slog text handler, or
-// collecting a child process's output to show when a test fails.
-type mwLogBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *mwLogBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *mwLogBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func mwLogger() (*slog.Logger, *mwLogBuf) {
-	buf := &mwLogBuf{}
-	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
-}
 
 // mwCountingStore wraps a Store and counts its calls. It is not a
 // *ServerStore, so use mwCountingBackend where Session.ID matters.
@@ -272,14 +247,14 @@ func mwSigned(t *testing.T) *CookieStore {
 type mwServer struct {
 	*httptest.Server
 	served chan any // the recovered panic value, or nil
-	log    *mwLogBuf
+	log    *logBuffer
 }
 
 // mwStart starts h behind Middleware(store, opts...). A logger writing to
 // srv.log comes first, so opts may replace it.
 func mwStart(t *testing.T, store Store, h http.Handler, opts ...Option) *mwServer {
 	t.Helper()
-	logger, buf := mwLogger()
+	logger, buf := newLogger()
 	mw, err := Middleware(store, append([]Option{WithLogger(logger)}, opts...)...)
 	if err != nil {
 		t.Fatalf("Middleware: %v", err)
@@ -638,7 +613,7 @@ func TestMiddlewareUntouchedAllocs(t *testing.T) {
 		_, _ = w.Write(body)
 	})
 	store := &mwCountingStore{Store: NewInsecureCookieStore()}
-	logger, _ := mwLogger()
+	logger, _ := newLogger()
 	mw, err := Middleware(store, WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)
@@ -759,7 +734,7 @@ func TestGetWithoutMiddleware(t *testing.T) {
 
 func TestMiddlewarePanicSavesNothing(t *testing.T) {
 	store, backend := mwServerStore(nil)
-	logger, _ := mwLogger()
+	logger, _ := newLogger()
 	mw, err := Middleware(store, WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)
@@ -1039,7 +1014,7 @@ func TestMiddlewareCookieDefaults(t *testing.T) {
 }
 
 func TestMiddlewareInsecureTransportWarning(t *testing.T) {
-	logger, buf := mwLogger()
+	logger, buf := newLogger()
 	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)
@@ -1188,7 +1163,7 @@ func TestMiddlewareRememberMe(t *testing.T) {
 }
 
 func TestMiddlewareCookieOptionsAndDeletion(t *testing.T) {
-	logger, _ := mwLogger()
+	logger, _ := newLogger()
 	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger),
 		WithCookieName("__Secure-sid"), WithDomain("example.com"), WithPath("/app"),
 		WithPartitioned(true), WithSameSite(http.SameSiteStrictMode), WithHTTPOnly(false))
@@ -1299,7 +1274,7 @@ func TestMiddlewareInvalidConfig(t *testing.T) {
 // Vary and Cache-Control
 
 func TestMiddlewareVaryCookie(t *testing.T) {
-	logger, _ := mwLogger()
+	logger, _ := newLogger()
 	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)
@@ -1360,7 +1335,7 @@ func TestMiddlewareVaryCookie(t *testing.T) {
 }
 
 func TestMiddlewareCacheControl(t *testing.T) {
-	logger, _ := mwLogger()
+	logger, _ := newLogger()
 	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package httpsession
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -1103,7 +1102,7 @@ func srvNewAppWrapped(t *testing.T, store Store, outer func(http.Handler) http.H
 		_, _ = io.WriteString(w, "bye")
 	})
 	// The middleware's log goes to a buffer that is shown if the test fails.
-	logs := &srvLogBuffer{}
+	logs := &logBuffer{max: 64 << 10}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("middleware log:\n%s", logs.String())
@@ -1121,29 +1120,6 @@ func srvNewAppWrapped(t *testing.T, store Store, outer func(http.Handler) http.H
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &srvApp{mux: mux, srv: srv}
-}
-
-// srvLogBuffer collects log lines from concurrent requests, keeping the
-// last 64 KiB.
-type srvLogBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *srvLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - 64<<10; over > 0 {
-		b.buf = b.buf[over:]
-	}
-	return len(p), nil
-}
-
-func (b *srvLogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }
 
 // client returns an HTTP client with its own cookie jar and connections.
@@ -1297,7 +1273,7 @@ type srvProc struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	log  *bytes.Buffer
+	log  *logBuffer // its output, shown when it fails to start
 }
 
 // srvFreePort returns a loopback port that was free a moment ago. It
@@ -1381,7 +1357,7 @@ func (p *srvProc) start(ping func(addr string) error) error {
 	defer p.mu.Unlock()
 	cmd := exec.Command(p.name, p.args...)
 	srvDieWithParent(cmd)
-	p.log = new(bytes.Buffer)
+	p.log = &logBuffer{}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
 		return err
@@ -1397,7 +1373,7 @@ func (p *srvProc) start(ping func(addr string) error) error {
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("%s exited: %v\n%s", p.name, cmd.ProcessState, p.log)
+			return fmt.Errorf("%s exited: %v\n%s", p.name, cmd.ProcessState, p.log.String())
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -54,7 +54,7 @@ func (c *mwCheck) report(t *testing.T) {
 
 func TestSessionMapAPI(t *testing.T) {
 	chk := &mwCheck{}
-	logger, _ := mwLogger()
+	logger, _ := newLogger()
 	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +225,7 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 
 func TestSessionGetAsErrorsSameRequest(t *testing.T) {
 	chk := &mwCheck{}
-	logger, _ := mwLogger()
+	logger, _ := newLogger()
 	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)

@@ -460,7 +460,7 @@ func TestWriterInterfaces(t *testing.T) {
 // A FlushError on a writer that cannot flush still commits, and reports
 // http.ErrNotSupported rather than pretending to have flushed.
 func TestWriterFlushUnsupported(t *testing.T) {
-	logger, _ := mwLogger()
+	logger, _ := newLogger()
 	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)
