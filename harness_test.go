@@ -5,8 +5,14 @@ package httpsession
 // are in servers_test.go; a helper only one test file uses stays there.
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -72,4 +78,244 @@ func (l *logBuffer) String() string {
 func newLogger() (*slog.Logger, *logBuffer) {
 	buf := &logBuffer{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
+}
+
+// countingStore counts the calls that reach a Store. It is not a
+// *ServerStore, so Session.ID stays empty behind it: use a countingBackend
+// where the ID matters.
+type countingStore struct {
+	Store
+	loads, saves, deletes atomic.Int64
+}
+
+func (s *countingStore) Load(ctx context.Context, token string) ([]byte, error) {
+	s.loads.Add(1)
+	return s.Store.Load(ctx, token)
+}
+
+func (s *countingStore) Save(ctx context.Context, token string, data []byte, ttl time.Duration) (string, error) {
+	s.saves.Add(1)
+	return s.Store.Save(ctx, token, data, ttl)
+}
+
+func (s *countingStore) Delete(ctx context.Context, token string) error {
+	s.deletes.Add(1)
+	return s.Store.Delete(ctx, token)
+}
+
+// calls is the number of calls that reached the store.
+func (s *countingStore) calls() int64 { return s.loads.Load() + s.saves.Load() + s.deletes.Load() }
+
+// countingBackend counts the calls that reach a Backend, so tests can
+// assert round trips; remembers the keys it created, to find leftovers, and
+// the last value written; and fails every write with failWrite when that is
+// set (before the first request). Hand a ServerStore c.counted(), not c:
+// over a ConditionalBackend that is the countingConditional that also
+// counts GetVersion and ReplaceIf.
+type countingBackend struct {
+	Backend
+	gets, adds, replaces, deletes atomic.Int64
+
+	mu        sync.Mutex
+	added     []string
+	last      []byte
+	failWrite error
+}
+
+// counts is a snapshot of a countingBackend's counters.
+type counts struct{ gets, adds, replaces, deletes int64 }
+
+func (c counts) total() int64  { return c.gets + c.writes() }
+func (c counts) writes() int64 { return c.adds + c.replaces + c.deletes }
+
+func (c *countingBackend) snapshot() counts {
+	return counts{c.gets.Load(), c.adds.Load(), c.replaces.Load(), c.deletes.Load()}
+}
+
+func (c *countingBackend) since(before counts) counts {
+	now := c.snapshot()
+	return counts{now.gets - before.gets, now.adds - before.adds, now.replaces - before.replaces, now.deletes - before.deletes}
+}
+
+func (c *countingBackend) total() int64 { return c.snapshot().total() }
+
+// write records value as the last one written, or fails with failWrite.
+func (c *countingBackend) write(value []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failWrite != nil {
+		return c.failWrite
+	}
+	c.last = bytes.Clone(value)
+	return nil
+}
+
+func (c *countingBackend) Get(ctx context.Context, key string) ([]byte, error) {
+	c.gets.Add(1)
+	return c.Backend.Get(ctx, key)
+}
+
+func (c *countingBackend) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	c.adds.Add(1)
+	if err := c.write(value); err != nil {
+		return err
+	}
+	err := c.Backend.Add(ctx, key, value, ttl)
+	if err == nil {
+		c.mu.Lock()
+		c.added = append(c.added, key)
+		c.mu.Unlock()
+	}
+	return err
+}
+
+func (c *countingBackend) Replace(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	c.replaces.Add(1)
+	if err := c.write(value); err != nil {
+		return err
+	}
+	return c.Backend.Replace(ctx, key, value, ttl)
+}
+
+func (c *countingBackend) Delete(ctx context.Context, key string) error {
+	c.deletes.Add(1)
+	return c.Backend.Delete(ctx, key)
+}
+
+// countingConditional is a countingBackend over a ConditionalBackend. It is
+// a type of its own so that a counted Backend is a ConditionalBackend
+// exactly when the Backend it counts is one: a type assertion on the
+// wrapper then answers as it would on the Backend. GetVersion counts as a
+// get and ReplaceIf as a replace (a nil value too: it is one conditional
+// write, a cas on Memcached), so writes() and total() still count round
+// trips.
+type countingConditional struct{ *countingBackend }
+
+func (c countingConditional) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
+	c.gets.Add(1)
+	return c.Backend.(ConditionalBackend).GetVersion(ctx, key)
+}
+
+func (c countingConditional) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
+	c.replaces.Add(1)
+	if value != nil {
+		if err := c.write(value); err != nil {
+			return nil, 0, err
+		}
+	}
+	return c.Backend.(ConditionalBackend).ReplaceIf(ctx, key, version, value, ttl)
+}
+
+// counted returns the Backend that counts into c: c itself, or c as a
+// countingConditional when the Backend it counts is a ConditionalBackend.
+func (c *countingBackend) counted() Backend {
+	if _, ok := c.Backend.(ConditionalBackend); ok {
+		return countingConditional{c}
+	}
+	return c
+}
+
+func (c *countingBackend) addedKeys() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.added)
+}
+
+// liveKeys counts the keys this backend created that still exist.
+func (c *countingBackend) liveKeys(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for _, k := range c.addedKeys() {
+		_, err := c.Backend.Get(t.Context(), k)
+		switch {
+		case err == nil:
+			n++
+		case !errors.Is(err, ErrNotFound):
+			t.Fatalf("get %q: %v", k, err)
+		}
+	}
+	return n
+}
+
+// deleteAdded removes every key this backend created (test cleanup).
+func (c *countingBackend) deleteAdded() {
+	for _, k := range c.addedKeys() {
+		_ = c.Backend.Delete(context.Background(), k)
+	}
+}
+
+// lastWritten is the last value written (Add, Replace, ReplaceIf).
+func (c *countingBackend) lastWritten() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return string(c.last)
+}
+
+// memory is the MemoryBackend c counts, for the tests that made c over one.
+func (c *countingBackend) memory() *MemoryBackend { return c.Backend.(*MemoryBackend) }
+
+// Len is the number of live records in the MemoryBackend c counts.
+func (c *countingBackend) Len() int { return c.memory().Len() }
+
+// sessions counts the live records in the MemoryBackend c counts that are
+// sessions, not the forwarding records a renewal leaves under the old ID.
+func (c *countingBackend) sessions() int {
+	m := c.memory()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	n := 0
+	for _, it := range m.items {
+		if it.live(m.now()) && !isMoved(it.value) {
+			n++
+		}
+	}
+	return n
+}
+
+// countedMemoryStore returns a ServerStore over a MemoryBackend on the
+// clock now (nil: real time) whose calls are counted.
+func countedMemoryStore(now func() time.Time) (*ServerStore, *countingBackend) {
+	c := &countingBackend{Backend: NewMemoryBackend(0, now)}
+	return NewServerStore(c.counted()), c
+}
+
+// withCounting returns a copy of s whose backend calls are counted.
+func withCounting(s *ServerStore) (*ServerStore, *countingBackend) {
+	c := &countingBackend{Backend: s.backend}
+	cp := *s
+	cp.backend = c.counted().(ConditionalBackend) // s.backend is one: see NewServerStore
+	return &cp, c
+}
+
+// TestCountingConditional checks the counting wrapper itself: it is a
+// ConditionalBackend exactly when the Backend it counts is one, and counts
+// GetVersion as a get and ReplaceIf as a replace.
+func TestCountingConditional(t *testing.T) {
+	t.Parallel()
+	plain := &countingBackend{Backend: struct{ Backend }{NewMemoryBackend(0, nil)}}
+	if _, ok := plain.counted().(ConditionalBackend); ok {
+		t.Fatal("counted plain Backend claims to be a ConditionalBackend")
+	}
+	s, c := withCounting(NewMemoryStore())
+	b, ok := s.backend.(countingConditional)
+	if !ok {
+		t.Fatalf("counted MemoryBackend %T is not a countingConditional", s.backend)
+	}
+	ctx := t.Context()
+	if err := b.Add(ctx, "k", []byte("v1"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	v := srvWantVersion(t, b, "k", "v1")
+	if _, _, err := b.ReplaceIf(ctx, "k", v, []byte("v2"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.ReplaceIf(ctx, "k", v, nil, time.Minute); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale conditional delete = %v, want ErrConflict", err)
+	}
+	if got, want := c.snapshot(), (counts{gets: 1, adds: 1, replaces: 2}); got != want {
+		t.Fatalf("counts %+v, want %+v", got, want)
+	}
+	if got := c.snapshot(); got.writes() != 3 || got.total() != 4 {
+		t.Fatalf("writes %d total %d, want 3 and 4", got.writes(), got.total())
+	}
 }

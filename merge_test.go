@@ -113,13 +113,13 @@ func (p *pauseBackend) calls() string {
 //	/dump          the session's keys and values, or "new"
 type conflictApp struct {
 	*srvApp
-	backend *srvCountingBackend
+	backend *countingBackend
 	pause   *pauseBackend
 	clock   *testClock
 	logs    *logBuffer
 }
 
-func newConflictApp(t *testing.T, cb *srvCountingBackend, at int64, opts ...Option) *conflictApp {
+func newConflictApp(t *testing.T, cb *countingBackend, at int64, opts ...Option) *conflictApp {
 	t.Helper()
 	a := &conflictApp{backend: cb, pause: newPauseBackend(cb.counted().(ConditionalBackend), at), clock: newTestClock()}
 	store := NewServerStore(a.pause, WithKeyPrefix(srvPrefix(t)))
@@ -264,26 +264,26 @@ func (a *conflictApp) paused(t *testing.T, path, cookie string) (finish func() s
 
 // conflictBackends returns, for each server-side store, a function making
 // a fresh counted backend whose keys are removed after the test.
-func conflictBackends() map[string]func(t *testing.T) *srvCountingBackend {
-	return map[string]func(t *testing.T) *srvCountingBackend{
-		"memory": func(t *testing.T) *srvCountingBackend {
-			return &srvCountingBackend{Backend: NewMemoryBackend(0, nil)}
+func conflictBackends() map[string]func(t *testing.T) *countingBackend {
+	return map[string]func(t *testing.T) *countingBackend{
+		"memory": func(t *testing.T) *countingBackend {
+			return &countingBackend{Backend: NewMemoryBackend(0, nil)}
 		},
-		"redis": func(t *testing.T) *srvCountingBackend {
+		"redis": func(t *testing.T) *countingBackend {
 			c := srvRedisClient(t, srvEnv(t, "HTTPSESSION_REDIS_ADDR"))
-			cb := &srvCountingBackend{Backend: NewRedisBackend(c)}
+			cb := &countingBackend{Backend: NewRedisBackend(c)}
 			t.Cleanup(cb.deleteAdded)
 			return cb
 		},
-		"redis-cluster": func(t *testing.T) *srvCountingBackend {
+		"redis-cluster": func(t *testing.T) *countingBackend {
 			c := srvRedisClient(t, srvAddrs(srvEnv(t, "HTTPSESSION_REDIS_CLUSTER_ADDRS"))...)
-			cb := &srvCountingBackend{Backend: NewRedisBackend(c)}
+			cb := &countingBackend{Backend: NewRedisBackend(c)}
 			t.Cleanup(cb.deleteAdded)
 			return cb
 		},
-		"memcached": func(t *testing.T) *srvCountingBackend {
+		"memcached": func(t *testing.T) *countingBackend {
 			c := srvMemcachedClient(t, srvAddrs(srvEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))...)
-			cb := &srvCountingBackend{Backend: NewMemcachedBackend(c)}
+			cb := &countingBackend{Backend: NewMemcachedBackend(c)}
 			t.Cleanup(cb.deleteAdded)
 			return cb
 		},
@@ -291,7 +291,7 @@ func conflictBackends() map[string]func(t *testing.T) *srvCountingBackend {
 }
 
 // forEachBackend runs test on every server-side store, in parallel.
-func forEachBackend(t *testing.T, test func(t *testing.T, newBackend func(t *testing.T) *srvCountingBackend)) {
+func forEachBackend(t *testing.T, test func(t *testing.T, newBackend func(t *testing.T) *countingBackend)) {
 	for name, nb := range conflictBackends() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -303,7 +303,7 @@ func forEachBackend(t *testing.T, test func(t *testing.T, newBackend func(t *tes
 // TestConcurrentWritersBothSurvive: A loads, B sets another key and
 // finishes, A sets its key: both keys are there, nothing is reported.
 func TestConcurrentWritersBothSurvive(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 		a := newConflictApp(t, nb(t), 1) // after A's load
 		cookie := a.login(t)
 		finish, ok := a.paused(t, "/set?k=a&v=1", cookie)
@@ -331,7 +331,7 @@ func TestRefreshNeverUndoes(t *testing.T) {
 		{"/del?k=x", `user="alice";`},
 	} {
 		t.Run(strings.TrimPrefix(change.path, "/"), func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 				a := newConflictApp(t, nb(t), 1)
 				cookie := a.login(t)
 				a.clock.Advance(10 * time.Minute) // a tenth of the idle timeout: refresh due
@@ -398,7 +398,7 @@ func TestCounterMerge(t *testing.T) {
 		return n, reported
 	}
 	t.Run("merge", func(t *testing.T) {
-		forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+		forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 			a := newConflictApp(t, nb(t), -1, WithMerge("n", Merge(func(base, mine, theirs int) int {
 				return theirs + mine - base
 			})))
@@ -408,7 +408,7 @@ func TestCounterMerge(t *testing.T) {
 		})
 	})
 	t.Run("overwrite", func(t *testing.T) {
-		forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+		forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 			a := newConflictApp(t, nb(t), -1)
 			// One overwrite can erase several increments, so the count of
 			// reports is not the count of lost increments; a lost one is
@@ -430,7 +430,7 @@ func TestCounterMerge(t *testing.T) {
 func TestLogoutWins(t *testing.T) {
 	for _, path := range []string{"/set?k=x&v=new", "/read", "/renew", "/newsession"} {
 		t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 				cb := nb(t)
 				var calls string
 				for at := int64(0); ; at++ {
@@ -491,7 +491,7 @@ func TestConflictPolicy(t *testing.T) {
 		{"fail", []Option{WithConflictPolicy(ConflictFail)}, http.StatusConflict, `user="alice";x="b";`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 				a := newConflictApp(t, nb(t), 1, tc.opts...)
 				cookie := a.login(t)
 				finish, ok := a.paused(t, "/set?k=x&v=a", cookie)

@@ -29,123 +29,6 @@ import (
 // errMwCause is the root cause the failing stores report.
 var errMwCause = errors.New("mw: backend exploded at 10.0.0.7:6379")
 
-// mwCountingStore wraps a Store and counts its calls. It is not a
-// *ServerStore, so use mwCountingBackend where Session.ID matters.
-type mwCountingStore struct {
-	Store
-	loads, saves, deletes atomic.Int64
-	mu                    sync.Mutex
-	lastSaved             []byte
-	lastSaveToken         string
-}
-
-func (s *mwCountingStore) Load(ctx context.Context, token string) ([]byte, error) {
-	s.loads.Add(1)
-	return s.Store.Load(ctx, token)
-}
-
-func (s *mwCountingStore) Save(ctx context.Context, token string, data []byte, ttl time.Duration) (string, error) {
-	s.saves.Add(1)
-	s.mu.Lock()
-	s.lastSaved, s.lastSaveToken = bytes.Clone(data), token
-	s.mu.Unlock()
-	return s.Store.Save(ctx, token, data, ttl)
-}
-
-func (s *mwCountingStore) Delete(ctx context.Context, token string) error {
-	s.deletes.Add(1)
-	return s.Store.Delete(ctx, token)
-}
-
-// mwCountingBackend wraps a MemoryBackend, counts calls, remembers the last
-// written value and can be told to fail writes.
-type mwCountingBackend struct {
-	*MemoryBackend
-	gets, adds, replaces, deletes atomic.Int64
-	mu                            sync.Mutex
-	last                          []byte
-	failWrite                     error
-}
-
-func mwNewBackend(now func() time.Time) *mwCountingBackend {
-	return &mwCountingBackend{MemoryBackend: NewMemoryBackend(0, now)}
-}
-
-func (b *mwCountingBackend) Get(ctx context.Context, key string) ([]byte, error) {
-	b.gets.Add(1)
-	return b.MemoryBackend.Get(ctx, key)
-}
-
-func (b *mwCountingBackend) write(value []byte) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.failWrite != nil {
-		return b.failWrite
-	}
-	b.last = bytes.Clone(value)
-	return nil
-}
-
-func (b *mwCountingBackend) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	b.adds.Add(1)
-	if err := b.write(value); err != nil {
-		return err
-	}
-	return b.MemoryBackend.Add(ctx, key, value, ttl)
-}
-
-func (b *mwCountingBackend) Replace(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	b.replaces.Add(1)
-	if err := b.write(value); err != nil {
-		return err
-	}
-	return b.MemoryBackend.Replace(ctx, key, value, ttl)
-}
-
-func (b *mwCountingBackend) Delete(ctx context.Context, key string) error {
-	b.deletes.Add(1)
-	return b.MemoryBackend.Delete(ctx, key)
-}
-
-func (b *mwCountingBackend) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
-	b.gets.Add(1)
-	return b.MemoryBackend.GetVersion(ctx, key)
-}
-
-// ReplaceIf counts a conditional delete (nil value) as a delete.
-func (b *mwCountingBackend) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
-	if value == nil {
-		b.deletes.Add(1)
-	} else {
-		b.replaces.Add(1)
-		if err := b.write(value); err != nil {
-			return nil, 0, err
-		}
-	}
-	return b.MemoryBackend.ReplaceIf(ctx, key, version, value, ttl)
-}
-
-// sessions counts the live records that are sessions, not the forwarding
-// records a renewal leaves under the old ID.
-func (b *mwCountingBackend) sessions() int {
-	m := b.MemoryBackend
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	n := 0
-	for _, it := range m.items {
-		if it.live(m.now()) && !isMoved(it.value) {
-			n++
-		}
-	}
-	return n
-}
-
-func (b *mwCountingBackend) lastWritten() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.last)
-}
-
 // mwFailStore fails the calls it is told to fail and delegates the others
 // to inner (an insecure cookie store when nil).
 type mwFailStore struct {
@@ -518,13 +401,6 @@ func (w *mwNopWriter) Header() http.Header         { return w.h }
 func (w *mwNopWriter) WriteHeader(code int)        { w.code = code }
 func (w *mwNopWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 
-// mwServerStore returns a memory-backed ServerStore whose backend counts
-// calls.
-func mwServerStore(now func() time.Time) (*ServerStore, *mwCountingBackend) {
-	b := mwNewBackend(now)
-	return NewServerStore(b), b
-}
-
 // mwCookieStores returns one of each cookie store plus the memory store.
 func mwAllStores(t *testing.T) map[string]Store {
 	t.Helper()
@@ -557,12 +433,12 @@ func TestMiddlewareLazyUntouched(t *testing.T) {
 	for name, server := range map[string]bool{"cookie": false, "server": true} {
 		t.Run(name, func(t *testing.T) {
 			var st Store
-			var counting *mwCountingStore
-			var backend *mwCountingBackend
+			var counting *countingStore
+			var backend *countingBackend
 			if server {
-				st, backend = mwServerStore(nil)
+				st, backend = countedMemoryStore(nil)
 			} else {
-				counting = &mwCountingStore{Store: mwSigned(t)}
+				counting = &countingStore{Store: mwSigned(t)}
 				st = counting
 			}
 			mux := http.NewServeMux()
@@ -579,9 +455,9 @@ func TestMiddlewareLazyUntouched(t *testing.T) {
 			}
 			calls := func() int64 {
 				if server {
-					return backend.gets.Load() + backend.adds.Load() + backend.replaces.Load() + backend.deletes.Load()
+					return backend.total()
 				}
-				return counting.loads.Load() + counting.saves.Load() + counting.deletes.Load()
+				return counting.calls()
 			}
 			before := calls()
 			for range 3 {
@@ -612,7 +488,7 @@ func TestMiddlewareUntouchedAllocs(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)
 	})
-	store := &mwCountingStore{Store: NewInsecureCookieStore()}
+	store := &countingStore{Store: NewInsecureCookieStore()}
 	logger, _ := newLogger()
 	mw, err := Middleware(store, WithLogger(logger))
 	if err != nil {
@@ -634,7 +510,7 @@ func TestMiddlewareUntouchedAllocs(t *testing.T) {
 	if extra := withMW - bare; extra > 2 {
 		t.Errorf("wrapped-untouched handler costs %.1f extra allocations, want <= 2", extra)
 	}
-	if n := store.loads.Load() + store.saves.Load() + store.deletes.Load(); n != 0 {
+	if n := store.calls(); n != 0 {
 		t.Errorf("untouched handler made %d store calls", n)
 	}
 	if len(w.h) != 0 {
@@ -651,7 +527,7 @@ func TestMiddlewareUntouchedAllocs(t *testing.T) {
 type mwCtxKey struct{}
 
 func TestGetReturnsSameSession(t *testing.T) {
-	store, _ := mwServerStore(nil)
+	store, _ := countedMemoryStore(nil)
 	var mu sync.Mutex
 	var failures []string
 	fail := func(format string, a ...any) {
@@ -733,7 +609,7 @@ func TestGetWithoutMiddleware(t *testing.T) {
 // Panics
 
 func TestMiddlewarePanicSavesNothing(t *testing.T) {
-	store, backend := mwServerStore(nil)
+	store, backend := countedMemoryStore(nil)
 	logger, _ := newLogger()
 	mw, err := Middleware(store, WithLogger(logger))
 	if err != nil {
@@ -852,7 +728,7 @@ func TestMiddlewareStoreErrorsDefaultHandler(t *testing.T) {
 		{"update unavailable", &mwFailStore{saveErr: unavailable}, live, "set", 503},
 		{"delete unavailable", &mwFailStore{deleteErr: unavailable}, live, "invalidate", 503},
 		{"server store backend plain error", func() Store {
-			st, b := mwServerStore(nil)
+			st, b := countedMemoryStore(nil)
 			b.failWrite = errMwCause
 			return st
 		}(), "", "set", 503},
@@ -913,7 +789,7 @@ func TestMiddlewareStoreErrorsDefaultHandler(t *testing.T) {
 
 func TestMiddlewareCustomErrorHandler(t *testing.T) {
 	unavailable := fmt.Errorf("%w: %w", ErrUnavailable, errMwCause)
-	serverStore, backend := mwServerStore(nil)
+	serverStore, backend := countedMemoryStore(nil)
 	backend.failWrite = errMwCause
 	cases := []struct {
 		name   string
@@ -1076,7 +952,7 @@ func TestMiddlewareCookiePersistence(t *testing.T) {
 		noExpiry(t, b.get(t, "/touch"))
 	})
 	t.Run("SetPersistent(false)", func(t *testing.T) {
-		store, _ := mwServerStore(clock.Now)
+		store, _ := countedMemoryStore(clock.Now)
 		srv := mwStart(t, store, mux, WithClock(clock.Now))
 		b := mwNewBrowser(srv)
 		noExpiry(t, b.get(t, "/session-cookie"))
@@ -1098,7 +974,7 @@ func TestMiddlewareCookiePersistence(t *testing.T) {
 func TestMiddlewareRememberMe(t *testing.T) {
 	clock := newTestClock()
 	const month = 30 * 24 * time.Hour
-	store, backend := mwServerStore(clock.Now)
+	store, backend := countedMemoryStore(clock.Now)
 	mux := http.NewServeMux()
 	mux.Handle("/login", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("user", "ann")
@@ -1494,12 +1370,12 @@ func TestMiddlewareIdleTimeout(t *testing.T) {
 func TestMiddlewareIdleRefreshThrottled(t *testing.T) {
 	clock := newTestClock()
 	t.Run("memory", func(t *testing.T) {
-		store, backend := mwServerStore(clock.Now)
+		store, backend := countedMemoryStore(clock.Now)
 		srv := mwStart(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
 		mwThrottleFlow(t, srv, clock, func() int64 { return backend.adds.Load() + backend.replaces.Load() })
 	})
 	t.Run("cookie", func(t *testing.T) {
-		store := &mwCountingStore{Store: mwSigned(t)}
+		store := &countingStore{Store: mwSigned(t)}
 		srv := mwStart(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
 		mwThrottleFlow(t, srv, clock, store.saves.Load)
 	})
@@ -1592,7 +1468,7 @@ func mwLogin(t *testing.T, srv *mwServer) *http.Cookie {
 }
 
 func TestMiddlewareInvalidate(t *testing.T) {
-	store, backend := mwServerStore(nil)
+	store, backend := countedMemoryStore(nil)
 	srv := mwStart(t, store, mwIdentityMux())
 	old := mwLogin(t, srv)
 	if backend.Len() != 1 {
@@ -1622,7 +1498,7 @@ func TestMiddlewareInvalidate(t *testing.T) {
 }
 
 func TestMiddlewareInvalidateThenSetNewID(t *testing.T) {
-	store, backend := mwServerStore(nil)
+	store, backend := countedMemoryStore(nil)
 	srv := mwStart(t, store, mwIdentityMux())
 	old := mwLogin(t, srv)
 	r := srv.do(t, mwPlain(), "/relogin", old)
@@ -1650,7 +1526,7 @@ func TestMiddlewareInvalidateThenSetNewID(t *testing.T) {
 
 func TestMiddlewareNewIdentity(t *testing.T) {
 	t.Run("server store", func(t *testing.T) {
-		store, backend := mwServerStore(nil)
+		store, backend := countedMemoryStore(nil)
 		srv := mwStart(t, store, mwIdentityMux())
 		old := mwLogin(t, srv)
 		r := srv.do(t, mwPlain(), "/renew", old)
@@ -1688,7 +1564,7 @@ func TestMiddlewareNewIdentity(t *testing.T) {
 }
 
 func TestMiddlewareNewSession(t *testing.T) {
-	store, backend := mwServerStore(nil)
+	store, backend := countedMemoryStore(nil)
 	srv := mwStart(t, store, mwIdentityMux())
 
 	old := mwLogin(t, srv)
@@ -1733,9 +1609,9 @@ func TestMiddlewareNewSession(t *testing.T) {
 // mwInFlight runs the two-request race of rack-session CVE-2025-46336:
 // request A loads the session and waits; request B logs out; then A runs
 // late(s). It returns A's response.
-func mwInFlight(t *testing.T, late func(*Session)) (mwResp, *mwCountingBackend, *mwServer, *http.Cookie) {
+func mwInFlight(t *testing.T, late func(*Session)) (mwResp, *countingBackend, *mwServer, *http.Cookie) {
 	t.Helper()
-	store, backend := mwServerStore(nil)
+	store, backend := countedMemoryStore(nil)
 	loaded, release := make(chan struct{}), make(chan struct{})
 	mux := mwIdentityMux()
 	mux.Handle("/slow", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
@@ -1821,7 +1697,7 @@ func TestMiddlewareLogoutWinsOverNewIdentity(t *testing.T) {
 // Store flood and corrupt records
 
 func TestMiddlewareAnonymousCreatesNoRecords(t *testing.T) {
-	store, backend := mwServerStore(nil)
+	store, backend := countedMemoryStore(nil)
 	h := mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Get("x")
 		_ = s.Has("y")
@@ -1920,7 +1796,7 @@ func TestMiddlewareCorruptRecord(t *testing.T) {
 // A client-chosen session ID (unknown to the store, or in the query
 // string) is never adopted: a new session always gets a fresh ID.
 func TestMiddlewareUnknownIDNotAdopted(t *testing.T) {
-	store, backend := mwServerStore(nil)
+	store, backend := countedMemoryStore(nil)
 	srv := mwStart(t, store, mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		msg := fmt.Sprintf("new=%v", s.IsNew())
 		_ = s.Set("user", "victim")
@@ -1945,7 +1821,7 @@ func TestMiddlewareUnknownIDNotAdopted(t *testing.T) {
 // Browsers send several cookies of one name (different Paths or Domains);
 // a stale or garbage one first must not hide the live one.
 func TestMiddlewareSeveralCookies(t *testing.T) {
-	store, _ := mwServerStore(nil)
+	store, _ := countedMemoryStore(nil)
 	mux := mwIdentityMux()
 	srv := mwStart(t, store, mux)
 	live := mwLogin(t, srv)
@@ -1979,7 +1855,7 @@ func TestMiddlewareSaveAfterDeadline(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := newTestClock()
-			store, backend := mwServerStore(clock.Now)
+			store, backend := countedMemoryStore(clock.Now)
 			mux := http.NewServeMux()
 			mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				_ = s.Set("a", 1)

@@ -756,7 +756,7 @@ func TestRedisAnonymousFlood(t *testing.T) {
 			addrs := srvAddrs(srvEnv(t, tc.env))
 			t.Parallel()
 			c := srvRedisClient(t, addrs...)
-			store, count := srvCounted(srvRedisStore(t, c))
+			store, count := withCounting(srvRedisStore(t, c))
 			srvAnonymousFlood(t, store, count, 10_000)
 			keys, err := srvRedisKeys(t.Context(), c, store.prefix)
 			if err != nil || len(keys) != 0 {
@@ -770,7 +770,7 @@ func TestRedisAnonymousFlood(t *testing.T) {
 // third with malformed cookies, a third with valid but unknown IDs. None
 // may write the store or hand out a live cookie (a dead cookie may be
 // cleared with a deletion cookie; a request without one gets none).
-func srvAnonymousFlood(t *testing.T, store *ServerStore, count *srvCountingBackend, n int) {
+func srvAnonymousFlood(t *testing.T, store *ServerStore, count *countingBackend, n int) {
 	t.Helper()
 	app := srvNewApp(t, store)
 	cl := app.client(t)

@@ -20,7 +20,6 @@ import (
 	"os/user"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,7 +71,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 
 	t.Run("KeysAreHashedAndPrefixed", func(t *testing.T) {
 		t.Parallel()
-		s, c := srvCounted(newStore(t))
+		s, c := withCounting(newStore(t))
 		id, err := s.Save(t.Context(), "", []byte("x"), time.Minute)
 		if err != nil {
 			t.Fatal(err)
@@ -208,7 +207,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 
 	t.Run("MalformedIDs", func(t *testing.T) {
 		t.Parallel()
-		s, c := srvCounted(newStore(t))
+		s, c := withCounting(newStore(t))
 		ctx := t.Context()
 		valid := newID()
 		bad := []string{
@@ -253,7 +252,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 
 	t.Run("Middleware", func(t *testing.T) {
 		t.Parallel()
-		s, c := srvCounted(newStore(t))
+		s, c := withCounting(newStore(t))
 		app := srvNewApp(t, s)
 		cl := app.client(t)
 		r := app.get(t, cl, "/set?k=user&v=alice")
@@ -287,7 +286,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 
 	t.Run("NewIdentity", func(t *testing.T) {
 		t.Parallel()
-		s, c := srvCounted(newStore(t))
+		s, c := withCounting(newStore(t))
 		app := srvNewApp(t, s)
 		cl := app.client(t)
 		r := app.get(t, cl, "/set?k=user&v=alice")
@@ -320,7 +319,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 
 	t.Run("AnonymousReadOnlyWritesNothing", func(t *testing.T) {
 		t.Parallel()
-		s, c := srvCounted(newStore(t))
+		s, c := withCounting(newStore(t))
 		app := srvNewApp(t, s)
 		for i := range 20 {
 			r := app.getWithCookie(t, "/get?k=user", "")
@@ -406,7 +405,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 	} {
 		t.Run("LogoutWins/"+tc.name, func(t *testing.T) {
 			t.Parallel()
-			s, c := srvCounted(newStore(t))
+			s, c := withCounting(newStore(t))
 			app := srvNewApp(t, s)
 			loaded, release := make(chan struct{}), make(chan struct{})
 			app.mux.HandleFunc("/in-flight", func(w http.ResponseWriter, r *http.Request) {
@@ -877,163 +876,6 @@ func srvWantTTL(t *testing.T, c srvConditional, key string, want time.Duration) 
 	t.Helper()
 	if got := c.ttl(t, key); got > want || got < want-5*time.Second {
 		t.Fatalf("ttl of %q = %v, want %v (at most 5s less)", key, got, want)
-	}
-}
-
-// ---------------------------------------------------------------------------
-// Counting backend.
-
-// srvCountingBackend counts the calls that reach a Backend and remembers the
-// keys it created, so tests can assert round trips and find leftovers.
-// Hand a ServerStore c.counted(), not c: over a ConditionalBackend that is
-// the srvCountingConditional that also counts GetVersion and ReplaceIf.
-type srvCountingBackend struct {
-	Backend
-	gets, adds, replaces, deletes atomic.Int64
-
-	mu    sync.Mutex
-	added []string
-}
-
-// srvCounts is a snapshot of a srvCountingBackend's counters.
-type srvCounts struct{ gets, adds, replaces, deletes int64 }
-
-func (c srvCounts) total() int64  { return c.gets + c.writes() }
-func (c srvCounts) writes() int64 { return c.adds + c.replaces + c.deletes }
-
-func (c *srvCountingBackend) snapshot() srvCounts {
-	return srvCounts{c.gets.Load(), c.adds.Load(), c.replaces.Load(), c.deletes.Load()}
-}
-
-func (c *srvCountingBackend) since(before srvCounts) srvCounts {
-	now := c.snapshot()
-	return srvCounts{now.gets - before.gets, now.adds - before.adds, now.replaces - before.replaces, now.deletes - before.deletes}
-}
-
-func (c *srvCountingBackend) total() int64 { return c.snapshot().total() }
-
-func (c *srvCountingBackend) Get(ctx context.Context, key string) ([]byte, error) {
-	c.gets.Add(1)
-	return c.Backend.Get(ctx, key)
-}
-
-func (c *srvCountingBackend) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	c.adds.Add(1)
-	err := c.Backend.Add(ctx, key, value, ttl)
-	if err == nil {
-		c.mu.Lock()
-		c.added = append(c.added, key)
-		c.mu.Unlock()
-	}
-	return err
-}
-
-func (c *srvCountingBackend) Replace(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	c.replaces.Add(1)
-	return c.Backend.Replace(ctx, key, value, ttl)
-}
-
-func (c *srvCountingBackend) Delete(ctx context.Context, key string) error {
-	c.deletes.Add(1)
-	return c.Backend.Delete(ctx, key)
-}
-
-// srvCountingConditional is a srvCountingBackend over a ConditionalBackend.
-// It is a type of its own so that a counted Backend is a ConditionalBackend
-// exactly when the Backend it counts is one: a type assertion on the
-// wrapper then answers as it would on the Backend. GetVersion counts as a
-// get and ReplaceIf as a replace (a nil value too: it is one conditional
-// write, a cas on Memcached), so writes() and total() still count round
-// trips.
-type srvCountingConditional struct{ *srvCountingBackend }
-
-func (c srvCountingConditional) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
-	c.gets.Add(1)
-	return c.Backend.(ConditionalBackend).GetVersion(ctx, key)
-}
-
-func (c srvCountingConditional) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
-	c.replaces.Add(1)
-	return c.Backend.(ConditionalBackend).ReplaceIf(ctx, key, version, value, ttl)
-}
-
-// counted returns the Backend that counts into c: c itself, or c as a
-// srvCountingConditional when the Backend it counts is a
-// ConditionalBackend.
-func (c *srvCountingBackend) counted() Backend {
-	if _, ok := c.Backend.(ConditionalBackend); ok {
-		return srvCountingConditional{c}
-	}
-	return c
-}
-
-func (c *srvCountingBackend) addedKeys() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.added)
-}
-
-// liveKeys counts the keys this backend created that still exist.
-func (c *srvCountingBackend) liveKeys(t *testing.T) int {
-	t.Helper()
-	n := 0
-	for _, k := range c.addedKeys() {
-		_, err := c.Backend.Get(t.Context(), k)
-		switch {
-		case err == nil:
-			n++
-		case !errors.Is(err, ErrNotFound):
-			t.Fatalf("get %q: %v", k, err)
-		}
-	}
-	return n
-}
-
-// deleteAdded removes every key this backend created (test cleanup).
-func (c *srvCountingBackend) deleteAdded() {
-	for _, k := range c.addedKeys() {
-		_ = c.Backend.Delete(context.Background(), k)
-	}
-}
-
-// srvCounted returns a copy of s whose backend calls are counted.
-func srvCounted(s *ServerStore) (*ServerStore, *srvCountingBackend) {
-	c := &srvCountingBackend{Backend: s.backend}
-	cp := *s
-	cp.backend = c.counted().(ConditionalBackend) // s.backend is one: see NewServerStore
-	return &cp, c
-}
-
-// TestSrvCountingConditional checks the counting wrapper itself: it is a
-// ConditionalBackend exactly when the Backend it counts is one, and counts
-// GetVersion as a get and ReplaceIf as a replace.
-func TestSrvCountingConditional(t *testing.T) {
-	t.Parallel()
-	plain := &srvCountingBackend{Backend: struct{ Backend }{NewMemoryBackend(0, nil)}}
-	if _, ok := plain.counted().(ConditionalBackend); ok {
-		t.Fatal("counted plain Backend claims to be a ConditionalBackend")
-	}
-	s, c := srvCounted(NewMemoryStore())
-	b, ok := s.backend.(ConditionalBackend)
-	if !ok {
-		t.Fatalf("counted MemoryBackend %T is not a ConditionalBackend", s.backend)
-	}
-	ctx := t.Context()
-	if err := b.Add(ctx, "k", []byte("v1"), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	v := srvWantVersion(t, b, "k", "v1")
-	if _, _, err := b.ReplaceIf(ctx, "k", v, []byte("v2"), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := b.ReplaceIf(ctx, "k", v, nil, time.Minute); !errors.Is(err, ErrConflict) {
-		t.Fatalf("stale conditional delete = %v, want ErrConflict", err)
-	}
-	if got, want := c.snapshot(), (srvCounts{gets: 1, adds: 1, replaces: 2}); got != want {
-		t.Fatalf("counts %+v, want %+v", got, want)
-	}
-	if got := c.snapshot(); got.writes() != 3 || got.total() != 4 {
-		t.Fatalf("writes %d total %d, want 3 and 4", got.writes(), got.total())
 	}
 }
 

@@ -251,7 +251,7 @@ func TestSessionGetAsErrorsSameRequest(t *testing.T) {
 
 func TestSessionSetUnencodable(t *testing.T) {
 	chk := &mwCheck{}
-	store, backend := mwServerStore(nil)
+	store, backend := countedMemoryStore(nil)
 	srv := mwStart(t, store, mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		bad := map[string]any{
 			"chan":        make(chan int),
@@ -287,7 +287,7 @@ func TestSessionSetUnencodable(t *testing.T) {
 
 func TestSessionMarkChanged(t *testing.T) {
 	chk := &mwCheck{}
-	store, backend := mwServerStore(nil)
+	store, backend := countedMemoryStore(nil)
 	mux := http.NewServeMux()
 	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("cart", map[string]any{"apple": 1})
@@ -342,7 +342,7 @@ func TestSessionMarkChanged(t *testing.T) {
 
 func TestSessionFlashes(t *testing.T) {
 	chk := &mwCheck{}
-	store, backend := mwServerStore(nil)
+	store, backend := countedMemoryStore(nil)
 	mux := http.NewServeMux()
 	mux.Handle("/add", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		if r.URL.Query().Has("user") {
@@ -391,7 +391,7 @@ func TestSessionFlashes(t *testing.T) {
 }
 
 func TestSessionEmptiedSessionIsDeleted(t *testing.T) {
-	store, backend := mwServerStore(nil)
+	store, backend := countedMemoryStore(nil)
 	mux := http.NewServeMux()
 	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("a", 1)
@@ -448,7 +448,7 @@ func TestSessionMetadata(t *testing.T) {
 	}
 	t.Run("server store", func(t *testing.T) {
 		ids = nil
-		store, _ := mwServerStore(clock.Now)
+		store, _ := countedMemoryStore(clock.Now)
 		srv := mwStart(t, store, set(h), WithClock(clock.Now), WithLifetime(2*time.Hour), WithIdleTimeout(time.Hour))
 		b := mwNewBrowser(srv)
 		start := clock.Now()
@@ -485,7 +485,7 @@ func TestSessionMetadata(t *testing.T) {
 func TestSessionConcurrentUse(t *testing.T) {
 	const workers, ops = 16, 100
 	chk := &mwCheck{}
-	store, _ := mwServerStore(nil)
+	store, _ := countedMemoryStore(nil)
 	mux := http.NewServeMux()
 	mux.Handle("/hammer", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("shared", map[string]any{"n": 0})
@@ -540,7 +540,7 @@ func TestSessionConcurrentUse(t *testing.T) {
 func TestSessionConcurrentFirstGet(t *testing.T) {
 	const n = 32
 	chk := &mwCheck{}
-	store := &mwCountingStore{Store: mwSigned(t)}
+	store := &countingStore{Store: mwSigned(t)}
 	token := mwToken(t, store.Store, time.Now(), map[string]any{"user": "ann"})
 	srv := mwStart(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var wg sync.WaitGroup
@@ -596,7 +596,7 @@ func TestSessionChangeAfterCommitLogged(t *testing.T) {
 	for _, tc := range ops {
 		t.Run(tc.name, func(t *testing.T) {
 			chk := &mwCheck{}
-			store, backend := mwServerStore(nil)
+			store, backend := countedMemoryStore(nil)
 			mux := http.NewServeMux()
 			mux.Handle("/setup", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				_ = s.Set("a", 1)
@@ -613,7 +613,7 @@ func TestSessionChangeAfterCommitLogged(t *testing.T) {
 			b := mwNewBrowser(srv)
 			b.get(t, "/setup")
 			before := backend.lastWritten()
-			writes := backend.adds.Load() + backend.replaces.Load() + backend.deletes.Load()
+			writes := backend.snapshot().writes()
 			r := b.get(t, "/late")
 			if r.body != "page" || mwCountSetCookies(r.header, "session") != 0 {
 				t.Errorf("late change response %q, Set-Cookie %v", r.body, r.header.Values("Set-Cookie"))
@@ -622,7 +622,7 @@ func TestSessionChangeAfterCommitLogged(t *testing.T) {
 			if !strings.Contains(log, "level=ERROR") || !strings.Contains(log, ErrCommitted.Error()) || !strings.Contains(log, tc.name) {
 				t.Errorf("late %s not logged with ErrCommitted: %s", tc.name, log)
 			}
-			if backend.adds.Load()+backend.replaces.Load()+backend.deletes.Load() != writes || backend.lastWritten() != before || backend.Len() != 1 {
+			if backend.snapshot().writes() != writes || backend.lastWritten() != before || backend.Len() != 1 {
 				t.Errorf("late %s changed the store", tc.name)
 			}
 			chk.report(t)

@@ -341,7 +341,7 @@ func TestWriterLifecycle(t *testing.T) {
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
-			store, backend := mwServerStore(nil)
+			store, backend := countedMemoryStore(nil)
 			if row.failSave {
 				backend.failWrite = errMwCause
 			}
@@ -420,7 +420,7 @@ func TestWriterLifecycle(t *testing.T) {
 // Handlers and middlewares type-assert and unwrap the writer; the wrapper
 // must expose what net/http's writer has and reach the rest via Unwrap.
 func TestWriterInterfaces(t *testing.T) {
-	store, _ := mwServerStore(nil)
+	store, _ := countedMemoryStore(nil)
 	obs := &mwObs{}
 	srv := mwStart(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := w.(http.Flusher); !ok {
@@ -483,7 +483,7 @@ func TestWriterFlushUnsupported(t *testing.T) {
 // An error response after a store failure is not glued to output the
 // handler already produced: the commit happens before the first byte.
 func TestWriterErrorNotGluedAfterPartialOutput(t *testing.T) {
-	store, backend := mwServerStore(nil)
+	store, backend := countedMemoryStore(nil)
 	backend.failWrite = errMwCause
 	srv := mwStart(t, store, mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("k", "v")
