@@ -51,12 +51,12 @@ func csBenchSetup(b *testing.B, storeName string, next http.Handler) (http.Handl
 	}))
 	w := httptest.NewRecorder()
 	seed.ServeHTTP(w, httptest.NewRequest("GET", "https://example.com/", nil))
-	value, _, ok := csSetCookie(w.Header())
-	if !ok {
+	c, _ := setCookie(w.Header(), DefaultCookieName)
+	if c == nil {
 		b.Fatalf("%s: no session cookie", storeName)
 	}
 	req := httptest.NewRequest("GET", "https://example.com/", nil)
-	req.Header.Set("Cookie", DefaultCookieName+"="+value)
+	req.Header.Set("Cookie", DefaultCookieName+"="+c.Value)
 	return mw(next), req
 }
 
@@ -66,8 +66,8 @@ func csBenchRun(b *testing.B, h http.Handler, req *http.Request, wantCookie bool
 	if w.code != http.StatusOK {
 		b.Fatalf("status %d", w.code)
 	}
-	if _, _, ok := csSetCookie(w.h); ok != wantCookie {
-		b.Fatalf("Set-Cookie sent: %v, want %v", ok, wantCookie)
+	if c, _ := setCookie(w.h, DefaultCookieName); (c != nil) != wantCookie {
+		b.Fatalf("Set-Cookie sent: %v, want %v", c != nil, wantCookie)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -174,12 +174,12 @@ func TestCSUntouchedIsFree(t *testing.T) {
 				s, _ := Get(r)
 				csBenchPayload(s)
 			})).ServeHTTP(rec, httptest.NewRequest("GET", "https://example.com/", nil))
-			value, _, ok := csSetCookie(rec.Header())
-			if !ok {
+			c, _ := setCookie(rec.Header(), DefaultCookieName)
+			if c == nil {
 				t.Fatal("no cookie")
 			}
 			req := httptest.NewRequest("GET", "https://example.com/", nil)
-			req.Header.Set("Cookie", DefaultCookieName+"="+value)
+			req.Header.Set("Cookie", DefaultCookieName+"="+c.Value)
 			h := mw(csUntouched)
 			before := counting.calls()
 

@@ -11,9 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +38,7 @@ type csKind struct {
 	forgeable bool
 	// rawCookies: the cookie is Python-quoted JSON, which net/http's
 	// client and cookiejar drop ("\\" and '"' inside the quotes), so the
-	// end-to-end tests carry it with csRawJar instead.
+	// end-to-end tests carry it with a rawJar instead.
 	rawCookies bool
 	// minKey and maxKey are the accepted key lengths of a keyed store.
 	minKey, maxKey int
@@ -252,77 +250,18 @@ func csDump(s *Session) string {
 
 const csFresh = "new=true"
 
-// csClient is a browser: a real server and a cookie jar (net/http's, or
-// csRawJar for cookies net/http cannot parse).
+// csClient is a browser on a real server running h.
 type csClient struct {
 	t   testing.TB
 	srv *httptest.Server
-	c   *http.Client
-	jar *cookiejar.Jar
-	raw *csRawJar
+	*browser
 }
 
 func csNewClient(t testing.TB, rawCookies bool, h http.Handler) *csClient {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	c := &csClient{t: t, srv: srv}
-	if rawCookies {
-		c.raw = &csRawJar{next: srv.Client().Transport}
-		c.c = &http.Client{Transport: c.raw}
-		return c
-	}
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.jar, c.c = jar, &http.Client{Jar: jar}
-	return c
-}
-
-// csRawJar keeps the session cookie's value byte for byte, as a browser
-// does. net/http's cookiejar drops Python-quoted values such as the
-// insecure store's.
-type csRawJar struct {
-	mu    sync.Mutex
-	value string
-	next  http.RoundTripper
-}
-
-func (j *csRawJar) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	j.mu.Lock()
-	if j.value != "" {
-		r.Header.Set("Cookie", DefaultCookieName+"="+j.value)
-	}
-	j.mu.Unlock()
-	resp, err := j.next.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	if v, deleted, ok := csSetCookie(resp.Header); ok {
-		j.mu.Lock()
-		j.value = v
-		if deleted {
-			j.value = ""
-		}
-		j.mu.Unlock()
-	}
-	return resp, nil
-}
-
-// csSetCookie returns the raw value of the session's Set-Cookie line and
-// whether it deletes the cookie.
-func csSetCookie(h http.Header) (value string, deleted, ok bool) {
-	for _, line := range h.Values("Set-Cookie") {
-		name, rest, _ := strings.Cut(line, "=")
-		if name != DefaultCookieName {
-			continue
-		}
-		value, attrs, _ := strings.Cut(rest, ";")
-		return value, value == "" || strings.Contains(attrs, "Max-Age=0"), true
-	}
-	return "", false, false
+	return &csClient{t: t, srv: srv, browser: newBrowser(srv.URL, DefaultCookieName, rawCookies)}
 }
 
 type csResp struct {
@@ -334,7 +273,7 @@ type csResp struct {
 
 func (c *csClient) get(path string) csResp {
 	c.t.Helper()
-	resp, err := c.c.Get(c.srv.URL + path)
+	resp, err := c.client.Get(c.srv.URL + path)
 	if err != nil {
 		c.t.Fatalf("GET %s: %v", path, err)
 	}
@@ -361,22 +300,6 @@ func (c *csClient) getWith(path, cookie string) csResp {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return csResp{resp.StatusCode, string(body), resp.Header.Values("Set-Cookie"), resp.Header}
-}
-
-// cookie returns the session cookie's value in the jar, or "".
-func (c *csClient) cookie() string {
-	if c.raw != nil {
-		c.raw.mu.Lock()
-		defer c.raw.mu.Unlock()
-		return c.raw.value
-	}
-	u, _ := url.Parse(c.srv.URL)
-	for _, ck := range c.jar.Cookies(u) {
-		if ck.Name == DefaultCookieName {
-			return ck.Value
-		}
-	}
-	return ""
 }
 
 func (c *csClient) expect(path string, status int, body string) csResp {
@@ -413,8 +336,8 @@ func csMint(t testing.TB, h http.Handler, path, cookie string) string {
 	if w.Code != http.StatusOK {
 		t.Fatalf("GET %s = %d %q", path, w.Code, w.Body.String())
 	}
-	if v, deleted, ok := csSetCookie(w.Header()); ok && !deleted {
-		return v
+	if c, _ := setCookie(w.Header(), DefaultCookieName); c != nil && !isDeletion(c) {
+		return c.Value
 	}
 	t.Fatalf("GET %s set no session cookie (headers %v)", path, w.Header())
 	return ""
@@ -965,7 +888,11 @@ func TestCSCookieSizeBoundary(t *testing.T) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		size := len(DefaultCookieName) + 1 + base + n
-		value, _, sent := csSetCookie(w.Header())
+		c, _ := setCookie(w.Header(), DefaultCookieName)
+		sent, value := c != nil, ""
+		if sent {
+			value = c.Value
+		}
 		switch {
 		case n <= limit && (w.Code != 200 || !sent || len(value) != base+n):
 			t.Errorf("cookie of %d bytes: %d, sent %v (%d bytes), want 200 with the cookie", size, w.Code, sent, len(value))

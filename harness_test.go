@@ -9,7 +9,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -318,4 +323,184 @@ func TestCountingConditional(t *testing.T) {
 	if got := c.snapshot(); got.writes() != 3 || got.total() != 4 {
 		t.Fatalf("writes %d total %d, want 3 and 4", got.writes(), got.total())
 	}
+}
+
+// parseSetCookie parses a Set-Cookie line leniently: unlike
+// http.ParseSetCookie it keeps values net/http refuses (the insecure
+// store's Python-quoted JSON) verbatim, quotes included. Max-Age <= 0
+// parses as MaxAge -1, as net/http has it.
+func parseSetCookie(line string) *http.Cookie {
+	parts := strings.Split(line, ";")
+	name, value, ok := strings.Cut(strings.TrimSpace(parts[0]), "=")
+	if !ok || name == "" {
+		return nil
+	}
+	c := &http.Cookie{Name: name, Value: value, Raw: line}
+	for _, p := range parts[1:] {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		switch strings.ToLower(k) {
+		case "path":
+			c.Path = v
+		case "domain":
+			c.Domain = v
+		case "max-age":
+			if n, err := strconv.Atoi(v); err == nil {
+				c.MaxAge = max(n, -1)
+				if n == 0 {
+					c.MaxAge = -1
+				}
+			}
+		case "expires":
+			c.Expires, _ = http.ParseTime(v)
+		case "httponly":
+			c.HttpOnly = true
+		case "secure":
+			c.Secure = true
+		case "samesite":
+			switch strings.ToLower(v) {
+			case "lax":
+				c.SameSite = http.SameSiteLaxMode
+			case "strict":
+				c.SameSite = http.SameSiteStrictMode
+			case "none":
+				c.SameSite = http.SameSiteNoneMode
+			}
+		case "partitioned":
+			c.Partitioned = true
+		}
+	}
+	return c
+}
+
+// setCookie returns the last Set-Cookie for name in h, parsed, and its raw
+// line; nil and "" when there is none.
+func setCookie(h http.Header, name string) (*http.Cookie, string) {
+	var found *http.Cookie
+	var raw string
+	for _, line := range h.Values("Set-Cookie") {
+		if c := parseSetCookie(line); c != nil && c.Name == name {
+			found, raw = c, line
+		}
+	}
+	return found, raw
+}
+
+// isDeletion reports whether a Set-Cookie removes the cookie.
+func isDeletion(c *http.Cookie) bool { return c.MaxAge < 0 || c.Value == "" || c.Value == `""` }
+
+// countSetCookies counts the Set-Cookie lines for name.
+func countSetCookies(h http.Header, name string) int {
+	n := 0
+	for _, line := range h.Values("Set-Cookie") {
+		if strings.HasPrefix(line, name+"=") {
+			n++
+		}
+	}
+	return n
+}
+
+// rawJar keeps one cookie's value byte for byte, as a browser does, where
+// net/http's client and cookiejar drop Python-quoted values ("\\" and '"'
+// inside the quotes) such as the insecure store's. It honours deletions
+// but, like a client replaying a cookie, not a positive Max-Age: the
+// servers must enforce expiry themselves.
+type rawJar struct {
+	name string
+	next http.RoundTripper
+
+	mu    sync.Mutex
+	value string
+}
+
+func (j *rawJar) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	if v := j.get(); v != "" {
+		r.Header.Set("Cookie", j.name+"="+v)
+	}
+	resp, err := j.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	if c, _ := setCookie(resp.Header, j.name); c != nil {
+		v := c.Value
+		if isDeletion(c) {
+			v = ""
+		}
+		j.set(v)
+	}
+	return resp, nil
+}
+
+func (j *rawJar) get() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.value
+}
+
+func (j *rawJar) set(v string) {
+	j.mu.Lock()
+	j.value = v
+	j.mu.Unlock()
+}
+
+// browser holds one visitor's session cookie for the servers at url (a
+// cookie ignores ports, so one browser can visit two servers on
+// 127.0.0.1): in net/http's cookiejar, or, for raw, in a rawJar.
+type browser struct {
+	url    *url.URL
+	name   string // the session cookie's
+	client *http.Client
+	jar    *cookiejar.Jar // nil when raw
+	raw    *rawJar        // nil unless raw
+}
+
+func newBrowser(rawURL, name string, raw bool) *browser {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		panic(err) // the tests' own URLs
+	}
+	b := &browser{url: u, name: name}
+	if raw {
+		b.raw = &rawJar{name: name, next: http.DefaultTransport}
+		b.client = &http.Client{Transport: b.raw}
+		return b
+	}
+	b.jar, _ = cookiejar.New(nil) // fails only for options given
+	b.client = &http.Client{Jar: b.jar}
+	return b
+}
+
+// cookie returns the session cookie's value as the browser would send it,
+// quotes included; "" when it holds none.
+func (b *browser) cookie() string {
+	if b.raw != nil {
+		return b.raw.get()
+	}
+	for _, c := range b.jar.Cookies(b.url) {
+		if c.Name == b.name {
+			if c.Quoted {
+				return `"` + c.Value + `"`
+			}
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// setCookie replaces the session cookie ("" removes it), as a client
+// replaying or tampering with a cookie would.
+func (b *browser) setCookie(v string) {
+	if b.raw != nil {
+		b.raw.set(v)
+		return
+	}
+	c := &http.Cookie{Name: b.name, Path: "/"}
+	if v == "" {
+		c.MaxAge = -1
+	} else if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		c.Value, c.Quoted = v[1:len(v)-1], true
+	} else {
+		c.Value = v
+	}
+	b.jar.SetCookies(b.url, []*http.Cookie{c})
 }

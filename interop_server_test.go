@@ -145,7 +145,7 @@ func TestInteropAiohttpRedisStorage(t *testing.T) {
 		pyCookie := p.br.cookie()
 		goShort := ioGoServer(t, kind.store(t, p.clock), p.clock, 1)
 		br := p.br
-		p.br = ioNewBrowser(t, false)
+		p.br = newBrowser("http://127.0.0.1/", ioCookie, false)
 		if status, body, _ := p.do(goShort, "POST", "/set", ioKV("user", `"bob"`)); status != 200 {
 			t.Fatalf("Go set = %d %s", status, body)
 		}
@@ -221,7 +221,7 @@ func TestInteropAiohttpMemcachedStorage(t *testing.T) {
 		pyCookie := p.br.cookie()
 		goShort := ioGoServer(t, kind.store(t, p.clock), p.clock, 1)
 		br := p.br
-		p.br = ioNewBrowser(t, false)
+		p.br = newBrowser("http://127.0.0.1/", ioCookie, false)
 		if status, body, _ := p.do(goShort, "POST", "/set", ioKV("user", `"bob"`)); status != 200 {
 			t.Fatalf("Go set = %d %s", status, body)
 		}
@@ -515,7 +515,7 @@ func TestInteropMemcachedVectors(t *testing.T) {
 		q.at(t0)
 		fake.take()
 		q.pySet("user", `"alice"`)
-		q.br = ioNewBrowser(t, false) // Go creates its own session
+		q.br = newBrowser("http://127.0.0.1/", ioCookie, false) // Go creates its own session
 		q.goSet("user", `"bob"`)
 		cmds := fake.take()
 		re := regexp.MustCompile(`^(set|add) ` + keyRE + ` 0 (\d+) \d+\r\n`)

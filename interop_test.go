@@ -25,7 +25,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -345,117 +344,6 @@ func ioGoHandler() http.Handler {
 	return mux
 }
 
-// ioBrowser is one browser for both servers: net/http's cookiejar, or, for
-// SimpleCookieStorage, ioRawJar (net/http's client drops Python-quoted JSON
-// cookie values, a browser keeps them).
-type ioBrowser struct {
-	t      *testing.T
-	client *http.Client
-	std    *cookiejar.Jar
-	raw    *ioRawJar
-}
-
-var ioJarURL = &url.URL{Scheme: "http", Host: "127.0.0.1", Path: "/"}
-
-func ioNewBrowser(t *testing.T, raw bool) *ioBrowser {
-	b := &ioBrowser{t: t}
-	if raw {
-		b.raw = &ioRawJar{next: http.DefaultTransport}
-		b.client = &http.Client{Transport: b.raw}
-		return b
-	}
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.std, b.client = jar, &http.Client{Jar: jar}
-	return b
-}
-
-// cookie returns the session cookie as the browser would send it ("" when
-// there is none), quotes included.
-func (b *ioBrowser) cookie() string {
-	if b.raw != nil {
-		b.raw.mu.Lock()
-		defer b.raw.mu.Unlock()
-		return b.raw.value
-	}
-	for _, c := range b.std.Cookies(ioJarURL) {
-		if c.Name == ioCookie {
-			if c.Quoted {
-				return `"` + c.Value + `"`
-			}
-			return c.Value
-		}
-	}
-	return ""
-}
-
-// setCookie replaces the session cookie ("" removes it), as a client
-// replaying or tampering with a cookie would.
-func (b *ioBrowser) setCookie(v string) {
-	if b.raw != nil {
-		b.raw.mu.Lock()
-		defer b.raw.mu.Unlock()
-		b.raw.value = v
-		return
-	}
-	c := &http.Cookie{Name: ioCookie, Path: "/"}
-	if v == "" {
-		c.MaxAge = -1
-	} else if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		c.Value, c.Quoted = v[1:len(v)-1], true
-	} else {
-		c.Value = v
-	}
-	b.std.SetCookies(ioJarURL, []*http.Cookie{c})
-}
-
-// ioRawJar keeps the session cookie's value byte for byte. It honours
-// deletions (Max-Age=0) but, like a client replaying a cookie, not a
-// positive Max-Age: the servers must enforce expiry themselves.
-type ioRawJar struct {
-	mu    sync.Mutex
-	value string
-	next  http.RoundTripper
-}
-
-func (j *ioRawJar) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	j.mu.Lock()
-	if j.value != "" {
-		r.Header.Set("Cookie", ioCookie+"="+j.value)
-	}
-	j.mu.Unlock()
-	resp, err := j.next.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	for _, line := range resp.Header.Values("Set-Cookie") {
-		name, rest, _ := strings.Cut(line, "=")
-		if name != ioCookie {
-			continue
-		}
-		value, attrs, _ := strings.Cut(rest, ";")
-		deleted := value == "" || value == `""`
-		for _, a := range strings.Split(attrs, ";") {
-			k, v, _ := strings.Cut(strings.TrimSpace(a), "=")
-			if strings.EqualFold(k, "Max-Age") {
-				if n, err := strconv.Atoi(v); err == nil && n <= 0 {
-					deleted = true
-				}
-			}
-		}
-		j.mu.Lock()
-		j.value = value
-		if deleted {
-			j.value = ""
-		}
-		j.mu.Unlock()
-	}
-	return resp, nil
-}
-
 // ioView is either side's dump of a session.
 type ioView struct {
 	Status   int               `json:"-"`
@@ -488,7 +376,7 @@ type ioPair struct {
 	py     *ioPy
 	goURL  string
 	clock  *testClock
-	br     *ioBrowser
+	br     *browser
 	maxAge int
 }
 
@@ -613,7 +501,7 @@ func ioNewPair(t *testing.T, kind *ioKind, maxAge int, extra ...Option) *ioPair 
 // subtest.
 func (p *ioPair) fresh(t *testing.T) int64 {
 	p.t = t
-	p.br = ioNewBrowser(t, p.kind.rawJar)
+	p.br = newBrowser("http://127.0.0.1/", ioCookie, p.kind.rawJar)
 	now := time.Now().Unix()
 	p.at(now)
 	return now

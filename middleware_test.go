@@ -13,7 +13,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -181,102 +180,23 @@ type mwResp struct {
 
 // cookie returns the Set-Cookie for name, parsed, and its raw text.
 func (r mwResp) cookie(name string) (*http.Cookie, string) {
-	return mwSetCookie(r.header, name)
+	return setCookie(r.header, name)
 }
 
-func mwSetCookie(h http.Header, name string) (*http.Cookie, string) {
-	var found *http.Cookie
-	var raw string
-	for _, line := range h.Values("Set-Cookie") {
-		if c := mwParseSetCookie(line); c != nil && c.Name == name {
-			found, raw = c, line
-		}
-	}
-	return found, raw
-}
-
-// mwParseSetCookie parses a Set-Cookie line leniently: unlike
-// http.ParseSetCookie it keeps values net/http refuses (the insecure
-// store's quoted JSON) verbatim. Max-Age <= 0 parses as MaxAge -1.
-func mwParseSetCookie(line string) *http.Cookie {
-	parts := strings.Split(line, ";")
-	name, value, ok := strings.Cut(strings.TrimSpace(parts[0]), "=")
-	if !ok || name == "" {
-		return nil
-	}
-	c := &http.Cookie{Name: name, Value: value, Raw: line}
-	for _, p := range parts[1:] {
-		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
-		switch strings.ToLower(k) {
-		case "path":
-			c.Path = v
-		case "domain":
-			c.Domain = v
-		case "max-age":
-			if n, err := strconv.Atoi(v); err == nil {
-				c.MaxAge = max(n, -1)
-				if n == 0 {
-					c.MaxAge = -1
-				}
-			}
-		case "expires":
-			c.Expires, _ = http.ParseTime(v)
-		case "httponly":
-			c.HttpOnly = true
-		case "secure":
-			c.Secure = true
-		case "samesite":
-			switch strings.ToLower(v) {
-			case "lax":
-				c.SameSite = http.SameSiteLaxMode
-			case "strict":
-				c.SameSite = http.SameSiteStrictMode
-			case "none":
-				c.SameSite = http.SameSiteNoneMode
-			}
-		case "partitioned":
-			c.Partitioned = true
-		}
-	}
-	return c
-}
-
-// mwBrowser is a minimal cookie-keeping client that sends cookie values
-// back verbatim, whatever the store's format.
+// mwBrowser is a browser on one mwServer that sends its cookie value back
+// verbatim, whatever the store's format.
 type mwBrowser struct {
-	srv   *mwServer
-	name  string
-	value string
+	srv *mwServer
+	*browser
 }
 
-func mwNewBrowser(srv *mwServer) *mwBrowser { return &mwBrowser{srv: srv, name: DefaultCookieName} }
+func mwNewBrowser(srv *mwServer) *mwBrowser {
+	return &mwBrowser{srv: srv, browser: newBrowser(srv.URL, DefaultCookieName, true)}
+}
 
 func (b *mwBrowser) get(t *testing.T, path string) mwResp {
 	t.Helper()
-	var cookies []*http.Cookie
-	if b.value != "" {
-		cookies = append(cookies, &http.Cookie{Name: b.name, Value: b.value})
-	}
-	r := b.srv.do(t, mwPlain(), path, cookies...)
-	if ck, _ := r.cookie(b.name); ck != nil {
-		if ck.MaxAge < 0 {
-			b.value = ""
-		} else {
-			b.value = ck.Value
-		}
-	}
-	return r
-}
-
-// mwCountSetCookies counts Set-Cookie lines for name.
-func mwCountSetCookies(h http.Header, name string) int {
-	n := 0
-	for _, line := range h.Values("Set-Cookie") {
-		if strings.HasPrefix(line, name+"=") {
-			n++
-		}
-	}
-	return n
+	return b.srv.do(t, b.client, path)
 }
 
 // do sends GET path with c (which may hold a cookie jar) plus extra
@@ -450,7 +370,7 @@ func TestMiddlewareLazyUntouched(t *testing.T) {
 			})
 			srv := mwStart(t, st, mux)
 			c := mwJar(t)
-			if r := srv.do(t, c, "/set"); mwCountSetCookies(r.header, "session") != 1 {
+			if r := srv.do(t, c, "/set"); countSetCookies(r.header, "session") != 1 {
 				t.Fatalf("setup: no session cookie: %v", r.header)
 			}
 			calls := func() int64 {
@@ -900,7 +820,7 @@ func TestMiddlewareInsecureTransportWarning(t *testing.T) {
 		req := httptest.NewRequest(http.MethodGet, "http://app.example.com/", nil)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		if mwCountSetCookies(rec.Header(), "session") != 1 {
+		if countSetCookies(rec.Header(), "session") != 1 {
 			t.Fatalf("no cookie: %v", rec.Header())
 		}
 	}
@@ -1055,7 +975,7 @@ func TestMiddlewareCookieOptionsAndDeletion(t *testing.T) {
 	}))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://www.example.com/app/login", nil))
-	ck, raw := mwSetCookie(rec.Header(), "__Secure-sid")
+	ck, raw := setCookie(rec.Header(), "__Secure-sid")
 	if ck == nil {
 		t.Fatalf("no cookie: %v", rec.Header())
 	}
@@ -1072,7 +992,7 @@ func TestMiddlewareCookieOptionsAndDeletion(t *testing.T) {
 	req.Header.Add("Cookie", "__Secure-sid="+ck.Value)
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	del, raw := mwSetCookie(rec.Header(), "__Secure-sid")
+	del, raw := setCookie(rec.Header(), "__Secure-sid")
 	if del == nil {
 		t.Fatalf("no deletion cookie: %v", rec.Header())
 	}
@@ -1256,7 +1176,7 @@ func TestMiddlewareCacheControl(t *testing.T) {
 			req.Header.Add("Cookie", "session="+token)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
-			if got := mwCountSetCookies(rec.Header(), "session") == 1; got != tc.wantCookie {
+			if got := countSetCookies(rec.Header(), "session") == 1; got != tc.wantCookie {
 				t.Fatalf("cookie sent = %v, want %v: %v", got, tc.wantCookie, rec.Header())
 			}
 			got := rec.Header().Values("Cache-Control")

@@ -96,7 +96,7 @@ func TestSessionMapAPI(t *testing.T) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	chk.report(t)
-	if mwCountSetCookies(rec.Header(), "session") != 1 {
+	if countSetCookies(rec.Header(), "session") != 1 {
 		t.Errorf("no cookie after changes: %v", rec.Header())
 	}
 }
@@ -214,8 +214,8 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 			}))
 			srv := mwStart(t, store, mux)
 			b := mwNewBrowser(srv)
-			if r := b.get(t, "/set"); r.status != 200 || b.value == "" {
-				t.Fatalf("set: %d, cookie %q, %v", r.status, b.value, r.header)
+			if r := b.get(t, "/set"); r.status != 200 || b.cookie() == "" {
+				t.Fatalf("set: %d, cookie %q, %v", r.status, b.cookie(), r.header)
 			}
 			b.get(t, "/get")
 			chk.report(t)
@@ -279,7 +279,7 @@ func TestSessionSetUnencodable(t *testing.T) {
 	if r.status != 200 || r.body != "fine" {
 		t.Errorf("response %d %q, want the handler's 200", r.status, r.body)
 	}
-	if mwCountSetCookies(r.header, "session") != 0 || backend.Len() != 0 {
+	if countSetCookies(r.header, "session") != 0 || backend.Len() != 0 {
 		t.Errorf("rejected values created a session")
 	}
 	chk.report(t)
@@ -462,8 +462,8 @@ func TestSessionMetadata(t *testing.T) {
 		if want := "new=false created=" + start.Format(time.RFC3339) + " expires=" + start.Add(time.Hour).Format(time.RFC3339); r.body != want {
 			t.Errorf("second: %q, want %q", r.body, want)
 		}
-		if len(ids) != 2 || ids[0] != "" || ids[1] != b.value || b.value == "" {
-			t.Errorf("IDs %q, want empty then the cookie value %q", ids, b.value)
+		if len(ids) != 2 || ids[0] != "" || ids[1] != b.cookie() || b.cookie() == "" {
+			t.Errorf("IDs %q, want empty then the cookie value %q", ids, b.cookie())
 		}
 	})
 	t.Run("cookie store", func(t *testing.T) {
@@ -615,7 +615,7 @@ func TestSessionChangeAfterCommitLogged(t *testing.T) {
 			before := backend.lastWritten()
 			writes := backend.snapshot().writes()
 			r := b.get(t, "/late")
-			if r.body != "page" || mwCountSetCookies(r.header, "session") != 0 {
+			if r.body != "page" || countSetCookies(r.header, "session") != 0 {
 				t.Errorf("late change response %q, Set-Cookie %v", r.body, r.header.Values("Set-Cookie"))
 			}
 			log := srv.log.String()

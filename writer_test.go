@@ -372,7 +372,7 @@ func TestWriterLifecycle(t *testing.T) {
 			if final.body != row.body {
 				t.Errorf("body %.80q (%d bytes), want %.80q (%d bytes)", final.body, len(final.body), row.body, len(row.body))
 			}
-			ck, raw := mwSetCookie(final.header, "session")
+			ck, raw := setCookie(final.header, "session")
 			if got := ck != nil && ck.MaxAge > 0 && ck.Value != ""; got != row.cookie {
 				t.Errorf("live session cookie = %v, want %v (Set-Cookie %q)", got, row.cookie, raw)
 			}
@@ -449,7 +449,7 @@ func TestWriterInterfaces(t *testing.T) {
 		_, _ = io.WriteString(w, "ok")
 	}))
 	r := srv.do(t, mwPlain(), "/")
-	if r.body != "ok" || mwCountSetCookies(r.header, "session") != 1 {
+	if r.body != "ok" || countSetCookies(r.header, "session") != 1 {
 		t.Errorf("response %q, cookie %v", r.body, r.header.Values("Set-Cookie"))
 	}
 	for _, err := range obs.all() {
@@ -475,7 +475,7 @@ func TestWriterFlushUnsupported(t *testing.T) {
 	if !errors.Is(flushErr, http.ErrNotSupported) {
 		t.Errorf("Flush on a non-flushing writer: %v, want http.ErrNotSupported", flushErr)
 	}
-	if mwCountSetCookies(w.h, "session") != 1 {
+	if countSetCookies(w.h, "session") != 1 {
 		t.Errorf("Flush did not commit the session: %v", w.h)
 	}
 }
