@@ -40,7 +40,7 @@ func csBenchPayload(s *Session) {
 // carries a valid session cookie with csBenchPayload.
 func csBenchSetup(b *testing.B, storeName string, next http.Handler) (http.Handler, *http.Request) {
 	b.Helper()
-	store := csMustStore(b, csKindNamed(storeName))
+	store := mustStore(b, kindNamed(storeName))
 	mw := csMiddleware(b, store)
 	seed := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := Get(r)
@@ -167,7 +167,7 @@ func TestCSUntouchedIsFree(t *testing.T) {
 	})
 	for _, name := range csBenchStores {
 		t.Run(name, func(t *testing.T) {
-			counting := &countingStore{Store: csMustStore(t, csKindNamed(name))}
+			counting := &countingStore{Store: mustStore(t, kindNamed(name))}
 			mw := csMiddleware(t, counting)
 			rec := httptest.NewRecorder()
 			mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

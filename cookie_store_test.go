@@ -22,140 +22,6 @@ import (
 	"golang.org/x/crypto/nacl/secretbox"
 )
 
-// Three distinct 32-byte keys.
-var (
-	csKeyA = bytes.Repeat([]byte{0xA1}, 32)
-	csKeyB = bytes.Repeat([]byte{0xB2}, 32)
-	csKeyC = bytes.Repeat([]byte{0xC3}, 32)
-)
-
-// csKind describes one store under test.
-type csKind struct {
-	name   string
-	keyed  bool // the constructor takes secret keys
-	cookie bool // the record travels in the cookie
-	// forgeable: anyone can mint a cookie the store accepts (insecure store).
-	forgeable bool
-	// rawCookies: the cookie is Python-quoted JSON, which net/http's
-	// client and cookiejar drop ("\\" and '"' inside the quotes), so the
-	// end-to-end tests carry it with a rawJar instead.
-	rawCookies bool
-	// minKey and maxKey are the accepted key lengths of a keyed store.
-	minKey, maxKey int
-	build          func(keys ...[]byte) (Store, error)
-	// decode and encode split a cookie value into its raw byte parts (below
-	// the text encoding) and join them back, for bit flips of the decoded
-	// bytes.
-	decode func(string) ([][]byte, bool)
-	encode func([][]byte) string
-}
-
-func csOnePart(enc *base64.Encoding) (func(string) ([][]byte, bool), func([][]byte) string) {
-	return func(s string) ([][]byte, bool) {
-			b, err := enc.DecodeString(s)
-			return [][]byte{b}, err == nil
-		}, func(p [][]byte) string {
-			return enc.EncodeToString(p[0])
-		}
-}
-
-func csKinds() []csKind {
-	naclDec, naclEnc := csOnePart(base64.StdEncoding)
-	urlDec, urlEnc := csOnePart(base64.URLEncoding)
-	return []csKind{
-		{
-			// The record as Python-quoted JSON: below the text there is
-			// only the JSON itself.
-			name: "insecure", cookie: true, forgeable: true, rawCookies: true,
-			build: func(...[]byte) (Store, error) { return NewInsecureCookieStore(), nil },
-			decode: func(s string) ([][]byte, bool) {
-				d, err := NewInsecureCookieStore().Load(context.Background(), csHTTPValue(s))
-				return [][]byte{d}, err == nil
-			},
-			encode: func(p [][]byte) string {
-				tok, _ := NewInsecureCookieStore().Save(context.Background(), "", p[0], time.Hour)
-				return tok
-			},
-		},
-		{
-			name: "signed", keyed: true, cookie: true, minKey: 32, maxKey: 64,
-			build: func(keys ...[]byte) (Store, error) { return NewSignedCookieStore(keys...) },
-			decode: func(s string) ([][]byte, bool) {
-				payload, sig, ok := strings.Cut(s, ".")
-				if !ok {
-					return nil, false
-				}
-				p, err1 := base64.RawURLEncoding.DecodeString(payload)
-				g, err2 := base64.RawURLEncoding.DecodeString(sig)
-				return [][]byte{p, g}, err1 == nil && err2 == nil
-			},
-			encode: func(p [][]byte) string {
-				return base64.RawURLEncoding.EncodeToString(p[0]) + "." + base64.RawURLEncoding.EncodeToString(p[1])
-			},
-		},
-		{
-			name: "encrypted", keyed: true, cookie: true, minKey: 32, maxKey: 64,
-			build:  func(keys ...[]byte) (Store, error) { return NewEncryptedCookieStore(keys...) },
-			decode: urlDec, encode: urlEnc,
-		},
-		{
-			name: "nacl", keyed: true, cookie: true, minKey: 32, maxKey: 32,
-			build:  func(keys ...[]byte) (Store, error) { return NewNaClCookieStore(keys...) },
-			decode: naclDec, encode: naclEnc,
-		},
-		{
-			name: "fernet", keyed: true, cookie: true, minKey: 32, maxKey: 32,
-			build:  func(keys ...[]byte) (Store, error) { return NewFernetCookieStore(keys...) },
-			decode: urlDec, encode: urlEnc,
-		},
-		{
-			name:  "memory",
-			build: func(...[]byte) (Store, error) { return NewMemoryStore(), nil },
-		},
-	}
-}
-
-func csKindNamed(name string) csKind {
-	for _, k := range csKinds() {
-		if k.name == name {
-			return k
-		}
-	}
-	panic("no store kind " + name)
-}
-
-func csCookieKinds() []csKind {
-	var out []csKind
-	for _, k := range csKinds() {
-		if k.cookie {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-func csKeyedKinds() []csKind {
-	var out []csKind
-	for _, k := range csKinds() {
-		if k.keyed {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-func csMustStore(t testing.TB, k csKind, keys ...[]byte) Store {
-	t.Helper()
-	if len(keys) == 0 {
-		keys = [][]byte{csKeyA}
-	}
-	s, err := k.build(keys...)
-	if err != nil {
-		t.Fatalf("%s: build store: %v", k.name, err)
-	}
-	return s
-}
-
 var csQuiet = slog.New(slog.DiscardHandler)
 
 func csMiddleware(t testing.TB, store Store, opts ...Option) func(http.Handler) http.Handler {
@@ -346,10 +212,10 @@ func csMint(t testing.TB, h http.Handler, path, cookie string) string {
 // TestCSEndToEnd runs set → read → modify → logout → fresh over a real
 // server and a cookie jar, for every store.
 func TestCSEndToEnd(t *testing.T) {
-	for _, k := range csKinds() {
+	for _, k := range storeKinds() {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			c := csNewClient(t, k.rawCookies, csMiddleware(t, csMustStore(t, k))(csApp()))
+			c := csNewClient(t, k.rawCookies, csMiddleware(t, mustStore(t, k))(csApp()))
 
 			// An anonymous visitor who only reads gets no cookie.
 			r := c.expect("/get", 200, csFresh)
@@ -430,9 +296,9 @@ func TestCSStoreContract(t *testing.T) {
 		`{"created":1700000000,"session":{"n":1},"accessed":1700000100.025}`,
 		`{"created":1700000000,"session":{"u":"é日本😀"}}`,
 	}
-	for _, k := range csKinds() {
+	for _, k := range storeKinds() {
 		t.Run(k.name, func(t *testing.T) {
-			store := csMustStore(t, k)
+			store := mustStore(t, k)
 			for _, rec := range records {
 				data := []byte(rec)
 				tok, err := store.Save(ctx, "", data, time.Hour)
@@ -480,7 +346,7 @@ type csVariant struct {
 	strict bool
 }
 
-func csVariants(k csKind, tok string) []csVariant {
+func csVariants(k storeKind, tok string) []csVariant {
 	var vs []csVariant
 	add := func(strict bool, desc, v string) {
 		if v != tok {
@@ -543,26 +409,16 @@ func csVariants(k csKind, tok string) []csVariant {
 	return vs
 }
 
-// csHTTPValue is a cookie value as a server sees it: without surrounding
-// blanks and double quotes.
-func csHTTPValue(v string) string {
-	v = strings.Trim(v, " \t")
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		v = v[1 : len(v)-1]
-	}
-	return v
-}
-
 // TestCSTamperSweep feeds every cookie store tampered, truncated, extended,
 // empty, garbage, foreign-key and expired cookies: each must read as a
 // fresh empty session with status 200. The insecure store is swept too, for
 // status 200 only: it cannot detect tampering.
 func TestCSTamperSweep(t *testing.T) {
 	ctx := context.Background()
-	for _, k := range csCookieKinds() {
+	for _, k := range cookieKinds() {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			store := csMustStore(t, k, csKeyA)
+			store := mustStore(t, k, keyA)
 			clock := testClockAt(time.Unix(1700000000, 0))
 			h := csMiddleware(t, store, WithClock(clock.Now), WithLifetime(time.Hour))(csApp())
 			tok := csMint(t, h, "/set?user=alice&role=admin", "")
@@ -596,7 +452,7 @@ func TestCSTamperSweep(t *testing.T) {
 				// What reaches the store through HTTP: surrounding blanks
 				// and quotes are not part of a cookie's value.
 				httpOpened := opened
-				if hv := csHTTPValue(v.value); hv != v.value {
+				if hv := httpCookieValue(v.value); hv != v.value {
 					d, err := store.Load(ctx, hv)
 					httpOpened = err == nil && bytes.Equal(d, origData)
 				}
@@ -621,7 +477,7 @@ func TestCSTamperSweep(t *testing.T) {
 
 			// Sealed with another key.
 			if k.keyed {
-				other := csMiddleware(t, csMustStore(t, k, csKeyB), WithClock(clock.Now))(csApp())
+				other := csMiddleware(t, mustStore(t, k, keyB), WithClock(clock.Now))(csApp())
 				foreign := csMint(t, other, "/set?user=mallory", "")
 				if _, err := store.Load(ctx, foreign); !errors.Is(err, ErrNotFound) {
 					t.Errorf("Load(other key) = %v, want ErrNotFound", err)
@@ -678,7 +534,7 @@ func TestCSInsecureStoreForgery(t *testing.T) {
 // TestCSSignedStoreReadable pins that a signed cookie hides nothing from
 // the client, while it cannot be changed.
 func TestCSSignedStoreReadable(t *testing.T) {
-	h := csMiddleware(t, csMustStore(t, csKindNamed("signed")))(csApp())
+	h := csMiddleware(t, mustStore(t, kindNamed("signed")))(csApp())
 	tok := csMint(t, h, "/set?secret=hunter2", "")
 	payload, _, _ := strings.Cut(tok, ".")
 	plain, err := base64.RawURLEncoding.DecodeString(payload)
@@ -686,8 +542,8 @@ func TestCSSignedStoreReadable(t *testing.T) {
 		t.Fatalf("signed cookie %q does not carry the readable record (%v)", tok, err)
 	}
 	// Nor do the encrypted stores show it.
-	for _, k := range []csKind{csKindNamed("encrypted"), csKindNamed("nacl")} {
-		h := csMiddleware(t, csMustStore(t, k))(csApp())
+	for _, k := range []storeKind{kindNamed("encrypted"), kindNamed("nacl")} {
+		h := csMiddleware(t, mustStore(t, k))(csApp())
 		tok := csMint(t, h, "/set?secret=hunter2", "")
 		parts, _ := k.decode(tok)
 		for _, p := range parts {
@@ -702,21 +558,21 @@ func TestCSSignedStoreReadable(t *testing.T) {
 // are sealed with newKey, and dropping oldKey ends the old sessions.
 func TestCSKeyRotation(t *testing.T) {
 	ctx := context.Background()
-	oldKey, newKey := csKeyA, csKeyB
-	for _, k := range csKeyedKinds() {
+	oldKey, newKey := keyA, keyB
+	for _, k := range keyedKinds() {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			hOld := csMiddleware(t, csMustStore(t, k, oldKey))(csApp())
+			hOld := csMiddleware(t, mustStore(t, k, oldKey))(csApp())
 			tokOld := csMint(t, hOld, "/set?user=alice", "")
 
-			both := csMustStore(t, k, newKey, oldKey)
+			both := mustStore(t, k, newKey, oldKey)
 			hBoth := csMiddleware(t, both)(csApp())
 			if code, body := csProbe(hBoth, DefaultCookieName+"="+tokOld); code != 200 || body != "new=false user=alice" {
 				t.Fatalf("old cookie after rotation: %d %q", code, body)
 			}
 			tokNew := csMint(t, hBoth, "/set?user=bob", tokOld)
 
-			onlyNew := csMustStore(t, k, newKey)
+			onlyNew := mustStore(t, k, newKey)
 			data, err := onlyNew.Load(ctx, tokNew)
 			if err != nil {
 				t.Fatalf("store with only the new key: Load(new cookie) = %v", err)
@@ -725,13 +581,13 @@ func TestCSKeyRotation(t *testing.T) {
 			if err := (JSONCodec{}).DecodeRecord(data, &rec); err != nil || string(rec.Values["user"]) != `"bob"` {
 				t.Fatalf("new cookie holds %q (%v)", data, err)
 			}
-			if _, err := csMustStore(t, k, oldKey).Load(ctx, tokNew); !errors.Is(err, ErrNotFound) {
+			if _, err := mustStore(t, k, oldKey).Load(ctx, tokNew); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("store with only the old key: Load(new cookie) = %v, want ErrNotFound", err)
 			}
 			// A second rotation step with the keys in the other order
 			// still opens both.
 			for _, tok := range []string{tokOld, tokNew} {
-				if _, err := csMustStore(t, k, oldKey, newKey).Load(ctx, tok); err != nil {
+				if _, err := mustStore(t, k, oldKey, newKey).Load(ctx, tok); err != nil {
 					t.Errorf("(old, new) store: Load = %v", err)
 				}
 			}
@@ -751,7 +607,7 @@ func TestCSKeyRotation(t *testing.T) {
 // TestCSKeyValidation: no key, short, long, empty and repeated keys are
 // refused with ErrInvalidKey; every accepted length works.
 func TestCSKeyValidation(t *testing.T) {
-	for _, k := range csKeyedKinds() {
+	for _, k := range keyedKinds() {
 		t.Run(k.name, func(t *testing.T) {
 			bad := map[string][][]byte{
 				"no key":         nil,
@@ -761,11 +617,11 @@ func TestCSKeyValidation(t *testing.T) {
 				"16 bytes":       {make([]byte, 16)},
 				"long":           {make([]byte, k.maxKey+1)},
 				"128 bytes":      {make([]byte, 128)},
-				"duplicate":      {csKeyA, csKeyB, bytes.Clone(csKeyA)},
-				"bad second key": {csKeyA, make([]byte, k.minKey-1)},
+				"duplicate":      {keyA, keyB, bytes.Clone(keyA)},
+				"bad second key": {keyA, make([]byte, k.minKey-1)},
 			}
 			for name, keys := range bad {
-				s, err := k.build(keys...)
+				s, err := k.build(nil, keys...)
 				if !errors.Is(err, ErrInvalidKey) {
 					t.Errorf("%s: err = %v, want ErrInvalidKey", name, err)
 				}
@@ -775,7 +631,7 @@ func TestCSKeyValidation(t *testing.T) {
 			}
 			for _, n := range []int{k.minKey, (k.minKey + k.maxKey) / 2, k.maxKey} {
 				key := bytes.Repeat([]byte{byte(n)}, n)
-				s, err := k.build(key, csKeyC)
+				s, err := k.build(nil, key, keyC)
 				if err != nil {
 					t.Errorf("%d-byte key: %v", n, err)
 					continue
@@ -796,9 +652,9 @@ func TestCSKeyValidation(t *testing.T) {
 // change the store.
 func TestCSKeysAreCopied(t *testing.T) {
 	ctx := context.Background()
-	for _, k := range csKeyedKinds() {
-		key := bytes.Clone(csKeyA)
-		s := csMustStore(t, k, key)
+	for _, k := range keyedKinds() {
+		key := bytes.Clone(keyA)
+		s := mustStore(t, k, key)
 		tok, _ := s.Save(ctx, "", []byte("data"), time.Hour)
 		for i := range key {
 			key[i] = 0
@@ -807,7 +663,7 @@ func TestCSKeysAreCopied(t *testing.T) {
 			t.Errorf("%s: after zeroing the caller's key: %q, %v", k.name, data, err)
 		}
 		tok2, _ := s.Save(ctx, "", []byte("data2"), time.Hour)
-		if _, err := csMustStore(t, k, csKeyA).Load(ctx, tok2); err != nil {
+		if _, err := mustStore(t, k, keyA).Load(ctx, tok2); err != nil {
 			t.Errorf("%s: sealed with a key changed by the caller: %v", k.name, err)
 		}
 	}
@@ -817,7 +673,7 @@ func TestCSKeysAreCopied(t *testing.T) {
 // response, with no Set-Cookie and none of the handler's body; the
 // client's previous session is untouched.
 func TestCSOversizedSession(t *testing.T) {
-	for _, k := range csCookieKinds() {
+	for _, k := range cookieKinds() {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
 			var mu sync.Mutex
@@ -828,7 +684,7 @@ func TestCSOversizedSession(t *testing.T) {
 				mu.Unlock()
 				http.Error(w, "session too large", http.StatusInternalServerError)
 			}
-			c := csNewClient(t, k.rawCookies, csMiddleware(t, csMustStore(t, k), WithErrorHandler(eh))(csApp()))
+			c := csNewClient(t, k.rawCookies, csMiddleware(t, mustStore(t, k), WithErrorHandler(eh))(csApp()))
 			c.expect("/set?user=alice", 200, "new=true user=alice")
 			r := c.get("/big?n=5000")
 			if r.status != http.StatusInternalServerError || r.body != "session too large\n" {
@@ -1266,7 +1122,7 @@ func TestCSLongLifetime(t *testing.T) {
 	for _, d := range []time.Duration{100 * 365 * 24 * time.Hour, math.MaxInt64} {
 		t.Run(d.String(), func(t *testing.T) {
 			clock := testClockAt(time.Unix(1700000000, 0))
-			h := csMiddleware(t, csMustStore(t, csKindNamed("nacl")), WithClock(clock.Now))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := csMiddleware(t, mustStore(t, kindNamed("nacl")), WithClock(clock.Now))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				s, _ := Get(r)
 				s.SetLifetime(d)
 				s.Set("user", "alice")
@@ -1284,7 +1140,7 @@ func TestCSLongLifetime(t *testing.T) {
 			// Two days later (past the default 24h lifetime) the session
 			// is still there.
 			clock.Set(clock.Now().Add(48 * time.Hour))
-			code, body := csProbe(csMiddleware(t, csMustStore(t, csKindNamed("nacl")), WithClock(clock.Now))(csApp()),
+			code, body := csProbe(csMiddleware(t, mustStore(t, kindNamed("nacl")), WithClock(clock.Now))(csApp()),
 				DefaultCookieName+"="+cookies[0].Value)
 			if code != 200 || body != "new=false user=alice" {
 				t.Errorf("SetLifetime(%v): two days later: %d %q, want the session", d, code, body)

@@ -91,7 +91,7 @@ func csFuzzOpen(t *testing.T, s Store, token string, sealedOnly bool) {
 	if len(tok2) > MaxCookieSize {
 		return // the middleware refuses to send it (ErrCookieTooLarge), Load to open it
 	}
-	data2, err := s.Load(ctx, csHTTPValue(tok2))
+	data2, err := s.Load(ctx, httpCookieValue(tok2))
 	if err != nil {
 		t.Fatalf("re-sealed %.300q (token %.300q) does not open: %v", data, tok2, err)
 	}
@@ -146,7 +146,7 @@ func FuzzNaClOpen(f *testing.F) {
 }
 
 func FuzzSignedOpen(f *testing.F) {
-	s, err := NewSignedCookieStore(csFuzzKey, csKeyA)
+	s, err := NewSignedCookieStore(csFuzzKey, keyA)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func FuzzSignedOpen(f *testing.F) {
 }
 
 func FuzzEncryptedOpen(f *testing.F) {
-	s, err := NewEncryptedCookieStore(csFuzzKey, csKeyA)
+	s, err := NewEncryptedCookieStore(csFuzzKey, keyA)
 	if err != nil {
 		f.Fatal(err)
 	}

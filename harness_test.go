@@ -7,6 +7,7 @@ package httpsession
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -503,4 +504,167 @@ func (b *browser) setCookie(v string) {
 		c.Value = v
 	}
 	b.jar.SetCookies(b.url, []*http.Cookie{c})
+}
+
+// Three distinct 32-byte keys.
+var (
+	keyA = bytes.Repeat([]byte{0xA1}, 32)
+	keyB = bytes.Repeat([]byte{0xB2}, 32)
+	keyC = bytes.Repeat([]byte{0xC3}, 32)
+)
+
+// storeKind describes one Store the tests run against: the table every
+// test that covers all stores, or picks one by name, takes them from.
+type storeKind struct {
+	name   string
+	keyed  bool // the constructor takes secret keys
+	cookie bool // the record travels in the cookie
+	// forgeable: anyone can mint a cookie the store accepts (insecure store).
+	forgeable bool
+	// rawCookies: the cookie is Python-quoted JSON, which net/http's
+	// client and cookiejar drop ("\\" and '"' inside the quotes), so the
+	// end-to-end tests carry it with a rawJar instead.
+	rawCookies bool
+	// minKey and maxKey are the accepted key lengths of a keyed store.
+	minKey, maxKey int
+	// build makes the store with keys; now (nil: real time) is the clock
+	// of a store that has one: the memory store's expiry, the timestamp
+	// of Fernet tokens.
+	build func(now func() time.Time, keys ...[]byte) (Store, error)
+	// decode and encode split a cookie value into its raw byte parts (below
+	// the text encoding) and join them back, for bit flips of the decoded
+	// bytes.
+	decode func(string) ([][]byte, bool)
+	encode func([][]byte) string
+}
+
+func onePart(enc *base64.Encoding) (func(string) ([][]byte, bool), func([][]byte) string) {
+	return func(s string) ([][]byte, bool) {
+			b, err := enc.DecodeString(s)
+			return [][]byte{b}, err == nil
+		}, func(p [][]byte) string {
+			return enc.EncodeToString(p[0])
+		}
+}
+
+func storeKinds() []storeKind {
+	naclDec, naclEnc := onePart(base64.StdEncoding)
+	urlDec, urlEnc := onePart(base64.URLEncoding)
+	return []storeKind{
+		{
+			// The record as Python-quoted JSON: below the text there is
+			// only the JSON itself.
+			name: "insecure", cookie: true, forgeable: true, rawCookies: true,
+			build: func(_ func() time.Time, _ ...[]byte) (Store, error) { return NewInsecureCookieStore(), nil },
+			decode: func(s string) ([][]byte, bool) {
+				d, err := NewInsecureCookieStore().Load(context.Background(), httpCookieValue(s))
+				return [][]byte{d}, err == nil
+			},
+			encode: func(p [][]byte) string {
+				tok, _ := NewInsecureCookieStore().Save(context.Background(), "", p[0], time.Hour)
+				return tok
+			},
+		},
+		{
+			name: "signed", keyed: true, cookie: true, minKey: 32, maxKey: 64,
+			build: func(_ func() time.Time, keys ...[]byte) (Store, error) { return NewSignedCookieStore(keys...) },
+			decode: func(s string) ([][]byte, bool) {
+				payload, sig, ok := strings.Cut(s, ".")
+				if !ok {
+					return nil, false
+				}
+				p, err1 := base64.RawURLEncoding.DecodeString(payload)
+				g, err2 := base64.RawURLEncoding.DecodeString(sig)
+				return [][]byte{p, g}, err1 == nil && err2 == nil
+			},
+			encode: func(p [][]byte) string {
+				return base64.RawURLEncoding.EncodeToString(p[0]) + "." + base64.RawURLEncoding.EncodeToString(p[1])
+			},
+		},
+		{
+			name: "encrypted", keyed: true, cookie: true, minKey: 32, maxKey: 64,
+			build:  func(_ func() time.Time, keys ...[]byte) (Store, error) { return NewEncryptedCookieStore(keys...) },
+			decode: urlDec, encode: urlEnc,
+		},
+		{
+			name: "nacl", keyed: true, cookie: true, minKey: 32, maxKey: 32,
+			build:  func(_ func() time.Time, keys ...[]byte) (Store, error) { return NewNaClCookieStore(keys...) },
+			decode: naclDec, encode: naclEnc,
+		},
+		{
+			name: "fernet", keyed: true, cookie: true, minKey: 32, maxKey: 32,
+			build: func(now func() time.Time, keys ...[]byte) (Store, error) {
+				s, err := NewFernetCookieStore(keys...)
+				if err == nil && now != nil {
+					s.sealer.(*fernetSealer).now = now
+				}
+				return s, err
+			},
+			decode: urlDec, encode: urlEnc,
+		},
+		{
+			name: "memory",
+			build: func(now func() time.Time, _ ...[]byte) (Store, error) {
+				return NewServerStore(NewMemoryBackend(0, now)), nil
+			},
+		},
+	}
+}
+
+func kindNamed(name string) storeKind {
+	for _, k := range storeKinds() {
+		if k.name == name {
+			return k
+		}
+	}
+	panic("no store kind " + name)
+}
+
+func cookieKinds() []storeKind {
+	var out []storeKind
+	for _, k := range storeKinds() {
+		if k.cookie {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func keyedKinds() []storeKind {
+	var out []storeKind
+	for _, k := range storeKinds() {
+		if k.keyed {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// mustStore builds k's store with keys (keyA when none), on real time.
+func mustStore(t testing.TB, k storeKind, keys ...[]byte) Store {
+	t.Helper()
+	return mustStoreAt(t, k, nil, keys...)
+}
+
+// mustStoreAt builds k's store with keys (keyA when none) on the clock now.
+func mustStoreAt(t testing.TB, k storeKind, now func() time.Time, keys ...[]byte) Store {
+	t.Helper()
+	if len(keys) == 0 {
+		keys = [][]byte{keyA}
+	}
+	s, err := k.build(now, keys...)
+	if err != nil {
+		t.Fatalf("%s: build store: %v", k.name, err)
+	}
+	return s
+}
+
+// httpCookieValue is a cookie value as a server sees it: without surrounding
+// blanks and double quotes.
+func httpCookieValue(v string) string {
+	v = strings.Trim(v, " \t")
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	return v
 }

@@ -534,37 +534,25 @@ func ioTamper(tok string) string {
 func ioCookieKinds(t *testing.T) []*ioKind {
 	key, other := ioRandomKey(t), ioRandomKey(t)
 	b64 := base64.StdEncoding.EncodeToString(key)
-	fernet := func(k []byte) func(*testing.T, *testClock) Store {
+	// The Go stores come from the shared table; Fernet's tokens carry the
+	// pair's clock.
+	store := func(name string, k []byte) func(*testing.T, *testClock) Store {
 		return func(t *testing.T, clock *testClock) Store {
-			s, err := NewFernetCookieStore(k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.sealer.(*fernetSealer).now = clock.Now // the token's timestamp
-			return s
-		}
-	}
-	nacl := func(k []byte) func(*testing.T, *testClock) Store {
-		return func(t *testing.T, _ *testClock) Store {
-			s, err := NewNaClCookieStore(k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
+			return mustStoreAt(t, kindNamed(name), clock.Now, k)
 		}
 	}
 	return []*ioKind{
 		{
 			name: "Simple", pyArgs: []string{"--storage", "simple"}, rawJar: true,
-			store: func(*testing.T, *testClock) Store { return NewInsecureCookieStore() },
+			store: store("insecure", key),
 		},
 		{
 			name: "Fernet", pyArgs: []string{"--storage", "fernet", "--key", b64},
-			store: fernet(key), foreign: fernet(other), pyExpiredNew: true,
+			store: store("fernet", key), foreign: store("fernet", other), pyExpiredNew: true,
 		},
 		{
 			name: "NaCl", pyArgs: []string{"--storage", "nacl", "--key", b64},
-			store: nacl(key), foreign: nacl(other),
+			store: store("nacl", key), foreign: store("nacl", other),
 		},
 	}
 }

@@ -112,17 +112,6 @@ func mwToken(t *testing.T, store Store, created time.Time, values map[string]any
 	return token
 }
 
-// mwSigned returns a signed cookie store, whose cookies net/http's cookie
-// jar accepts (the insecure store's Python-quoted JSON it drops).
-func mwSigned(t *testing.T) *CookieStore {
-	t.Helper()
-	st, err := NewSignedCookieStore(bytes.Repeat([]byte{9}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // mwServer is a real HTTP server running the middleware. served receives
 // once per request after the middleware's ServeHTTP returned, so the test
 // can look at the store and the log only when the request is really over.
@@ -321,31 +310,6 @@ func (w *mwNopWriter) Header() http.Header         { return w.h }
 func (w *mwNopWriter) WriteHeader(code int)        { w.code = code }
 func (w *mwNopWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 
-// mwCookieStores returns one of each cookie store plus the memory store.
-func mwAllStores(t *testing.T) map[string]Store {
-	t.Helper()
-	k1 := bytes.Repeat([]byte{1}, 32)
-	signed, err := NewSignedCookieStore(k1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nacl, err := NewNaClCookieStore(k1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := NewEncryptedCookieStore(k1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return map[string]Store{
-		"insecure":  NewInsecureCookieStore(),
-		"signed":    signed,
-		"nacl":      nacl,
-		"encrypted": enc,
-		"memory":    NewMemoryStore(),
-	}
-}
-
 // ---------------------------------------------------------------------------
 // Laziness
 
@@ -358,7 +322,7 @@ func TestMiddlewareLazyUntouched(t *testing.T) {
 			if server {
 				st, backend = countedMemoryStore(nil)
 			} else {
-				counting = &countingStore{Store: mwSigned(t)}
+				counting = &countingStore{Store: mustStore(t, kindNamed("signed"))}
 				st = counting
 			}
 			mux := http.NewServeMux()
@@ -1194,8 +1158,8 @@ func TestMiddlewareCacheControl(t *testing.T) {
 // (which has no expiry of its own, so only the middleware can enforce it).
 func mwExpiryStores(t *testing.T, clock *testClock) map[string]Store {
 	return map[string]Store{
-		"memory": NewServerStore(NewMemoryBackend(0, clock.Now)),
-		"cookie": mwSigned(t),
+		"memory": mustStoreAt(t, kindNamed("memory"), clock.Now),
+		"cookie": mustStore(t, kindNamed("signed")),
 	}
 }
 
@@ -1295,7 +1259,7 @@ func TestMiddlewareIdleRefreshThrottled(t *testing.T) {
 		mwThrottleFlow(t, srv, clock, func() int64 { return backend.adds.Load() + backend.replaces.Load() })
 	})
 	t.Run("cookie", func(t *testing.T) {
-		store := &countingStore{Store: mwSigned(t)}
+		store := &countingStore{Store: mustStore(t, kindNamed("signed"))}
 		srv := mwStart(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
 		mwThrottleFlow(t, srv, clock, store.saves.Load)
 	})

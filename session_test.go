@@ -137,8 +137,9 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 	joined := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.FixedZone("CEST", 2*3600))
 	user := mwUser{Name: "Zoë <admin>", Age: 33, Tags: []string{"a", "b"}, Joined: joined, Extra: map[string]string{"k": "v"}}
 	const big = int64(1)<<60 + 1 // not representable as float64
-	for name, store := range mwAllStores(t) {
-		t.Run(name, func(t *testing.T) {
+	for _, k := range storeKinds() {
+		t.Run(k.name, func(t *testing.T) {
+			store := mustStore(t, k)
 			chk := &mwCheck{}
 			check := func(s *Session, when string) {
 				if v, err := GetAs[int](s, "int"); err != nil || v != 42 {
@@ -540,7 +541,7 @@ func TestSessionConcurrentUse(t *testing.T) {
 func TestSessionConcurrentFirstGet(t *testing.T) {
 	const n = 32
 	chk := &mwCheck{}
-	store := &countingStore{Store: mwSigned(t)}
+	store := &countingStore{Store: mustStore(t, kindNamed("signed"))}
 	token := mwToken(t, store.Store, time.Now(), map[string]any{"user": "ann"})
 	srv := mwStart(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var wg sync.WaitGroup
