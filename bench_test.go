@@ -6,22 +6,6 @@ import (
 	"testing"
 )
 
-// csDiscard is the cheapest ResponseWriter: a reused header map and no
-// body, so the benchmarks measure the middleware rather than the recorder.
-type csDiscard struct {
-	h    http.Header
-	code int
-}
-
-func (d *csDiscard) Header() http.Header         { return d.h }
-func (d *csDiscard) Write(p []byte) (int, error) { return len(p), nil }
-func (d *csDiscard) WriteHeader(code int)        { d.code = code }
-
-func (d *csDiscard) reset() {
-	clear(d.h)
-	d.code = 0
-}
-
 // csBenchStores are the stores benchmarked, in the order reported.
 var csBenchStores = []string{"nacl", "encrypted", "signed", "memory"}
 
@@ -41,7 +25,7 @@ func csBenchPayload(s *Session) {
 func csBenchSetup(b *testing.B, storeName string, next http.Handler) (http.Handler, *http.Request) {
 	b.Helper()
 	store := mustStore(b, kindNamed(storeName))
-	mw := csMiddleware(b, store)
+	mw := newMiddleware(b, store)
 	seed := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := Get(r)
 		if err != nil {
@@ -61,7 +45,7 @@ func csBenchSetup(b *testing.B, storeName string, next http.Handler) (http.Handl
 }
 
 func csBenchRun(b *testing.B, h http.Handler, req *http.Request, wantCookie bool) {
-	w := &csDiscard{h: make(http.Header)}
+	w := &discardWriter{h: make(http.Header)}
 	h.ServeHTTP(w, req) // warm up, and check
 	if w.code != http.StatusOK {
 		b.Fatalf("status %d", w.code)
@@ -160,7 +144,7 @@ func BenchmarkModify(b *testing.B) {
 // more than the bare handler (issue 2's acceptance bar).
 func TestCSUntouchedIsFree(t *testing.T) {
 	floorReq := httptest.NewRequest("GET", "https://example.com/", nil)
-	w := &csDiscard{h: make(http.Header)}
+	w := &discardWriter{h: make(http.Header)}
 	floor := testing.AllocsPerRun(200, func() {
 		w.reset()
 		csUntouched.ServeHTTP(w, floorReq)
@@ -168,7 +152,7 @@ func TestCSUntouchedIsFree(t *testing.T) {
 	for _, name := range csBenchStores {
 		t.Run(name, func(t *testing.T) {
 			counting := &countingStore{Store: mustStore(t, kindNamed(name))}
-			mw := csMiddleware(t, counting)
+			mw := newMiddleware(t, counting)
 			rec := httptest.NewRecorder()
 			mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				s, _ := Get(r)
@@ -183,7 +167,7 @@ func TestCSUntouchedIsFree(t *testing.T) {
 			h := mw(csUntouched)
 			before := counting.calls()
 
-			w := &csDiscard{h: make(http.Header)}
+			w := &discardWriter{h: make(http.Header)}
 			allocs := testing.AllocsPerRun(200, func() {
 				w.reset()
 				h.ServeHTTP(w, req)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -22,261 +21,74 @@ import (
 	"golang.org/x/crypto/nacl/secretbox"
 )
 
-var csQuiet = slog.New(slog.DiscardHandler)
-
-func csMiddleware(t testing.TB, store Store, opts ...Option) func(http.Handler) http.Handler {
-	t.Helper()
-	mw, err := Middleware(store, append([]Option{WithLogger(csQuiet)}, opts...)...)
-	if err != nil {
-		t.Fatalf("Middleware: %v", err)
-	}
-	return mw
-}
-
-// csApp is the application used by the end-to-end tests:
-//
-//	/get             shows the session
-//	/set?k=v&...     sets string values
-//	/incr            increments the integer "n"
-//	/logout          invalidates the session
-//	/big?n=N         sets "big" to N bytes, then writes SECRET-BODY
-func csApp() http.Handler {
-	mux := http.NewServeMux()
-	session := func(w http.ResponseWriter, r *http.Request) *Session {
-		s, err := Get(r)
-		if err != nil {
-			http.Error(w, "get: "+err.Error(), http.StatusInternalServerError)
-			return nil
-		}
-		return s
-	}
-	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
-		if s := session(w, r); s != nil {
-			io.WriteString(w, csDump(s))
-		}
-	})
-	mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
-		s := session(w, r)
-		if s == nil {
-			return
-		}
-		for k, v := range r.URL.Query() {
-			if err := s.Set(k, v[0]); err != nil {
-				http.Error(w, "set: "+err.Error(), http.StatusInternalServerError)
-				return
-			}
-		}
-		io.WriteString(w, csDump(s))
-	})
-	mux.HandleFunc("/incr", func(w http.ResponseWriter, r *http.Request) {
-		s := session(w, r)
-		if s == nil {
-			return
-		}
-		n, _ := GetAs[int](s, "n")
-		if err := s.Set("n", n+1); err != nil {
-			http.Error(w, "set: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		io.WriteString(w, csDump(s))
-	})
-	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
-		if s := session(w, r); s != nil {
-			s.Invalidate()
-			io.WriteString(w, "bye")
-		}
-	})
-	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
-		s := session(w, r)
-		if s == nil {
-			return
-		}
-		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
-		if err := s.Set("big", strings.Repeat("x", n)); err != nil {
-			http.Error(w, "set: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		if _, err := io.WriteString(w, "SECRET-BODY"); err != nil {
-			w.Header().Set("X-Write-Error", err.Error()) // too late to show; kept for the record
-		}
-	})
-	return mux
-}
-
-// csDump renders a session deterministically: "new=<bool>" then its keys
-// in order.
-func csDump(s *Session) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "new=%v", s.IsNew())
-	for _, k := range s.Keys() {
-		fmt.Fprintf(&b, " %s=%v", k, s.Get(k))
-	}
-	return b.String()
-}
-
-const csFresh = "new=true"
-
-// csClient is a browser on a real server running h.
-type csClient struct {
-	t   testing.TB
-	srv *httptest.Server
-	*browser
-}
-
-func csNewClient(t testing.TB, rawCookies bool, h http.Handler) *csClient {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &csClient{t: t, srv: srv, browser: newBrowser(srv.URL, DefaultCookieName, rawCookies)}
-}
-
-type csResp struct {
-	status    int
-	body      string
-	setCookie []string
-	header    http.Header
-}
-
-func (c *csClient) get(path string) csResp {
-	c.t.Helper()
-	resp, err := c.client.Get(c.srv.URL + path)
-	if err != nil {
-		c.t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatalf("GET %s: read body: %v", path, err)
-	}
-	return csResp{resp.StatusCode, string(body), resp.Header.Values("Set-Cookie"), resp.Header}
-}
-
-// getWith sends one request with a raw Cookie header and no jar.
-func (c *csClient) getWith(path, cookie string) csResp {
-	c.t.Helper()
-	req, err := http.NewRequest("GET", c.srv.URL+path, nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Cookie", cookie)
-	resp, err := c.srv.Client().Do(req)
-	if err != nil {
-		c.t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return csResp{resp.StatusCode, string(body), resp.Header.Values("Set-Cookie"), resp.Header}
-}
-
-func (c *csClient) expect(path string, status int, body string) csResp {
-	c.t.Helper()
-	r := c.get(path)
-	if r.status != status || r.body != body {
-		c.t.Fatalf("GET %s = %d %q, want %d %q", path, r.status, r.body, status, body)
-	}
-	return r
-}
-
-// csProbe runs one request in process with a raw Cookie header (any bytes,
-// no client-side validation) and returns the status and body.
-func csProbe(h http.Handler, cookieHeader string) (int, string) {
-	r := httptest.NewRequest("GET", "http://127.0.0.1/get", nil)
-	if cookieHeader != "" {
-		r.Header.Set("Cookie", cookieHeader)
-	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	return w.Code, w.Body.String()
-}
-
-// csMint runs path in process (with an optional cookie value) and returns
-// the session cookie value the response sets.
-func csMint(t testing.TB, h http.Handler, path, cookie string) string {
-	t.Helper()
-	r := httptest.NewRequest("GET", "http://127.0.0.1"+path, nil)
-	if cookie != "" {
-		r.Header.Set("Cookie", DefaultCookieName+"="+cookie)
-	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	if w.Code != http.StatusOK {
-		t.Fatalf("GET %s = %d %q", path, w.Code, w.Body.String())
-	}
-	if c, _ := setCookie(w.Header(), DefaultCookieName); c != nil && !isDeletion(c) {
-		return c.Value
-	}
-	t.Fatalf("GET %s set no session cookie (headers %v)", path, w.Header())
-	return ""
-}
-
 // TestCSEndToEnd runs set → read → modify → logout → fresh over a real
 // server and a cookie jar, for every store.
 func TestCSEndToEnd(t *testing.T) {
 	for _, k := range storeKinds() {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			c := csNewClient(t, k.rawCookies, csMiddleware(t, mustStore(t, k))(csApp()))
+			c := startApp(t, mustStore(t, k), appRoutes()).visitor(k.rawCookies)
 
 			// An anonymous visitor who only reads gets no cookie.
-			r := c.expect("/get", 200, csFresh)
-			if len(r.setCookie) != 0 {
-				t.Fatalf("anonymous read set a cookie: %q", r.setCookie)
+			r := c.expect(t, "/get", 200, freshSession)
+			if len(r.setCookies()) != 0 {
+				t.Fatalf("anonymous read set a cookie: %q", r.setCookies())
 			}
 			if got := r.header.Get("Vary"); got != "Cookie" {
 				t.Errorf("Vary = %q, want Cookie", got)
 			}
 
 			// Set.
-			r = c.expect("/set?user=alice", 200, "new=true user=alice")
-			if len(r.setCookie) != 1 {
-				t.Fatalf("Set-Cookie = %q, want one", r.setCookie)
+			r = c.expect(t, "/set?k=user&v=alice", 200, "new=true user=alice")
+			if len(r.setCookies()) != 1 {
+				t.Fatalf("Set-Cookie = %q, want one", r.setCookies())
 			}
 			for _, attr := range []string{"session=", "; Path=/", "; HttpOnly", "; Secure", "; SameSite=Lax", "; Max-Age=86400", "; Expires="} {
-				if !strings.Contains(r.setCookie[0], attr) {
-					t.Errorf("Set-Cookie %q lacks %q", r.setCookie[0], attr)
+				if !strings.Contains(r.setCookies()[0], attr) {
+					t.Errorf("Set-Cookie %q lacks %q", r.setCookies()[0], attr)
 				}
 			}
-			if n := len(r.setCookie[0]); n > 4096+200 {
+			if n := len(r.setCookies()[0]); n > 4096+200 {
 				t.Errorf("Set-Cookie is %d bytes", n)
 			}
 
 			// Read back on the next request; a read sends no cookie.
-			r = c.expect("/get", 200, "new=false user=alice")
-			if len(r.setCookie) != 0 {
-				t.Errorf("read-only request set a cookie: %q", r.setCookie)
+			r = c.expect(t, "/get", 200, "new=false user=alice")
+			if len(r.setCookies()) != 0 {
+				t.Errorf("read-only request set a cookie: %q", r.setCookies())
 			}
 
 			// Modify.
-			c.expect("/incr", 200, "new=false n=1 user=alice")
-			c.expect("/incr", 200, "new=false n=2 user=alice")
-			c.expect("/set?user=bob", 200, "new=false n=2 user=bob")
-			c.expect("/get", 200, "new=false n=2 user=bob")
+			c.expect(t, "/incr", 200, "new=false n=1 user=alice")
+			c.expect(t, "/incr", 200, "new=false n=2 user=alice")
+			c.expect(t, "/set?k=user&v=bob", 200, "new=false n=2 user=bob")
+			c.expect(t, "/get", 200, "new=false n=2 user=bob")
 			before := c.cookie()
 			if before == "" {
 				t.Fatal("no session cookie in the jar")
 			}
 
 			// Logout: the cookie is deleted with the same attributes.
-			r = c.expect("/logout", 200, "bye")
-			if len(r.setCookie) != 1 || !strings.Contains(r.setCookie[0], "Max-Age=0") ||
-				!strings.Contains(r.setCookie[0], "; Path=/") {
-				t.Fatalf("logout Set-Cookie = %q, want a deletion", r.setCookie)
+			r = c.expect(t, "/logout", 200, "bye")
+			if len(r.setCookies()) != 1 || !strings.Contains(r.setCookies()[0], "Max-Age=0") ||
+				!strings.Contains(r.setCookies()[0], "; Path=/") {
+				t.Fatalf("logout Set-Cookie = %q, want a deletion", r.setCookies())
 			}
 			if got := c.cookie(); got != "" {
 				t.Fatalf("jar still holds %q after logout", got)
 			}
 
 			// The next request is a fresh session.
-			c.expect("/get", 200, csFresh)
-			c.expect("/incr", 200, "new=true n=1")
+			c.expect(t, "/get", 200, freshSession)
+			c.expect(t, "/incr", 200, "new=true n=1")
 
 			// Replaying the cookie from before the logout: a server-side
 			// store has deleted the record; a cookie store cannot revoke
 			// (documented on CookieStore), so the old cookie still opens.
-			r = c.getWith("/get", DefaultCookieName+"="+before)
+			r = c.app.do(t, nil, "/get", &http.Cookie{Name: DefaultCookieName, Value: before})
 			want := "new=false n=2 user=bob"
 			if !k.cookie {
-				want = csFresh
+				want = freshSession
 			}
 			if r.status != 200 || r.body != want {
 				t.Fatalf("replayed pre-logout cookie: %d %q, want 200 %q", r.status, r.body, want)
@@ -420,10 +232,10 @@ func TestCSTamperSweep(t *testing.T) {
 			t.Parallel()
 			store := mustStore(t, k, keyA)
 			clock := testClockAt(time.Unix(1700000000, 0))
-			h := csMiddleware(t, store, WithClock(clock.Now), WithLifetime(time.Hour))(csApp())
-			tok := csMint(t, h, "/set?user=alice&role=admin", "")
+			h := newMiddleware(t, store, WithClock(clock.Now), WithLifetime(time.Hour))(appRoutes())
+			tok := mint(t, h, "/set?k=user&v=alice&k=role&v=admin", "")
 			const orig = "new=false role=admin user=alice"
-			if code, body := csProbe(h, DefaultCookieName+"="+tok); code != 200 || body != orig {
+			if code, body := probe(h, DefaultCookieName+"="+tok); code != 200 || body != orig {
 				t.Fatalf("genuine cookie: %d %q", code, body)
 			}
 			origData, err := store.Load(ctx, tok)
@@ -456,17 +268,17 @@ func TestCSTamperSweep(t *testing.T) {
 					d, err := store.Load(ctx, hv)
 					httpOpened = err == nil && bytes.Equal(d, origData)
 				}
-				code, body := csProbe(h, DefaultCookieName+"="+v.value)
+				code, body := probe(h, DefaultCookieName+"="+v.value)
 				if code != http.StatusOK {
 					t.Errorf("%s: status %d %q, want 200", v.desc, code, body)
 					continue
 				}
 				switch {
 				case k.forgeable:
-					if body != csFresh && body != orig {
+					if body != freshSession && body != orig {
 						forged++
 					}
-				case body == csFresh:
+				case body == freshSession:
 				case body == orig && httpOpened:
 				default:
 					t.Errorf("%s: session %q, want a fresh one", v.desc, body)
@@ -477,31 +289,31 @@ func TestCSTamperSweep(t *testing.T) {
 
 			// Sealed with another key.
 			if k.keyed {
-				other := csMiddleware(t, mustStore(t, k, keyB), WithClock(clock.Now))(csApp())
-				foreign := csMint(t, other, "/set?user=mallory", "")
+				other := newMiddleware(t, mustStore(t, k, keyB), WithClock(clock.Now))(appRoutes())
+				foreign := mint(t, other, "/set?k=user&v=mallory", "")
 				if _, err := store.Load(ctx, foreign); !errors.Is(err, ErrNotFound) {
 					t.Errorf("Load(other key) = %v, want ErrNotFound", err)
 				}
-				if code, body := csProbe(h, DefaultCookieName+"="+foreign); code != 200 || body != csFresh {
-					t.Errorf("cookie sealed with another key: %d %q, want 200 %q", code, body, csFresh)
+				if code, body := probe(h, DefaultCookieName+"="+foreign); code != 200 || body != freshSession {
+					t.Errorf("cookie sealed with another key: %d %q, want 200 %q", code, body, freshSession)
 				}
 			}
 
 			// Expired: the lifetime is enforced from the sealed record,
 			// whatever the cookie's Max-Age says.
 			clock.Set(time.Unix(1700000000, 0).Add(time.Hour - time.Second))
-			if code, body := csProbe(h, DefaultCookieName+"="+tok); code != 200 || body != orig {
+			if code, body := probe(h, DefaultCookieName+"="+tok); code != 200 || body != orig {
 				t.Errorf("1s before expiry: %d %q, want 200 %q", code, body, orig)
 			}
 			clock.Set(time.Unix(1700000000, 0).Add(time.Hour))
-			if code, body := csProbe(h, DefaultCookieName+"="+tok); code != 200 || body != csFresh {
-				t.Errorf("expired cookie: %d %q, want 200 %q", code, body, csFresh)
+			if code, body := probe(h, DefaultCookieName+"="+tok); code != 200 || body != freshSession {
+				t.Errorf("expired cookie: %d %q, want 200 %q", code, body, freshSession)
 			}
 
 			// Several bad cookies of the same name, then the good one.
 			clock.Set(time.Unix(1700000000, 0))
 			hdr := DefaultCookieName + "=garbage; " + DefaultCookieName + "=" + tok[:len(tok)/2] + "; " + DefaultCookieName + "=" + tok
-			if code, body := csProbe(h, hdr); code != 200 || body != orig {
+			if code, body := probe(h, hdr); code != 200 || body != orig {
 				t.Errorf("bad cookies before the good one: %d %q, want 200 %q", code, body, orig)
 			}
 		})
@@ -514,18 +326,18 @@ func TestCSTamperSweep(t *testing.T) {
 // §6.2), and anyone can read it.
 func TestCSInsecureStoreForgery(t *testing.T) {
 	clock := testClockAt(time.Unix(1700000000, 0))
-	h := csMiddleware(t, NewInsecureCookieStore(), WithClock(clock.Now))(csApp())
+	h := newMiddleware(t, NewInsecureCookieStore(), WithClock(clock.Now))(appRoutes())
 	forged := `"{\"created\": 1700000000\054 \"session\": {\"user\": \"admin\"}}"`
-	code, body := csProbe(h, DefaultCookieName+"="+forged)
+	code, body := probe(h, DefaultCookieName+"="+forged)
 	if code != 200 || body != "new=false user=admin" {
 		t.Fatalf("forged cookie: %d %q; the insecure store is documented to accept it", code, body)
 	}
 	// Unquoted raw JSON is accepted as well.
-	code, body = csProbe(h, DefaultCookieName+`={"created":1700000000,"session":{"user":"root"}}`)
+	code, body = probe(h, DefaultCookieName+`={"created":1700000000,"session":{"user":"root"}}`)
 	if code != 200 || body != "new=false user=root" {
 		t.Fatalf("forged raw JSON cookie: %d %q", code, body)
 	}
-	tok := csMint(t, h, "/set?secret=hunter2", "")
+	tok := mint(t, h, "/set?k=secret&v=hunter2", "")
 	if !strings.Contains(tok, "hunter2") {
 		t.Fatalf("insecure cookie %q does not carry the plain record", tok)
 	}
@@ -534,8 +346,8 @@ func TestCSInsecureStoreForgery(t *testing.T) {
 // TestCSSignedStoreReadable pins that a signed cookie hides nothing from
 // the client, while it cannot be changed.
 func TestCSSignedStoreReadable(t *testing.T) {
-	h := csMiddleware(t, mustStore(t, kindNamed("signed")))(csApp())
-	tok := csMint(t, h, "/set?secret=hunter2", "")
+	h := newMiddleware(t, mustStore(t, kindNamed("signed")))(appRoutes())
+	tok := mint(t, h, "/set?k=secret&v=hunter2", "")
 	payload, _, _ := strings.Cut(tok, ".")
 	plain, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil || !bytes.Contains(plain, []byte("hunter2")) {
@@ -543,8 +355,8 @@ func TestCSSignedStoreReadable(t *testing.T) {
 	}
 	// Nor do the encrypted stores show it.
 	for _, k := range []storeKind{kindNamed("encrypted"), kindNamed("nacl")} {
-		h := csMiddleware(t, mustStore(t, k))(csApp())
-		tok := csMint(t, h, "/set?secret=hunter2", "")
+		h := newMiddleware(t, mustStore(t, k))(appRoutes())
+		tok := mint(t, h, "/set?k=secret&v=hunter2", "")
 		parts, _ := k.decode(tok)
 		for _, p := range parts {
 			if bytes.Contains(p, []byte("hunter2")) || strings.Contains(tok, "hunter2") {
@@ -562,15 +374,15 @@ func TestCSKeyRotation(t *testing.T) {
 	for _, k := range keyedKinds() {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			hOld := csMiddleware(t, mustStore(t, k, oldKey))(csApp())
-			tokOld := csMint(t, hOld, "/set?user=alice", "")
+			hOld := newMiddleware(t, mustStore(t, k, oldKey))(appRoutes())
+			tokOld := mint(t, hOld, "/set?k=user&v=alice", "")
 
 			both := mustStore(t, k, newKey, oldKey)
-			hBoth := csMiddleware(t, both)(csApp())
-			if code, body := csProbe(hBoth, DefaultCookieName+"="+tokOld); code != 200 || body != "new=false user=alice" {
+			hBoth := newMiddleware(t, both)(appRoutes())
+			if code, body := probe(hBoth, DefaultCookieName+"="+tokOld); code != 200 || body != "new=false user=alice" {
 				t.Fatalf("old cookie after rotation: %d %q", code, body)
 			}
-			tokNew := csMint(t, hBoth, "/set?user=bob", tokOld)
+			tokNew := mint(t, hBoth, "/set?k=user&v=bob", tokOld)
 
 			onlyNew := mustStore(t, k, newKey)
 			data, err := onlyNew.Load(ctx, tokNew)
@@ -593,11 +405,11 @@ func TestCSKeyRotation(t *testing.T) {
 			}
 
 			// Old key dropped.
-			hNew := csMiddleware(t, onlyNew)(csApp())
-			if code, body := csProbe(hNew, DefaultCookieName+"="+tokOld); code != 200 || body != csFresh {
+			hNew := newMiddleware(t, onlyNew)(appRoutes())
+			if code, body := probe(hNew, DefaultCookieName+"="+tokOld); code != 200 || body != freshSession {
 				t.Errorf("old cookie after the old key was dropped: %d %q, want a fresh session", code, body)
 			}
-			if code, body := csProbe(hNew, DefaultCookieName+"="+tokNew); code != 200 || body != "new=false user=bob" {
+			if code, body := probe(hNew, DefaultCookieName+"="+tokNew); code != 200 || body != "new=false user=bob" {
 				t.Errorf("new cookie after the old key was dropped: %d %q", code, body)
 			}
 		})
@@ -684,14 +496,14 @@ func TestCSOversizedSession(t *testing.T) {
 				mu.Unlock()
 				http.Error(w, "session too large", http.StatusInternalServerError)
 			}
-			c := csNewClient(t, k.rawCookies, csMiddleware(t, mustStore(t, k), WithErrorHandler(eh))(csApp()))
-			c.expect("/set?user=alice", 200, "new=true user=alice")
-			r := c.get("/big?n=5000")
+			c := startApp(t, mustStore(t, k), appRoutes(), WithErrorHandler(eh)).visitor(k.rawCookies)
+			c.expect(t, "/set?k=user&v=alice", 200, "new=true user=alice")
+			r := c.get(t, "/big?n=5000")
 			if r.status != http.StatusInternalServerError || r.body != "session too large\n" {
 				t.Fatalf("oversized: %d %q, want the error handler's 500", r.status, r.body)
 			}
-			if len(r.setCookie) != 0 {
-				t.Fatalf("oversized: Set-Cookie %q sent", r.setCookie)
+			if len(r.setCookies()) != 0 {
+				t.Fatalf("oversized: Set-Cookie %q sent", r.setCookies())
 			}
 			if strings.Contains(r.body, "SECRET-BODY") {
 				t.Fatal("the handler's body was sent")
@@ -702,15 +514,15 @@ func TestCSOversizedSession(t *testing.T) {
 			if !errors.Is(err, ErrCookieTooLarge) {
 				t.Fatalf("error handler got %v, want ErrCookieTooLarge", err)
 			}
-			c.expect("/get", 200, "new=false user=alice")
+			c.expect(t, "/get", 200, "new=false user=alice")
 		})
 	}
 	// A server-side store keeps large values out of the cookie.
 	t.Run("memory", func(t *testing.T) {
-		c := csNewClient(t, false, csMiddleware(t, NewMemoryStore())(csApp()))
-		r := c.get("/big?n=100000")
-		if r.status != 200 || r.body != "SECRET-BODY" || len(r.setCookie) != 1 {
-			t.Fatalf("memory store, 100 kB value: %d %q %q", r.status, r.body, r.setCookie)
+		c := startApp(t, NewMemoryStore(), appRoutes()).visitor(false)
+		r := c.get(t, "/big?n=100000")
+		if r.status != 200 || r.body != "SECRET-BODY" || len(r.setCookies()) != 1 {
+			t.Fatalf("memory store, 100 kB value: %d %q %q", r.status, r.body, r.setCookies())
 		}
 	})
 }
@@ -722,7 +534,7 @@ func TestCSCookieSizeBoundary(t *testing.T) {
 	ctx := context.Background()
 	clock := testClockAt(time.Unix(1700000000, 0))
 	store := NewInsecureCookieStore()
-	h := csMiddleware(t, store, WithClock(clock.Now))(csApp())
+	h := newMiddleware(t, store, WithClock(clock.Now))(appRoutes())
 	// The cookie value for a "big" value of n bytes, as the middleware
 	// will seal it.
 	tokenLen := func(n int) int {
@@ -755,7 +567,7 @@ func TestCSCookieSizeBoundary(t *testing.T) {
 		case n > limit && (w.Code != 500 || sent):
 			t.Errorf("cookie of %d bytes: %d, sent %v, want 500 and no cookie", size, w.Code, sent)
 		case n <= limit:
-			code, body := csProbe(h, DefaultCookieName+"="+value)
+			code, body := probe(h, DefaultCookieName+"="+value)
 			if code != 200 || !strings.HasPrefix(body, "new=false big=xxx") {
 				t.Errorf("cookie of %d bytes does not read back: %d %.40q", size, code, body)
 			}
@@ -843,7 +655,7 @@ func TestCSNaClAiohttpWire(t *testing.T) {
 	clock.Set(time.Unix(1700000060, 0))
 	var gotA int
 	var gotCreated time.Time
-	h := csMiddleware(t, store, WithClock(clock.Now))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := newMiddleware(t, store, WithClock(clock.Now))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := Get(r)
 		if err != nil {
 			http.Error(w, err.Error(), 500)
@@ -851,10 +663,10 @@ func TestCSNaClAiohttpWire(t *testing.T) {
 		}
 		gotA, _ = GetAs[int](s, "a")
 		gotCreated = s.Created()
-		io.WriteString(w, csDump(s))
+		io.WriteString(w, dumpSession(s))
 	}))
 	for _, hdr := range []string{"session=" + csAiohttpToken, `session="` + ptok + `"`} {
-		code, body := csProbe(h, hdr)
+		code, body := probe(h, hdr)
 		if code != 200 || !strings.HasPrefix(body, "new=false a=1") {
 			t.Errorf("%s: %d %q", hdr, code, body)
 		}
@@ -868,7 +680,7 @@ func TestCSNaClAiohttpWire(t *testing.T) {
 
 	// A cookie written back by Go is still aiohttp's envelope: Python's
 	// json.loads finds "created" and "session" and ignores the rest.
-	tok = csMint(t, csMiddleware(t, store, WithClock(clock.Now))(csApp()), "/set?b=x", csAiohttpToken)
+	tok = mint(t, newMiddleware(t, store, WithClock(clock.Now))(appRoutes()), "/set?k=b&v=x", csAiohttpToken)
 	data, err = store.Load(ctx, tok)
 	if err != nil {
 		t.Fatal(err)
@@ -1122,7 +934,7 @@ func TestCSLongLifetime(t *testing.T) {
 	for _, d := range []time.Duration{100 * 365 * 24 * time.Hour, math.MaxInt64} {
 		t.Run(d.String(), func(t *testing.T) {
 			clock := testClockAt(time.Unix(1700000000, 0))
-			h := csMiddleware(t, mustStore(t, kindNamed("nacl")), WithClock(clock.Now))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := newMiddleware(t, mustStore(t, kindNamed("nacl")), WithClock(clock.Now))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				s, _ := Get(r)
 				s.SetLifetime(d)
 				s.Set("user", "alice")
@@ -1140,7 +952,7 @@ func TestCSLongLifetime(t *testing.T) {
 			// Two days later (past the default 24h lifetime) the session
 			// is still there.
 			clock.Set(clock.Now().Add(48 * time.Hour))
-			code, body := csProbe(csMiddleware(t, mustStore(t, kindNamed("nacl")), WithClock(clock.Now))(csApp()),
+			code, body := probe(newMiddleware(t, mustStore(t, kindNamed("nacl")), WithClock(clock.Now))(appRoutes()),
 				DefaultCookieName+"="+cookies[0].Value)
 			if code != 200 || body != "new=false user=alice" {
 				t.Errorf("SetLifetime(%v): two days later: %d %q, want the session", d, code, body)

@@ -306,10 +306,7 @@ func FuzzMiddlewareCookie(f *testing.F) {
 		f.Fatal(err)
 	}
 	clock := testClockAt(time.Unix(1700000060, 0))
-	mw, err := Middleware(store, WithClock(clock.Now), WithLogger(csQuiet))
-	if err != nil {
-		f.Fatal(err)
-	}
+	mw := newMiddleware(f, store, WithClock(clock.Now))
 	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := Get(r)
 		if err != nil {

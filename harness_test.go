@@ -9,9 +9,12 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -667,4 +670,381 @@ func httpCookieValue(v string) string {
 		v = v[1 : len(v)-1]
 	}
 	return v
+}
+
+// newMiddleware returns Middleware(store, opts...) with a debug logger
+// whose last lines are shown if the test fails; opts may replace it.
+func newMiddleware(tb testing.TB, store Store, opts ...Option) func(http.Handler) http.Handler {
+	tb.Helper()
+	logger, logs := newLogger()
+	logs.max = 64 << 10 // only shown on failure: fuzzers and sweeps log a lot
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("middleware log:\n%s", logs)
+		}
+	})
+	mw, err := Middleware(store, append([]Option{WithLogger(logger)}, opts...)...)
+	if err != nil {
+		tb.Fatalf("Middleware: %v", err)
+	}
+	return mw
+}
+
+// testApp is a real HTTP server running the middleware around a handler.
+// served receives once per request after the middleware's ServeHTTP
+// returned (the recovered panic value, or nil), so that a test can look at
+// the store and the log only when a request is really over.
+type testApp struct {
+	srv    *httptest.Server
+	mux    *http.ServeMux // newApp's routes, to which a test may add its own
+	served chan any
+	log    *logBuffer // the middleware's log, shown if the test fails
+}
+
+// startApp starts h behind Middleware(store, opts...). A logger writing to
+// app.log comes first, so opts may replace it.
+func startApp(t *testing.T, store Store, h http.Handler, opts ...Option) *testApp {
+	t.Helper()
+	return serveApp(t, store, h, nil, opts...)
+}
+
+// newApp starts appRoutes behind the middleware, as a development setup
+// would serve them: over plain HTTP.
+func newApp(t *testing.T, store Store, opts ...Option) *testApp {
+	t.Helper()
+	return newAppWrapped(t, store, nil, opts...)
+}
+
+// newAppWrapped is newApp with outer (if not nil) wrapped around the
+// middleware, to see requests before it does.
+func newAppWrapped(t *testing.T, store Store, outer func(http.Handler) http.Handler, opts ...Option) *testApp {
+	t.Helper()
+	mux := appRoutes()
+	a := serveApp(t, store, mux, outer, append([]Option{WithSecure(false)}, opts...)...)
+	a.mux = mux
+	return a
+}
+
+func serveApp(t *testing.T, store Store, h http.Handler, outer func(http.Handler) http.Handler, opts ...Option) *testApp {
+	t.Helper()
+	logger, logs := newLogger()
+	mw, err := Middleware(store, append([]Option{WithLogger(logger)}, opts...)...)
+	if err != nil {
+		t.Fatalf("Middleware: %v", err)
+	}
+	h = mw(h)
+	if outer != nil {
+		h = outer(h)
+	}
+	a := &testApp{served: make(chan any, 4096), log: logs}
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p any
+		defer func() {
+			select {
+			case a.served <- p:
+			default: // requests nobody waits for (concurrent load) filled it
+			}
+			if p != nil {
+				panic(p)
+			}
+		}()
+		defer func() { p = recover() }()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		a.srv.Close()
+		if t.Failed() {
+			t.Logf("middleware log:\n%s", logs)
+		}
+	})
+	return a
+}
+
+// wait blocks until the middleware finished one request and returns the
+// panic value it recovered, if any.
+func (a *testApp) wait(t *testing.T) any {
+	t.Helper()
+	select {
+	case p := <-a.served:
+		return p
+	case <-time.After(10 * time.Second): // hang guard, not a timing assertion
+		t.Fatal("handler did not return")
+		return nil
+	}
+}
+
+// do sends GET path with c (nil: the server's own client, which has no
+// cookie jar) plus cookies, verbatim, reads the whole response and waits
+// until the middleware finished the request.
+func (a *testApp) do(t *testing.T, c *http.Client, path string, cookies ...*http.Cookie) response {
+	t.Helper()
+	if c == nil {
+		c = a.srv.Client()
+	}
+	req, err := http.NewRequest(http.MethodGet, a.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ck := range cookies { // verbatim: AddCookie would re-quote
+		req.Header.Add("Cookie", ck.Name+"="+ck.Value)
+	}
+	r := readResponse(c.Do(req))
+	if r.err != nil {
+		t.Fatalf("GET %s: %v", path, r.err)
+	}
+	if p := a.wait(t); p != nil {
+		t.Fatalf("GET %s: handler panicked: %v", path, p)
+	}
+	return r
+}
+
+// getWithCookie sends GET path carrying the session cookie ("" for none),
+// without a jar.
+func (a *testApp) getWithCookie(t *testing.T, path, cookie string) response {
+	t.Helper()
+	var cookies []*http.Cookie
+	if cookie != "" {
+		cookies = append(cookies, &http.Cookie{Name: DefaultCookieName, Value: cookie})
+	}
+	return a.do(t, nil, path, cookies...)
+}
+
+// doWithCookie is getWithCookie for another goroutine than the test's: it
+// neither fails the test nor waits for the middleware.
+func (a *testApp) doWithCookie(path, cookie string) response {
+	req, err := http.NewRequest(http.MethodGet, a.srv.URL+path, nil)
+	if err != nil {
+		return response{err: err}
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", DefaultCookieName+"="+cookie)
+	}
+	return readResponse(a.srv.Client().Do(req))
+}
+
+// cookie returns the session cookie that cl's jar holds for the app.
+func (a *testApp) cookie(t *testing.T, cl *http.Client) string {
+	t.Helper()
+	u, _ := url.Parse(a.srv.URL)
+	for _, c := range cl.Jar.Cookies(u) {
+		if c.Name == DefaultCookieName {
+			return c.Value
+		}
+	}
+	t.Fatal("no session cookie in the jar")
+	return ""
+}
+
+// response is a response read to the end.
+type response struct {
+	status int
+	body   string
+	header http.Header
+	cookie *http.Cookie // the session's Set-Cookie (DefaultCookieName), if any
+	err    error
+}
+
+// setCookie returns the Set-Cookie for name, parsed, and its raw line.
+func (r response) setCookie(name string) (*http.Cookie, string) { return setCookie(r.header, name) }
+
+// setCookies returns the raw Set-Cookie lines.
+func (r response) setCookies() []string { return r.header.Values("Set-Cookie") }
+
+func readResponse(resp *http.Response, err error) response {
+	if err != nil {
+		return response{err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, body: string(body), header: resp.Header, err: err}
+	r.cookie, _ = r.setCookie(DefaultCookieName)
+	return r
+}
+
+// jarClient returns an HTTP client with its own cookie jar and connections.
+func jarClient(t *testing.T) *http.Client {
+	jar, _ := cookiejar.New(nil) // fails only for options given
+	// Enough idle connections for the concurrent tests: with net/http's
+	// default of 2 per host, most requests would open (and leave in
+	// TIME_WAIT) a connection of their own.
+	tr := &http.Transport{MaxIdleConnsPerHost: 16}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Jar: jar, Transport: tr, Timeout: 30 * time.Second}
+}
+
+// visitor is a browser on one app.
+type visitor struct {
+	app *testApp
+	*browser
+}
+
+// visitor returns a new browser on a; a raw one sends its cookie value back
+// verbatim, whatever the store's format.
+func (a *testApp) visitor(raw bool) *visitor {
+	return &visitor{app: a, browser: newBrowser(a.srv.URL, DefaultCookieName, raw)}
+}
+
+func (v *visitor) get(t *testing.T, path string) response {
+	t.Helper()
+	return v.app.do(t, v.client, path)
+}
+
+// expect GETs path and fails the test unless the answer is status and body.
+func (v *visitor) expect(t *testing.T, path string, status int, body string) response {
+	t.Helper()
+	r := v.get(t, path)
+	if r.status != status || r.body != body {
+		t.Fatalf("GET %s = %d %q, want %d %q", path, r.status, r.body, status, body)
+	}
+	return r
+}
+
+// appRoutes is the application newApp serves:
+//
+//	/untouched       never calls Get; writes ok
+//	/get             writes the session (dumpSession)
+//	/get?k=K         writes K's string value
+//	/set?k=K&v=V     sets K to V (k and v may repeat, paired in order), then
+//	                 writes the session
+//	/incr            increments the integer n, then writes the session
+//	/renew           NewIdentity; writes the new ID
+//	/logout          Invalidate; writes bye
+//	/big?n=N         sets big to N bytes, then writes SECRET-BODY
+//
+// A route whose Get fails writes nothing: the middleware's error handler
+// answers instead.
+func appRoutes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/untouched", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	})
+	handle := func(pattern string, fn func(w http.ResponseWriter, r *http.Request, s *Session)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if s, err := Get(r); err == nil {
+				fn(w, r, s)
+			}
+		})
+	}
+	handle("/get", func(w http.ResponseWriter, r *http.Request, s *Session) {
+		if q := r.URL.Query(); q.Has("k") {
+			v, _ := GetAs[string](s, q.Get("k"))
+			_, _ = io.WriteString(w, v)
+			return
+		}
+		_, _ = io.WriteString(w, dumpSession(s))
+	})
+	handle("/set", func(w http.ResponseWriter, r *http.Request, s *Session) {
+		q := r.URL.Query()
+		for i, k := range q["k"] {
+			if err := s.Set(k, q["v"][i]); err != nil {
+				http.Error(w, "set: "+err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
+		_, _ = io.WriteString(w, dumpSession(s))
+	})
+	handle("/incr", func(w http.ResponseWriter, r *http.Request, s *Session) {
+		n, _ := GetAs[int](s, "n")
+		if err := s.Set("n", n+1); err != nil {
+			http.Error(w, "set: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = io.WriteString(w, dumpSession(s))
+	})
+	handle("/renew", func(w http.ResponseWriter, r *http.Request, s *Session) {
+		s.NewIdentity()
+		w.WriteHeader(http.StatusOK) // commits: the new ID is known now
+		_, _ = io.WriteString(w, s.ID())
+	})
+	handle("/logout", func(w http.ResponseWriter, r *http.Request, s *Session) {
+		s.Invalidate()
+		_, _ = io.WriteString(w, "bye")
+	})
+	handle("/big", func(w http.ResponseWriter, r *http.Request, s *Session) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		if err := s.Set("big", strings.Repeat("x", n)); err != nil {
+			http.Error(w, "set: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if _, err := io.WriteString(w, "SECRET-BODY"); err != nil {
+			w.Header().Set("X-Write-Error", err.Error()) // too late to show; kept for the record
+		}
+	})
+	return mux
+}
+
+// freshSession is what dumpSession writes for a new, empty session.
+const freshSession = "new=true"
+
+// dumpSession renders a session deterministically: "new=<bool>", then its
+// keys in order with their values.
+func dumpSession(s *Session) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "new=%v", s.IsNew())
+	for _, k := range s.Keys() {
+		fmt.Fprintf(&b, " %s=%v", k, s.Get(k))
+	}
+	return b.String()
+}
+
+// withSession wraps a handler that needs the session; a Get error answers
+// 599 so that tests notice it (the middleware's error handler runs first).
+func withSession(fn func(w http.ResponseWriter, r *http.Request, s *Session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s, err := Get(r)
+		if err != nil {
+			http.Error(w, "get: "+err.Error(), 599)
+			return
+		}
+		fn(w, r, s)
+	}
+}
+
+// probe runs one GET /get in process with a raw Cookie header (any bytes,
+// no client-side validation) and returns the status and body.
+func probe(h http.Handler, cookieHeader string) (int, string) {
+	r := httptest.NewRequest("GET", "http://127.0.0.1/get", nil)
+	if cookieHeader != "" {
+		r.Header.Set("Cookie", cookieHeader)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Code, w.Body.String()
+}
+
+// mint runs path in process (with an optional session cookie value) and
+// returns the session cookie value the response sets.
+func mint(t testing.TB, h http.Handler, path, cookie string) string {
+	t.Helper()
+	r := httptest.NewRequest("GET", "http://127.0.0.1"+path, nil)
+	if cookie != "" {
+		r.Header.Set("Cookie", DefaultCookieName+"="+cookie)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		t.Fatalf("GET %s = %d %q", path, w.Code, w.Body.String())
+	}
+	if c, _ := setCookie(w.Header(), DefaultCookieName); c != nil && !isDeletion(c) {
+		return c.Value
+	}
+	t.Fatalf("GET %s set no session cookie (headers %v)", path, w.Header())
+	return ""
+}
+
+// discardWriter is an allocation-free ResponseWriter, so that benchmarks
+// and AllocsPerRun measure the middleware rather than a recorder.
+type discardWriter struct {
+	h    http.Header
+	code int
+	n    int // bytes written
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+func (w *discardWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+func (w *discardWriter) reset() {
+	clear(w.h)
+	w.code, w.n = 0, 0
 }

@@ -22,10 +22,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -183,29 +181,12 @@ func (py *ioPy) setClock(t *testing.T, unix int64) {
 // max_age=None: maxAge < 0 keeps the default lifetime).
 func ioGoServer(t *testing.T, store Store, clock *testClock, maxAge int, extra ...Option) string {
 	t.Helper()
-	logs := &logBuffer{}
 	lifetime := time.Duration(maxAge) * time.Second
 	if maxAge < 0 {
 		lifetime = DefaultLifetime
 	}
-	opts := append([]Option{
-		WithCookieName(ioCookie),
-		WithLifetime(lifetime),
-		WithClock(clock.Now),
-		WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
-	}, extra...)
-	mw, err := Middleware(store, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(mw(ioGoHandler()))
-	t.Cleanup(func() {
-		srv.Close()
-		if t.Failed() {
-			t.Logf("go server log:\n%s", logs.String())
-		}
-	})
-	return srv.URL
+	opts := append([]Option{WithCookieName(ioCookie), WithLifetime(lifetime), WithClock(clock.Now)}, extra...)
+	return startApp(t, store, ioGoHandler(), opts...).srv.URL
 }
 
 // ioGoDump is the Go side's view of a session, shaped like the Python

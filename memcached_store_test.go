@@ -390,7 +390,7 @@ func TestMemcachedContext(t *testing.T) {
 		t.Fatalf("Load on a silent server = %v, want ErrUnavailable and DeadlineExceeded", err)
 	}
 	t.Logf("Load on a silent server failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
-	app := srvNewApp(t, store)
+	app := newApp(t, store)
 	start = time.Now()
 	r := app.getWithCookie(t, "/set?k=user&v=alice", "")
 	elapsed := time.Since(start)
@@ -411,8 +411,8 @@ func TestMemcachedRoundTrips(t *testing.T) {
 	client := srvMemcachedClient(t, p.addr)
 	store, count := srvMemcachedStore(t, client)
 	clock := testClockAt(time.Now()) // the test moves it ahead
-	app := srvNewApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock.Now))
-	cl := app.client(t)
+	app := newApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock.Now))
+	cl := jarClient(t)
 	type calls = counts
 	steps := []struct {
 		name, path, cookie string
@@ -442,10 +442,10 @@ func TestMemcachedRoundTrips(t *testing.T) {
 			continue
 		}
 		before, statsBefore := count.snapshot(), srvMemcachedStats(t, p.addr)
-		var r srvResponse
+		var r response
 		switch st.cookie {
 		case "jar":
-			r = app.get(t, cl, st.path)
+			r = app.do(t, cl, st.path)
 		case "unknown":
 			r = app.getWithCookie(t, st.path, newID())
 		default:
@@ -496,7 +496,7 @@ func TestMemcachedServerDown(t *testing.T) {
 		}
 		return a.String()
 	}
-	app := srvNewApp(t, store)
+	app := newApp(t, store)
 
 	// Sessions until each server holds at least three.
 	type session struct{ id, user string }
@@ -558,7 +558,7 @@ func TestMemcachedServerDown(t *testing.T) {
 	p2.restart(srvPingMemcached)
 	t.Logf("memcached %s restarted (empty)", p2.addr)
 	for _, s := range on[p2.addr] {
-		var r srvResponse
+		var r response
 		for i := 0; i < 50; i++ {
 			if r = app.getWithCookie(t, "/get?k=user", s.id); r.status == http.StatusOK {
 				break

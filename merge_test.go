@@ -112,7 +112,7 @@ func (p *pauseBackend) calls() string {
 //	/logout        Invalidate, for any session
 //	/dump          the session's keys and values, or "new"
 type conflictApp struct {
-	*srvApp
+	*testApp
 	backend *countingBackend
 	pause   *pauseBackend
 	clock   *testClock
@@ -134,7 +134,7 @@ func newConflictApp(t *testing.T, cb *countingBackend, at int64, opts ...Option)
 			next.ServeHTTP(w, r)
 		})
 	}
-	a.srvApp = srvNewAppWrapped(t, store, mark, opts...)
+	a.testApp = newAppWrapped(t, store, mark, opts...)
 	loggedIn := func(w http.ResponseWriter, r *http.Request) *Session {
 		s, err := Get(r)
 		if err != nil || s.IsNew() {
@@ -196,10 +196,10 @@ func newConflictApp(t *testing.T, cb *countingBackend, at int64, opts ...Option)
 
 // send runs one request carrying cookie ("" for none); paused marks it for
 // the pause backend.
-func (a *conflictApp) send(path, cookie string, paused bool) srvResponse {
+func (a *conflictApp) send(path, cookie string, paused bool) response {
 	req, err := http.NewRequest(http.MethodGet, a.srv.URL+"/c"+path, nil)
 	if err != nil {
-		return srvResponse{err: err}
+		return response{err: err}
 	}
 	if cookie != "" {
 		req.Header.Set("Cookie", DefaultCookieName+"="+cookie)
@@ -207,10 +207,10 @@ func (a *conflictApp) send(path, cookie string, paused bool) srvResponse {
 	if paused {
 		req.Header.Set("X-Pause", "1")
 	}
-	return srvRead(a.srv.Client().Do(req))
+	return readResponse(a.srv.Client().Do(req))
 }
 
-func (a *conflictApp) must(t *testing.T, path, cookie string) srvResponse {
+func (a *conflictApp) must(t *testing.T, path, cookie string) response {
 	t.Helper()
 	r := a.send(path, cookie, false)
 	if r.err != nil || r.status != http.StatusOK {
@@ -239,25 +239,25 @@ func (a *conflictApp) dump(t *testing.T, cookie string) string {
 // reaches the pause point; it returns a func that resumes it and returns
 // its response. ok is false when the request finished without reaching
 // the point (the point lies past its last backend call).
-func (a *conflictApp) paused(t *testing.T, path, cookie string) (finish func() srvResponse, ok bool) {
+func (a *conflictApp) paused(t *testing.T, path, cookie string) (finish func() response, ok bool) {
 	t.Helper()
-	done := make(chan srvResponse, 1)
+	done := make(chan response, 1)
 	go func() { done <- a.send(path, cookie, true) }()
 	select {
 	case <-a.pause.reached:
 	case r := <-done:
-		return func() srvResponse { return r }, false
+		return func() response { return r }, false
 	case <-time.After(20 * time.Second):
 		t.Fatalf("%s never reached pause point %d", path, a.pause.at)
 	}
-	return func() srvResponse {
+	return func() response {
 		close(a.pause.resume)
 		select {
 		case r := <-done:
 			return r
 		case <-time.After(20 * time.Second):
 			t.Fatalf("%s did not finish after resuming", path)
-			return srvResponse{}
+			return response{}
 		}
 	}, true
 }
@@ -470,7 +470,7 @@ func TestLogoutWins(t *testing.T) {
 	}
 }
 
-func cookieValue(r srvResponse) string {
+func cookieValue(r response) string {
 	if r.cookie == nil {
 		return ""
 	}

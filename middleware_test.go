@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -112,131 +111,9 @@ func mwToken(t *testing.T, store Store, created time.Time, values map[string]any
 	return token
 }
 
-// mwServer is a real HTTP server running the middleware. served receives
-// once per request after the middleware's ServeHTTP returned, so the test
-// can look at the store and the log only when the request is really over.
-type mwServer struct {
-	*httptest.Server
-	served chan any // the recovered panic value, or nil
-	log    *logBuffer
-}
-
-// mwStart starts h behind Middleware(store, opts...). A logger writing to
-// srv.log comes first, so opts may replace it.
-func mwStart(t *testing.T, store Store, h http.Handler, opts ...Option) *mwServer {
-	t.Helper()
-	logger, buf := newLogger()
-	mw, err := Middleware(store, append([]Option{WithLogger(logger)}, opts...)...)
-	if err != nil {
-		t.Fatalf("Middleware: %v", err)
-	}
-	wrapped := mw(h)
-	s := &mwServer{served: make(chan any, 4096), log: buf}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p any
-		defer func() {
-			s.served <- p
-			if p != nil {
-				panic(p)
-			}
-		}()
-		defer func() { p = recover() }()
-		wrapped.ServeHTTP(w, r)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-// wait blocks until the middleware finished one request and returns the
-// panic value it recovered, if any.
-func (s *mwServer) wait(t *testing.T) any {
-	t.Helper()
-	select {
-	case p := <-s.served:
-		return p
-	case <-time.After(10 * time.Second): // hang guard, not a timing assertion
-		t.Fatal("handler did not return")
-		return nil
-	}
-}
-
-// mwResp is a response read to the end.
-type mwResp struct {
-	status int
-	body   string
-	header http.Header
-}
-
-// cookie returns the Set-Cookie for name, parsed, and its raw text.
-func (r mwResp) cookie(name string) (*http.Cookie, string) {
-	return setCookie(r.header, name)
-}
-
-// mwBrowser is a browser on one mwServer that sends its cookie value back
-// verbatim, whatever the store's format.
-type mwBrowser struct {
-	srv *mwServer
-	*browser
-}
-
-func mwNewBrowser(srv *mwServer) *mwBrowser {
-	return &mwBrowser{srv: srv, browser: newBrowser(srv.URL, DefaultCookieName, true)}
-}
-
-func (b *mwBrowser) get(t *testing.T, path string) mwResp {
-	t.Helper()
-	return b.srv.do(t, b.client, path)
-}
-
-// do sends GET path with c (which may hold a cookie jar) plus extra
-// cookies, reads the whole response and waits for the handler to finish.
-func (s *mwServer) do(t *testing.T, c *http.Client, path string, cookies ...*http.Cookie) mwResp {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ck := range cookies { // verbatim: AddCookie would re-quote
-		req.Header.Add("Cookie", ck.Name+"="+ck.Value)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatalf("GET %s: read body: %v", path, err)
-	}
-	if p := s.wait(t); p != nil {
-		t.Fatalf("GET %s: handler panicked: %v", path, p)
-	}
-	return mwResp{status: resp.StatusCode, body: string(body), header: resp.Header}
-}
-
-// mwJar returns a client with a cookie jar.
-func mwJar(t *testing.T) *http.Client {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &http.Client{Jar: jar}
-}
-
-// mwPlain returns a client without a cookie jar.
-func mwPlain() *http.Client { return &http.Client{} }
-
-// mwRawResp is one response read off a raw connection.
-type mwRawResp struct {
-	status int
-	header http.Header
-	body   string
-}
-
 // mwRaw sends one GET over a fresh TCP connection and returns every
 // response read from it: the 1xx interim responses, then the final one.
-func mwRaw(t *testing.T, addr, path string, cookies ...*http.Cookie) []mwRawResp {
+func mwRaw(t *testing.T, addr, path string, cookies ...*http.Cookie) []response {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -255,7 +132,7 @@ func mwRaw(t *testing.T, addr, path string, cookies ...*http.Cookie) []mwRawResp
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(conn)
-	var out []mwRawResp
+	var out []response
 	for {
 		resp, err := http.ReadResponse(br, req)
 		if err != nil {
@@ -266,23 +143,10 @@ func mwRaw(t *testing.T, addr, path string, cookies ...*http.Cookie) []mwRawResp
 		if err != nil {
 			t.Fatalf("read body: %v", err)
 		}
-		out = append(out, mwRawResp{status: resp.StatusCode, header: resp.Header, body: string(body)})
+		out = append(out, response{status: resp.StatusCode, header: resp.Header, body: string(body)})
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
 			return out
 		}
-	}
-}
-
-// mwSession wraps a handler that needs the session; a Get error answers
-// 599 so that tests notice it (the middleware's error handler runs first).
-func mwSession(fn func(w http.ResponseWriter, r *http.Request, s *Session)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		s, err := Get(r)
-		if err != nil {
-			http.Error(w, "get: "+err.Error(), 599)
-			return
-		}
-		fn(w, r, s)
 	}
 }
 
@@ -298,17 +162,6 @@ func mwVaryCookieCount(h http.Header) int {
 	}
 	return n
 }
-
-// mwNopWriter is an allocation-free ResponseWriter for AllocsPerRun.
-type mwNopWriter struct {
-	h    http.Header
-	code int
-	n    int
-}
-
-func (w *mwNopWriter) Header() http.Header         { return w.h }
-func (w *mwNopWriter) WriteHeader(code int)        { w.code = code }
-func (w *mwNopWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 
 // ---------------------------------------------------------------------------
 // Laziness
@@ -326,15 +179,15 @@ func TestMiddlewareLazyUntouched(t *testing.T) {
 				st = counting
 			}
 			mux := http.NewServeMux()
-			mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+			mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				_ = s.Set("user", "ann")
 			}))
 			mux.HandleFunc("/untouched", func(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprint(w, "plain page")
 			})
-			srv := mwStart(t, st, mux)
-			c := mwJar(t)
-			if r := srv.do(t, c, "/set"); countSetCookies(r.header, "session") != 1 {
+			app := startApp(t, st, mux)
+			c := jarClient(t)
+			if r := app.do(t, c, "/set"); countSetCookies(r.header, "session") != 1 {
 				t.Fatalf("setup: no session cookie: %v", r.header)
 			}
 			calls := func() int64 {
@@ -345,7 +198,7 @@ func TestMiddlewareLazyUntouched(t *testing.T) {
 			}
 			before := calls()
 			for range 3 {
-				r := srv.do(t, c, "/untouched")
+				r := app.do(t, c, "/untouched")
 				if r.status != 200 || r.body != "plain page" {
 					t.Fatalf("untouched: %d %q", r.status, r.body)
 				}
@@ -373,15 +226,11 @@ func TestMiddlewareUntouchedAllocs(t *testing.T) {
 		_, _ = w.Write(body)
 	})
 	store := &countingStore{Store: NewInsecureCookieStore()}
-	logger, _ := newLogger()
-	mw, err := Middleware(store, WithLogger(logger))
-	if err != nil {
-		t.Fatal(err)
-	}
+	mw := newMiddleware(t, store)
 	wrapped := mw(next)
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.Header.Set("Cookie", "session="+mwInsecureToken(t, time.Now(), map[string]any{"a": 1}))
-	w := &mwNopWriter{h: make(http.Header)}
+	w := &discardWriter{h: make(http.Header)}
 	bare := testing.AllocsPerRun(500, func() {
 		clear(w.h)
 		next.ServeHTTP(w, req)
@@ -441,8 +290,8 @@ func TestGetReturnsSameSession(t *testing.T) {
 			fail("NewSession did not discard data: %v", s1.Keys())
 		}
 	})
-	srv := mwStart(t, store, h)
-	srv.do(t, mwPlain(), "/")
+	app := startApp(t, store, h)
+	app.do(t, nil, "/")
 	for _, f := range failures {
 		t.Error(f)
 	}
@@ -494,30 +343,26 @@ func TestGetWithoutMiddleware(t *testing.T) {
 
 func TestMiddlewarePanicSavesNothing(t *testing.T) {
 	store, backend := countedMemoryStore(nil)
-	logger, _ := newLogger()
-	mw, err := Middleware(store, WithLogger(logger))
-	if err != nil {
-		t.Fatal(err)
-	}
+	mw := newMiddleware(t, store)
 	mux := http.NewServeMux()
-	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("k", "v1")
 	}))
-	mux.Handle("/get", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/get", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		fmt.Fprint(w, s.Get("k"))
 	}))
-	mux.Handle("/panic", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/panic", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("k", "v2")
 		_ = s.Set("other", 1)
 		panic("boom")
 	}))
-	mux.Handle("/abort", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/abort", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("k", "v3")
 		panic(http.ErrAbortHandler)
 	}))
 	inner := mw(mux)
 	recovered := make(chan any, 10)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/abort" { // let net/http itself see the panic
 			defer func() { recovered <- "abort-seen" }()
 			inner.ServeHTTP(w, r)
@@ -532,9 +377,9 @@ func TestMiddlewarePanicSavesNothing(t *testing.T) {
 		}()
 		inner.ServeHTTP(w, r)
 	}))
-	defer srv.Close()
+	defer ts.Close()
 	get := func(c *http.Client, path string) (*http.Response, string, error) {
-		resp, err := c.Get(srv.URL + path)
+		resp, err := c.Get(ts.URL + path)
 		if err != nil {
 			<-recovered
 			return nil, "", err
@@ -546,7 +391,7 @@ func TestMiddlewarePanicSavesNothing(t *testing.T) {
 	}
 
 	// A new session that panics: nothing is created.
-	resp, _, err := get(mwPlain(), "/panic")
+	resp, _, err := get(http.DefaultClient, "/panic")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +407,7 @@ func TestMiddlewarePanicSavesNothing(t *testing.T) {
 
 	// An existing session that panics mid-change keeps its stored value.
 	// No keep-alive: the client must not retry the aborted request.
-	c := mwJar(t)
+	c := jarClient(t)
 	c.Transport = &http.Transport{DisableKeepAlives: true}
 	if _, _, err := get(c, "/set"); err != nil {
 		t.Fatal(err)
@@ -638,12 +483,12 @@ func TestMiddlewareStoreErrorsDefaultHandler(t *testing.T) {
 				_, werr := w.Write([]byte("<h1>SECRET-PAGE</h1>"))
 				handlerWriteErr.Store(fmt.Sprint(werr))
 			})
-			srv := mwStart(t, tc.store, h)
+			app := startApp(t, tc.store, h)
 			var cookies []*http.Cookie
 			if tc.cookie != "" {
 				cookies = append(cookies, &http.Cookie{Name: "session", Value: tc.cookie})
 			}
-			r := srv.do(t, mwPlain(), "/", cookies...)
+			r := app.do(t, nil, "/", cookies...)
 			if r.status != tc.wantCode {
 				t.Errorf("status %d, want %d", r.status, tc.wantCode)
 			}
@@ -664,8 +509,8 @@ func TestMiddlewareStoreErrorsDefaultHandler(t *testing.T) {
 			if v, _ := handlerWriteErr.Load().(string); v == "<nil>" {
 				t.Errorf("handler's Write after a failed commit succeeded")
 			}
-			if !strings.Contains(srv.log.String(), "level=ERROR") || !strings.Contains(srv.log.String(), "exploded") {
-				t.Errorf("store failure not logged with its cause: %s", srv.log.String())
+			if !strings.Contains(app.log.String(), "level=ERROR") || !strings.Contains(app.log.String(), "exploded") {
+				t.Errorf("store failure not logged with its cause: %s", app.log.String())
 			}
 		})
 	}
@@ -692,16 +537,16 @@ func TestMiddlewareCustomErrorHandler(t *testing.T) {
 				w.WriteHeader(http.StatusTeapot)
 				_, _ = io.WriteString(w, "custom")
 			}
-			h := mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+			h := withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				_ = s.Set("k", "v")
 				_, _ = io.WriteString(w, "page")
 			})
-			srv := mwStart(t, tc.store, h, WithErrorHandler(eh))
+			app := startApp(t, tc.store, h, WithErrorHandler(eh))
 			var cookies []*http.Cookie
 			if tc.cookie {
 				cookies = append(cookies, &http.Cookie{Name: "session", Value: "x"})
 			}
-			r := srv.do(t, mwPlain(), "/", cookies...)
+			r := app.do(t, nil, "/", cookies...)
 			if r.status != http.StatusTeapot || r.body != "custom" {
 				t.Errorf("response %d %q, want the custom handler's 418 \"custom\"", r.status, r.body)
 			}
@@ -733,16 +578,16 @@ func TestMiddlewareCookieDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("user", "ann")
 	}))
-	mux.Handle("/get", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/get", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		fmt.Fprint(w, s.Get("user"))
 	}))
-	srv := mwStart(t, store, mux, WithClock(clock.Now))
-	c := mwJar(t)
-	r := srv.do(t, c, "/set")
-	ck, raw := r.cookie(DefaultCookieName)
+	app := startApp(t, store, mux, WithClock(clock.Now))
+	c := jarClient(t)
+	r := app.do(t, c, "/set")
+	ck, raw := r.setCookie(DefaultCookieName)
 	if ck == nil {
 		t.Fatalf("no %q cookie in %v", DefaultCookieName, r.header)
 	}
@@ -764,22 +609,19 @@ func TestMiddlewareCookieDefaults(t *testing.T) {
 		t.Errorf("Partitioned set by default: %q", raw)
 	}
 	// The Secure cookie comes back over loopback HTTP.
-	if r := srv.do(t, c, "/get"); r.body != "ann" {
+	if r := app.do(t, c, "/get"); r.body != "ann" {
 		t.Errorf("second request saw %q, want ann", r.body)
 	}
 	// A loopback host gets no insecure-transport warning.
-	if strings.Contains(srv.log.String(), "plain HTTP") {
-		t.Errorf("warned about plain HTTP on loopback: %s", srv.log.String())
+	if strings.Contains(app.log.String(), "plain HTTP") {
+		t.Errorf("warned about plain HTTP on loopback: %s", app.log.String())
 	}
 }
 
 func TestMiddlewareInsecureTransportWarning(t *testing.T) {
 	logger, buf := newLogger()
-	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := mw(mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) { _ = s.Set("a", 1) }))
+	mw := newMiddleware(t, NewInsecureCookieStore(), WithLogger(logger))
+	h := mw(withSession(func(w http.ResponseWriter, r *http.Request, s *Session) { _ = s.Set("a", 1) }))
 	for range 3 {
 		req := httptest.NewRequest(http.MethodGet, "http://app.example.com/", nil)
 		rec := httptest.NewRecorder()
@@ -796,24 +638,24 @@ func TestMiddlewareInsecureTransportWarning(t *testing.T) {
 func TestMiddlewareCookiePersistence(t *testing.T) {
 	clock := newTestClock()
 	mux := http.NewServeMux()
-	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("n", 1)
 	}))
-	mux.Handle("/session-cookie", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/session-cookie", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("n", 1)
 		s.SetPersistent(false)
 	}))
-	mux.Handle("/persistent-cookie", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/persistent-cookie", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("n", 1)
 		s.SetPersistent(true)
 	}))
-	mux.Handle("/touch", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/touch", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("n", 2)
 		fmt.Fprint(w, strings.Join(s.Keys(), ","))
 	}))
-	noExpiry := func(t *testing.T, r mwResp) {
+	noExpiry := func(t *testing.T, r response) {
 		t.Helper()
-		ck, raw := r.cookie("session")
+		ck, raw := r.setCookie("session")
 		if ck == nil {
 			t.Fatalf("no cookie: %v", r.header)
 		}
@@ -821,24 +663,24 @@ func TestMiddlewareCookiePersistence(t *testing.T) {
 			t.Errorf("browser-session cookie carries an expiry: %q", raw)
 		}
 	}
-	hasExpiry := func(t *testing.T, r mwResp) {
+	hasExpiry := func(t *testing.T, r response) {
 		t.Helper()
-		_, raw := r.cookie("session")
+		_, raw := r.setCookie("session")
 		if !strings.Contains(raw, "Max-Age=") || !strings.Contains(raw, "Expires=") {
 			t.Errorf("persistent cookie lacks Max-Age or Expires: %q", raw)
 		}
 	}
 
 	t.Run("WithPersistent(false)", func(t *testing.T) {
-		srv := mwStart(t, NewInsecureCookieStore(), mux, WithClock(clock.Now), WithPersistent(false))
-		b := mwNewBrowser(srv)
+		app := startApp(t, NewInsecureCookieStore(), mux, WithClock(clock.Now), WithPersistent(false))
+		b := app.visitor(true)
 		noExpiry(t, b.get(t, "/set"))
 		noExpiry(t, b.get(t, "/touch"))
 	})
 	t.Run("SetPersistent(false)", func(t *testing.T) {
 		store, _ := countedMemoryStore(clock.Now)
-		srv := mwStart(t, store, mux, WithClock(clock.Now))
-		b := mwNewBrowser(srv)
+		app := startApp(t, store, mux, WithClock(clock.Now))
+		b := app.visitor(true)
 		noExpiry(t, b.get(t, "/session-cookie"))
 		// The choice is kept in the record: a later save still omits it.
 		r := b.get(t, "/touch")
@@ -848,8 +690,8 @@ func TestMiddlewareCookiePersistence(t *testing.T) {
 		}
 	})
 	t.Run("SetPersistent(true) overrides WithPersistent(false)", func(t *testing.T) {
-		srv := mwStart(t, NewInsecureCookieStore(), mux, WithClock(clock.Now), WithPersistent(false))
-		b := mwNewBrowser(srv)
+		app := startApp(t, NewInsecureCookieStore(), mux, WithClock(clock.Now), WithPersistent(false))
+		b := app.visitor(true)
 		hasExpiry(t, b.get(t, "/persistent-cookie"))
 		hasExpiry(t, b.get(t, "/touch"))
 	})
@@ -860,24 +702,24 @@ func TestMiddlewareRememberMe(t *testing.T) {
 	const month = 30 * 24 * time.Hour
 	store, backend := countedMemoryStore(clock.Now)
 	mux := http.NewServeMux()
-	mux.Handle("/login", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/login", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("user", "ann")
 		if r.URL.Query().Has("remember") {
 			s.SetLifetime(month)
 		}
 	}))
-	mux.Handle("/whoami", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/whoami", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		fmt.Fprintf(w, "%v|%s|%s", s.Get("user"), strings.Join(s.Keys(), ","), s.Expires().UTC().Format(time.RFC3339))
 	}))
-	mux.Handle("/touch", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/touch", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("seen", true)
 	}))
-	srv := mwStart(t, store, mux, WithClock(clock.Now), WithLifetime(time.Hour))
+	app := startApp(t, store, mux, WithClock(clock.Now), WithLifetime(time.Hour))
 
-	c := mwJar(t)
+	c := jarClient(t)
 	start := clock.Now()
-	r := srv.do(t, c, "/login?remember=1")
-	ck, _ := r.cookie("session")
+	r := app.do(t, c, "/login?remember=1")
+	ck, _ := r.setCookie("session")
 	if ck == nil || ck.MaxAge != int(month/time.Second) {
 		t.Fatalf("remember-me cookie %+v, want Max-Age %d", ck, int(month/time.Second))
 	}
@@ -894,43 +736,39 @@ func TestMiddlewareRememberMe(t *testing.T) {
 
 	// Past the middleware's 1h lifetime, the override keeps the session.
 	clock.Advance(2 * time.Hour)
-	r = srv.do(t, c, "/whoami")
+	r = app.do(t, c, "/whoami")
 	want := "ann|user|" + start.Add(month).Format(time.RFC3339)
 	if r.body != want {
 		t.Errorf("after 2h: %q, want %q", r.body, want)
 	}
-	r = srv.do(t, c, "/touch")
-	ck, _ = r.cookie("session")
+	r = app.do(t, c, "/touch")
+	ck, _ = r.setCookie("session")
 	if ck == nil || ck.MaxAge != int((month-2*time.Hour)/time.Second) {
 		t.Errorf("re-saved remember-me cookie %+v, want Max-Age %d", ck, int((month-2*time.Hour)/time.Second))
 	}
 	// The override still ends the session at creation + a month.
 	clock.Advance(month - 2*time.Hour)
-	if r := srv.do(t, c, "/whoami"); strings.HasPrefix(r.body, "ann") {
+	if r := app.do(t, c, "/whoami"); strings.HasPrefix(r.body, "ann") {
 		t.Errorf("session outlived its overridden lifetime: %q", r.body)
 	}
 
 	// Without the override the 1h lifetime applies.
-	c2 := mwJar(t)
-	r = srv.do(t, c2, "/login")
-	if ck, _ := r.cookie("session"); ck == nil || ck.MaxAge != 3600 {
+	c2 := jarClient(t)
+	r = app.do(t, c2, "/login")
+	if ck, _ := r.setCookie("session"); ck == nil || ck.MaxAge != 3600 {
 		t.Errorf("default cookie %+v, want Max-Age 3600", ck)
 	}
 	clock.Advance(2 * time.Hour)
-	if r := srv.do(t, c2, "/whoami"); strings.HasPrefix(r.body, "ann") {
+	if r := app.do(t, c2, "/whoami"); strings.HasPrefix(r.body, "ann") {
 		t.Errorf("session without override outlived 1h: %q", r.body)
 	}
 }
 
 func TestMiddlewareCookieOptionsAndDeletion(t *testing.T) {
-	logger, _ := newLogger()
-	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger),
+	mw := newMiddleware(t, NewInsecureCookieStore(),
 		WithCookieName("__Secure-sid"), WithDomain("example.com"), WithPath("/app"),
 		WithPartitioned(true), WithSameSite(http.SameSiteStrictMode), WithHTTPOnly(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := mw(mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	h := mw(withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		if r.URL.Query().Has("logout") {
 			s.Invalidate()
 			return
@@ -1034,11 +872,7 @@ func TestMiddlewareInvalidConfig(t *testing.T) {
 // Vary and Cache-Control
 
 func TestMiddlewareVaryCookie(t *testing.T) {
-	logger, _ := newLogger()
-	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
-	if err != nil {
-		t.Fatal(err)
-	}
+	mw := newMiddleware(t, NewInsecureCookieStore())
 	cases := []struct {
 		name     string
 		h        http.HandlerFunc
@@ -1046,29 +880,29 @@ func TestMiddlewareVaryCookie(t *testing.T) {
 		wantVary []string
 	}{
 		{"untouched", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "x") }, true, nil},
-		{"read-only new", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		{"read-only new", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 			_ = s.Get("x")
 		}), false, []string{"Cookie"}},
-		{"read-only existing", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		{"read-only existing", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 			_, _ = io.WriteString(w, fmt.Sprint(s.Get("user")))
 		}), true, []string{"Cookie"}},
-		{"modified", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		{"modified", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 			_ = s.Set("x", 1)
 		}), false, []string{"Cookie"}},
-		{"handler already set Vary: Cookie", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		{"handler already set Vary: Cookie", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 			w.Header().Set("Vary", "Cookie")
 			_ = s.Set("x", 1)
 		}), false, []string{"Cookie"}},
-		{"handler sets Vary: Cookie after Get", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		{"handler sets Vary: Cookie after Get", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 			_ = s.Get("x")
 			w.Header().Add("Vary", "Cookie")
 			_, _ = io.WriteString(w, "x")
 		}), false, []string{"Cookie"}},
-		{"handler set lower-case cookie in a list", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		{"handler set lower-case cookie in a list", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 			w.Header().Set("Vary", "Accept-Encoding, cookie")
 			_ = s.Get("x")
 		}), false, []string{"Accept-Encoding, cookie"}},
-		{"handler set other Vary", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		{"handler set other Vary", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 			w.Header().Set("Vary", "Accept-Encoding")
 			_ = s.Get("x")
 		}), false, []string{"Accept-Encoding", "Cookie"}},
@@ -1095,11 +929,7 @@ func TestMiddlewareVaryCookie(t *testing.T) {
 }
 
 func TestMiddlewareCacheControl(t *testing.T) {
-	logger, _ := newLogger()
-	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
-	if err != nil {
-		t.Fatal(err)
-	}
+	mw := newMiddleware(t, NewInsecureCookieStore())
 	token := mwInsecureToken(t, time.Now(), map[string]any{"user": "ann"})
 	cases := []struct {
 		name       string
@@ -1122,7 +952,7 @@ func TestMiddlewareCacheControl(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := mw(mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+			h := mw(withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				for _, v := range tc.preset {
 					w.Header().Add("Cache-Control", v)
 				}
@@ -1165,12 +995,12 @@ func mwExpiryStores(t *testing.T, clock *testClock) map[string]Store {
 
 func mwExpiryMux() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/count", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/count", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		n, _ := GetAs[int](s, "n")
 		_ = s.Set("n", n+1)
 		fmt.Fprintf(w, "%d new=%v", n+1, s.IsNew())
 	}))
-	mux.Handle("/read", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/read", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		n, _ := GetAs[int](s, "n")
 		fmt.Fprintf(w, "%d new=%v", n, s.IsNew())
 	}))
@@ -1182,12 +1012,12 @@ func TestMiddlewareAbsoluteLifetime(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			clock := newTestClock()
 			store := mwExpiryStores(t, clock)[name]
-			srv := mwStart(t, store, mwExpiryMux(), WithClock(clock.Now), WithLifetime(time.Hour))
-			c := mwJar(t)
-			if r := srv.do(t, c, "/count"); r.body != "1 new=true" {
+			app := startApp(t, store, mwExpiryMux(), WithClock(clock.Now), WithLifetime(time.Hour))
+			c := jarClient(t)
+			if r := app.do(t, c, "/count"); r.body != "1 new=true" {
 				t.Fatalf("first: %q", r.body)
 			}
-			first, _ := srv.do(t, c, "/read").cookie("session") // nil: read-only sends none
+			first, _ := app.do(t, c, "/read").setCookie("session") // nil: read-only sends none
 			if first != nil {
 				t.Errorf("read-only request re-sent the cookie without idle timeout")
 			}
@@ -1195,23 +1025,23 @@ func TestMiddlewareAbsoluteLifetime(t *testing.T) {
 			var last *http.Cookie
 			for i := 2; i <= 12; i++ {
 				clock.Advance(5 * time.Minute)
-				r := srv.do(t, c, "/count")
+				r := app.do(t, c, "/count")
 				if want := fmt.Sprintf("%d new=false", i); r.body != want {
 					t.Fatalf("at +%dm: %q, want %q", (i-1)*5, r.body, want)
 				}
-				last, _ = r.cookie("session")
+				last, _ = r.setCookie("session")
 			}
 			// +55m: the cookie's Max-Age tracks the remaining lifetime.
 			if last == nil || last.MaxAge != 300 {
 				t.Errorf("cookie at +55m %+v, want Max-Age 300", last)
 			}
 			clock.Advance(5 * time.Minute) // exactly the lifetime
-			if r := srv.do(t, c, "/read"); r.body != "0 new=true" {
+			if r := app.do(t, c, "/read"); r.body != "0 new=true" {
 				t.Errorf("at the lifetime: %q, want a new session", r.body)
 			}
 			// Replaying the last issued cookie does not help either.
 			plain := &http.Cookie{Name: "session", Value: last.Value}
-			if r := srv.do(t, mwPlain(), "/read", plain); r.body != "0 new=true" {
+			if r := app.do(t, nil, "/read", plain); r.body != "0 new=true" {
 				t.Errorf("replayed cookie after lifetime: %q, want a new session", r.body)
 			}
 		})
@@ -1223,28 +1053,28 @@ func TestMiddlewareIdleTimeout(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			clock := newTestClock()
 			store := mwExpiryStores(t, clock)[name]
-			srv := mwStart(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
-			c := mwJar(t)
-			r := srv.do(t, c, "/count")
-			firstCookie, _ := r.cookie("session")
+			app := startApp(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
+			c := jarClient(t)
+			r := app.do(t, c, "/count")
+			firstCookie, _ := r.setCookie("session")
 			if firstCookie == nil || firstCookie.MaxAge != 600 {
 				t.Errorf("cookie with idle timeout %+v, want Max-Age 600", firstCookie)
 			}
 			clock.Advance(9 * time.Minute)
-			if r := srv.do(t, c, "/read"); r.body != "1 new=false" {
+			if r := app.do(t, c, "/read"); r.body != "1 new=false" {
 				t.Fatalf("after 9m idle: %q", r.body)
 			}
 			// The read refreshed the activity: 9 more minutes are fine (18m
 			// after creation), even though the original cookie is now stale.
 			clock.Advance(9 * time.Minute)
-			if r := srv.do(t, c, "/read"); r.body != "1 new=false" {
+			if r := app.do(t, c, "/read"); r.body != "1 new=false" {
 				t.Fatalf("9m after the refresh: %q", r.body)
 			}
-			if r := srv.do(t, mwPlain(), "/read", &http.Cookie{Name: "session", Value: firstCookie.Value}); name == "cookie" && r.body != "0 new=true" {
+			if r := app.do(t, nil, "/read", &http.Cookie{Name: "session", Value: firstCookie.Value}); name == "cookie" && r.body != "0 new=true" {
 				t.Errorf("cookie sealed 18m ago accepted with a 10m idle timeout: %q", r.body)
 			}
 			clock.Advance(10 * time.Minute)
-			if r := srv.do(t, c, "/read"); r.body != "0 new=true" {
+			if r := app.do(t, c, "/read"); r.body != "0 new=true" {
 				t.Errorf("after 10m idle: %q, want a new session", r.body)
 			}
 		})
@@ -1255,31 +1085,31 @@ func TestMiddlewareIdleRefreshThrottled(t *testing.T) {
 	clock := newTestClock()
 	t.Run("memory", func(t *testing.T) {
 		store, backend := countedMemoryStore(clock.Now)
-		srv := mwStart(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
-		mwThrottleFlow(t, srv, clock, func() int64 { return backend.adds.Load() + backend.replaces.Load() })
+		app := startApp(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
+		mwThrottleFlow(t, app, clock, func() int64 { return backend.adds.Load() + backend.replaces.Load() })
 	})
 	t.Run("cookie", func(t *testing.T) {
 		store := &countingStore{Store: mustStore(t, kindNamed("signed"))}
-		srv := mwStart(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
-		mwThrottleFlow(t, srv, clock, store.saves.Load)
+		app := startApp(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
+		mwThrottleFlow(t, app, clock, store.saves.Load)
 	})
 }
 
-func mwThrottleFlow(t *testing.T, srv *mwServer, clock *testClock, writes func() int64) {
+func mwThrottleFlow(t *testing.T, app *testApp, clock *testClock, writes func() int64) {
 	t.Helper()
-	c := mwJar(t)
-	srv.do(t, c, "/count")
+	c := jarClient(t)
+	app.do(t, c, "/count")
 	if writes() != 1 {
 		t.Fatalf("creation: %d writes", writes())
 	}
 	// Read-only traffic within idle/10 (1m): no store write, no cookie.
 	for range 5 {
 		clock.Advance(10 * time.Second)
-		r := srv.do(t, c, "/read")
+		r := app.do(t, c, "/read")
 		if r.body != "1 new=false" {
 			t.Fatalf("read: %q", r.body)
 		}
-		if ck, _ := r.cookie("session"); ck != nil {
+		if ck, _ := r.setCookie("session"); ck != nil {
 			t.Errorf("read within idle/10 sent Set-Cookie")
 		}
 	}
@@ -1288,16 +1118,16 @@ func mwThrottleFlow(t *testing.T, srv *mwServer, clock *testClock, writes func()
 	}
 	// Past idle/10 since the last write: exactly one refresh.
 	clock.Advance(11 * time.Second) // 61s since creation
-	r := srv.do(t, c, "/read")
-	if ck, _ := r.cookie("session"); ck == nil || ck.MaxAge != 600 {
+	r := app.do(t, c, "/read")
+	if ck, _ := r.setCookie("session"); ck == nil || ck.MaxAge != 600 {
 		t.Errorf("refresh after idle/10: cookie %+v, want one with Max-Age 600", ck)
 	}
 	if writes() != 2 {
 		t.Errorf("refresh after idle/10: %d writes, want 2", writes())
 	}
 	clock.Advance(30 * time.Second)
-	r = srv.do(t, c, "/read")
-	if ck, _ := r.cookie("session"); ck != nil || writes() != 2 {
+	r = app.do(t, c, "/read")
+	if ck, _ := r.setCookie("session"); ck != nil || writes() != 2 {
 		t.Errorf("read 30s after a refresh: cookie %v, %d writes, want none and 2", ck != nil, writes())
 	}
 }
@@ -1307,23 +1137,23 @@ func mwThrottleFlow(t *testing.T, srv *mwServer, clock *testClock, writes func()
 
 func mwIdentityMux() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/login", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/login", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("user", "ann")
 		_ = s.Set("cart", 3)
 	}))
-	mux.Handle("/whoami", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/whoami", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		fmt.Fprintf(w, "user=%v cart=%v new=%v id=%s", s.Get("user"), s.Get("cart"), s.IsNew(), s.ID())
 	}))
-	mux.Handle("/logout", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/logout", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		s.Invalidate()
 		fmt.Fprintf(w, "len=%d user=%v", s.Len(), s.Get("user"))
 	}))
-	mux.Handle("/relogin", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/relogin", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		s.Invalidate()
 		_ = s.Set("user", "bob")
 		fmt.Fprintf(w, "new=%v cart=%v", s.IsNew(), s.Get("cart"))
 	}))
-	mux.Handle("/renew", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/renew", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		s.NewIdentity()
 	}))
 	mux.HandleFunc("/fresh", func(w http.ResponseWriter, r *http.Request) {
@@ -1341,10 +1171,10 @@ func mwIdentityMux() *http.ServeMux {
 	return mux
 }
 
-func mwLogin(t *testing.T, srv *mwServer) *http.Cookie {
+func mwLogin(t *testing.T, app *testApp) *http.Cookie {
 	t.Helper()
-	r := srv.do(t, mwPlain(), "/login")
-	ck, _ := r.cookie("session")
+	r := app.do(t, nil, "/login")
+	ck, _ := r.setCookie("session")
 	if ck == nil {
 		t.Fatalf("login set no cookie: %v", r.header)
 	}
@@ -1353,43 +1183,43 @@ func mwLogin(t *testing.T, srv *mwServer) *http.Cookie {
 
 func TestMiddlewareInvalidate(t *testing.T) {
 	store, backend := countedMemoryStore(nil)
-	srv := mwStart(t, store, mwIdentityMux())
-	old := mwLogin(t, srv)
+	app := startApp(t, store, mwIdentityMux())
+	old := mwLogin(t, app)
 	if backend.Len() != 1 {
 		t.Fatalf("login: %d records", backend.Len())
 	}
-	r := srv.do(t, mwPlain(), "/logout", old)
+	r := app.do(t, nil, "/logout", old)
 	if r.body != "len=0 user=<nil>" {
 		t.Errorf("after Invalidate in the same request: %q", r.body)
 	}
-	ck, raw := r.cookie("session")
+	ck, raw := r.setCookie("session")
 	if ck == nil || !strings.Contains(raw, "Max-Age=0") || ck.Value != "" {
 		t.Errorf("logout cookie %q, want a deletion cookie", raw)
 	}
 	if backend.Len() != 0 {
 		t.Errorf("server-side record survives Invalidate (%d records)", backend.Len())
 	}
-	if r := srv.do(t, mwPlain(), "/whoami", old); !strings.HasPrefix(r.body, "user=<nil> cart=<nil> new=true") {
+	if r := app.do(t, nil, "/whoami", old); !strings.HasPrefix(r.body, "user=<nil> cart=<nil> new=true") {
 		t.Errorf("old cookie after logout: %q", r.body)
 	}
 	// With a jar the browser really drops it.
-	c := mwJar(t)
-	srv.do(t, c, "/login")
-	srv.do(t, c, "/logout")
-	if u, _ := url.Parse(srv.URL + "/"); len(c.Jar.Cookies(u)) != 0 {
+	c := jarClient(t)
+	app.do(t, c, "/login")
+	app.do(t, c, "/logout")
+	if u, _ := url.Parse(app.srv.URL + "/"); len(c.Jar.Cookies(u)) != 0 {
 		t.Errorf("jar still holds the session cookie after logout")
 	}
 }
 
 func TestMiddlewareInvalidateThenSetNewID(t *testing.T) {
 	store, backend := countedMemoryStore(nil)
-	srv := mwStart(t, store, mwIdentityMux())
-	old := mwLogin(t, srv)
-	r := srv.do(t, mwPlain(), "/relogin", old)
+	app := startApp(t, store, mwIdentityMux())
+	old := mwLogin(t, app)
+	r := app.do(t, nil, "/relogin", old)
 	if r.body != "new=true cart=<nil>" {
 		t.Errorf("Invalidate then Set: %q", r.body)
 	}
-	ck, _ := r.cookie("session")
+	ck, _ := r.setCookie("session")
 	if ck == nil || ck.MaxAge <= 0 {
 		t.Fatalf("no new session cookie: %v", r.header)
 	}
@@ -1399,11 +1229,11 @@ func TestMiddlewareInvalidateThenSetNewID(t *testing.T) {
 	if n := backend.sessions(); n != 1 {
 		t.Errorf("%d records, want only the new session", n)
 	}
-	if r := srv.do(t, mwPlain(), "/whoami", old); !strings.Contains(r.body, "new=true") {
+	if r := app.do(t, nil, "/whoami", old); !strings.Contains(r.body, "new=true") {
 		t.Errorf("old ID still loads: %q", r.body)
 	}
 	want := "user=bob cart=<nil> new=false id=" + ck.Value
-	if r := srv.do(t, mwPlain(), "/whoami", &http.Cookie{Name: "session", Value: ck.Value}); r.body != want {
+	if r := app.do(t, nil, "/whoami", &http.Cookie{Name: "session", Value: ck.Value}); r.body != want {
 		t.Errorf("new session: %q, want %q", r.body, want)
 	}
 }
@@ -1411,10 +1241,10 @@ func TestMiddlewareInvalidateThenSetNewID(t *testing.T) {
 func TestMiddlewareNewIdentity(t *testing.T) {
 	t.Run("server store", func(t *testing.T) {
 		store, backend := countedMemoryStore(nil)
-		srv := mwStart(t, store, mwIdentityMux())
-		old := mwLogin(t, srv)
-		r := srv.do(t, mwPlain(), "/renew", old)
-		ck, _ := r.cookie("session")
+		app := startApp(t, store, mwIdentityMux())
+		old := mwLogin(t, app)
+		r := app.do(t, nil, "/renew", old)
+		ck, _ := r.setCookie("session")
 		if ck == nil || ck.MaxAge <= 0 || ck.Value == old.Value {
 			t.Fatalf("NewIdentity cookie %+v, want a new ID (old %s)", ck, old.Value)
 		}
@@ -1422,10 +1252,10 @@ func TestMiddlewareNewIdentity(t *testing.T) {
 			t.Errorf("%d records after NewIdentity, want 1", n)
 		}
 		want := "user=ann cart=3 new=false id=" + ck.Value
-		if r := srv.do(t, mwPlain(), "/whoami", &http.Cookie{Name: "session", Value: ck.Value}); r.body != want {
+		if r := app.do(t, nil, "/whoami", &http.Cookie{Name: "session", Value: ck.Value}); r.body != want {
 			t.Errorf("new identity: %q, want %q", r.body, want)
 		}
-		if r := srv.do(t, mwPlain(), "/whoami", old); !strings.Contains(r.body, "new=true") {
+		if r := app.do(t, nil, "/whoami", old); !strings.Contains(r.body, "new=true") {
 			t.Errorf("old ID still loads after NewIdentity: %q", r.body)
 		}
 	})
@@ -1434,14 +1264,14 @@ func TestMiddlewareNewIdentity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := mwStart(t, store, mwIdentityMux())
-		old := mwLogin(t, srv)
-		r := srv.do(t, mwPlain(), "/renew", old)
-		ck, _ := r.cookie("session")
+		app := startApp(t, store, mwIdentityMux())
+		old := mwLogin(t, app)
+		r := app.do(t, nil, "/renew", old)
+		ck, _ := r.setCookie("session")
 		if ck == nil || ck.MaxAge <= 0 {
 			t.Fatalf("NewIdentity on a cookie store sent no fresh cookie: %v", r.header)
 		}
-		if r := srv.do(t, mwPlain(), "/whoami", &http.Cookie{Name: "session", Value: ck.Value}); !strings.HasPrefix(r.body, "user=ann cart=3 new=false") {
+		if r := app.do(t, nil, "/whoami", &http.Cookie{Name: "session", Value: ck.Value}); !strings.HasPrefix(r.body, "user=ann cart=3 new=false") {
 			t.Errorf("after NewIdentity: %q", r.body)
 		}
 	})
@@ -1449,11 +1279,11 @@ func TestMiddlewareNewIdentity(t *testing.T) {
 
 func TestMiddlewareNewSession(t *testing.T) {
 	store, backend := countedMemoryStore(nil)
-	srv := mwStart(t, store, mwIdentityMux())
+	app := startApp(t, store, mwIdentityMux())
 
-	old := mwLogin(t, srv)
+	old := mwLogin(t, app)
 	gets := backend.gets.Load()
-	r := srv.do(t, mwPlain(), "/fresh?bob=1", old)
+	r := app.do(t, nil, "/fresh?bob=1", old)
 	if r.body != "len=0 new=true" {
 		t.Errorf("NewSession: %q", r.body)
 	}
@@ -1462,27 +1292,27 @@ func TestMiddlewareNewSession(t *testing.T) {
 	if got := backend.gets.Load() - gets; got != 1 {
 		t.Errorf("NewSession read the store %d times, want 1", got)
 	}
-	ck, _ := r.cookie("session")
+	ck, _ := r.setCookie("session")
 	if ck == nil || ck.MaxAge <= 0 || ck.Value == old.Value {
 		t.Fatalf("NewSession with data: cookie %+v, want a new ID", ck)
 	}
 	if n := backend.sessions(); n != 1 {
 		t.Errorf("%d records, want only the new one", n)
 	}
-	if r := srv.do(t, mwPlain(), "/whoami", old); !strings.Contains(r.body, "new=true") {
+	if r := app.do(t, nil, "/whoami", old); !strings.Contains(r.body, "new=true") {
 		t.Errorf("old record still loads: %q", r.body)
 	}
-	if r := srv.do(t, mwPlain(), "/whoami", &http.Cookie{Name: "session", Value: ck.Value}); !strings.HasPrefix(r.body, "user=bob cart=<nil> new=false") {
+	if r := app.do(t, nil, "/whoami", &http.Cookie{Name: "session", Value: ck.Value}); !strings.HasPrefix(r.body, "user=bob cart=<nil> new=false") {
 		t.Errorf("new session: %q", r.body)
 	}
 
 	// NewSession that stays empty: old record deleted, cookie expired.
-	old = mwLogin(t, srv)
-	r = srv.do(t, mwPlain(), "/fresh", old)
-	if ck, raw := r.cookie("session"); ck == nil || !strings.Contains(raw, "Max-Age=0") {
+	old = mwLogin(t, app)
+	r = app.do(t, nil, "/fresh", old)
+	if ck, raw := r.setCookie("session"); ck == nil || !strings.Contains(raw, "Max-Age=0") {
 		t.Errorf("empty NewSession: cookie %q, want a deletion cookie", raw)
 	}
-	if r := srv.do(t, mwPlain(), "/whoami", old); !strings.Contains(r.body, "new=true") {
+	if r := app.do(t, nil, "/whoami", old); !strings.Contains(r.body, "new=true") {
 		t.Errorf("old record still loads after empty NewSession: %q", r.body)
 	}
 	if n := backend.sessions(); n != 1 { // the bob session from above
@@ -1493,41 +1323,29 @@ func TestMiddlewareNewSession(t *testing.T) {
 // mwInFlight runs the two-request race of rack-session CVE-2025-46336:
 // request A loads the session and waits; request B logs out; then A runs
 // late(s). It returns A's response.
-func mwInFlight(t *testing.T, late func(*Session)) (mwResp, *countingBackend, *mwServer, *http.Cookie) {
+func mwInFlight(t *testing.T, late func(*Session)) (response, *countingBackend, *testApp, *http.Cookie) {
 	t.Helper()
 	store, backend := countedMemoryStore(nil)
 	loaded, release := make(chan struct{}), make(chan struct{})
 	mux := mwIdentityMux()
-	mux.Handle("/slow", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/slow", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Get("user")
 		close(loaded)
 		<-release
 		late(s)
 		_, _ = io.WriteString(w, "slow done")
 	}))
-	srv := mwStart(t, store, mux)
-	old := mwLogin(t, srv)
+	app := startApp(t, store, mux)
+	old := mwLogin(t, app)
 
-	type result struct {
-		resp *http.Response
-		body string
-		err  error
-	}
-	done := make(chan result, 1)
+	done := make(chan response, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/slow", nil)
+		req, _ := http.NewRequest(http.MethodGet, app.srv.URL+"/slow", nil)
 		req.AddCookie(old)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- result{resp: resp, body: string(b), err: err}
+		done <- readResponse(http.DefaultClient.Do(req))
 	}()
 	<-loaded
-	if r := srv.do(t, mwPlain(), "/logout", old); r.status != 200 {
+	if r := app.do(t, nil, "/logout", old); r.status != 200 {
 		t.Fatalf("logout: %d", r.status)
 	}
 	if backend.Len() != 0 {
@@ -1535,15 +1353,15 @@ func mwInFlight(t *testing.T, late func(*Session)) (mwResp, *countingBackend, *m
 	}
 	close(release)
 	res := <-done
-	srv.wait(t)
+	app.wait(t)
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
-	return mwResp{status: res.resp.StatusCode, body: res.body, header: res.resp.Header}, backend, srv, old
+	return res, backend, app, old
 }
 
 func TestMiddlewareLogoutWins(t *testing.T) {
-	r, backend, srv, old := mwInFlight(t, func(s *Session) {
+	r, backend, app, old := mwInFlight(t, func(s *Session) {
 		_ = s.Set("cart", 99)
 	})
 	if r.status != 200 || r.body != "slow done" {
@@ -1554,10 +1372,10 @@ func TestMiddlewareLogoutWins(t *testing.T) {
 	}
 	// No cookie: the logout already expired it, and a deletion cookie
 	// could delete one the browser got since (a new login).
-	if ck, raw := r.cookie("session"); ck != nil {
+	if ck, raw := r.setCookie("session"); ck != nil {
 		t.Errorf("in-flight request got cookie %q, want none", raw)
 	}
-	if r := srv.do(t, mwPlain(), "/whoami", old); !strings.Contains(r.body, "new=true") {
+	if r := app.do(t, nil, "/whoami", old); !strings.Contains(r.body, "new=true") {
 		t.Errorf("old cookie loads again: %q", r.body)
 	}
 }
@@ -1572,7 +1390,7 @@ func TestMiddlewareLogoutWinsOverNewIdentity(t *testing.T) {
 	if backend.Len() != 0 {
 		t.Errorf("NewIdentity in an in-flight request re-created the logged-out session under a new ID (%d records)", backend.Len())
 	}
-	if ck, _ := r.cookie("session"); ck != nil && ck.MaxAge > 0 {
+	if ck, _ := r.setCookie("session"); ck != nil && ck.MaxAge > 0 {
 		t.Errorf("in-flight NewIdentity handed out a live cookie for the logged-out session")
 	}
 }
@@ -1582,7 +1400,7 @@ func TestMiddlewareLogoutWinsOverNewIdentity(t *testing.T) {
 
 func TestMiddlewareAnonymousCreatesNoRecords(t *testing.T) {
 	store, backend := countedMemoryStore(nil)
-	h := mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	h := withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Get("x")
 		_ = s.Has("y")
 		_, _ = GetAs[string](s, "z")
@@ -1592,8 +1410,8 @@ func TestMiddlewareAnonymousCreatesNoRecords(t *testing.T) {
 		s.Clear()
 		fmt.Fprint(w, s.IsNew())
 	})
-	srv := mwStart(t, store, h)
-	c := mwPlain()
+	app := startApp(t, store, h)
+	var c *http.Client // the server's own, without a jar
 	cookies := [][]*http.Cookie{
 		nil,
 		{{Name: "session", Value: newID()}},   // well-formed, unknown
@@ -1601,13 +1419,13 @@ func TestMiddlewareAnonymousCreatesNoRecords(t *testing.T) {
 	}
 	gets := backend.gets.Load()
 	for i := range 1000 {
-		r := srv.do(t, c, "/", cookies[i%len(cookies)]...)
+		r := app.do(t, c, "/", cookies[i%len(cookies)]...)
 		if r.status != 200 || r.body != "true" {
 			t.Fatalf("request %d: %d %q", i, r.status, r.body)
 		}
 		// Never a live cookie; a dead cookie is expired so the browser
 		// stops sending it; no cookie at all gets no Set-Cookie.
-		ck, raw := r.cookie("session")
+		ck, raw := r.setCookie("session")
 		if sent := len(cookies[i%len(cookies)]) > 0; !sent && ck != nil || sent && (ck == nil || ck.MaxAge >= 0) {
 			t.Fatalf("anonymous read-only request %d (cookie sent: %v) got Set-Cookie %q", i, sent, raw)
 		}
@@ -1649,12 +1467,12 @@ func TestMiddlewareCorruptRecord(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			store := &mwFixedStore{data: []byte(tc.data)}
-			srv := mwStart(t, store, mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+			app := startApp(t, store, withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				msg := fmt.Sprintf("new=%v user=%v len=%d", s.IsNew(), s.Get("user"), s.Len())
 				_ = s.Set("k", "v")
 				_, _ = io.WriteString(w, msg)
 			}))
-			r := srv.do(t, mwPlain(), "/", &http.Cookie{Name: "session", Value: "tok"})
+			r := app.do(t, nil, "/", &http.Cookie{Name: "session", Value: "tok"})
 			if r.status != 200 {
 				t.Fatalf("status %d %q, want 200", r.status, r.body)
 			}
@@ -1681,20 +1499,20 @@ func TestMiddlewareCorruptRecord(t *testing.T) {
 // string) is never adopted: a new session always gets a fresh ID.
 func TestMiddlewareUnknownIDNotAdopted(t *testing.T) {
 	store, backend := countedMemoryStore(nil)
-	srv := mwStart(t, store, mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	app := startApp(t, store, withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		msg := fmt.Sprintf("new=%v", s.IsNew())
 		_ = s.Set("user", "victim")
 		_, _ = io.WriteString(w, msg)
 	}))
 	planted := newID()
-	r := srv.do(t, mwPlain(), "/", &http.Cookie{Name: "session", Value: planted})
-	ck, _ := r.cookie("session")
+	r := app.do(t, nil, "/", &http.Cookie{Name: "session", Value: planted})
+	ck, _ := r.setCookie("session")
 	if r.body != "new=true" || ck == nil || ck.Value == planted || ck.Value == "" {
 		t.Errorf("planted ID: body %q, cookie %+v: the planted ID %s was adopted", r.body, ck, planted)
 	}
 	planted = newID()
-	r = srv.do(t, mwPlain(), "/?session="+planted)
-	if ck, _ := r.cookie("session"); r.body != "new=true" || ck == nil || ck.Value == planted {
+	r = app.do(t, nil, "/?session="+planted)
+	if ck, _ := r.setCookie("session"); r.body != "new=true" || ck == nil || ck.Value == planted {
 		t.Errorf("query-string ID: body %q, cookie %+v", r.body, ck)
 	}
 	if backend.Len() != 2 {
@@ -1707,9 +1525,9 @@ func TestMiddlewareUnknownIDNotAdopted(t *testing.T) {
 func TestMiddlewareSeveralCookies(t *testing.T) {
 	store, _ := countedMemoryStore(nil)
 	mux := mwIdentityMux()
-	srv := mwStart(t, store, mux)
-	live := mwLogin(t, srv)
-	r := srv.do(t, mwPlain(), "/whoami",
+	app := startApp(t, store, mux)
+	live := mwLogin(t, app)
+	r := app.do(t, nil, "/whoami",
 		&http.Cookie{Name: "session", Value: "garbage"},
 		&http.Cookie{Name: "session", Value: newID()},
 		live)
@@ -1741,25 +1559,25 @@ func TestMiddlewareSaveAfterDeadline(t *testing.T) {
 			clock := newTestClock()
 			store, backend := countedMemoryStore(clock.Now)
 			mux := http.NewServeMux()
-			mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+			mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				_ = s.Set("a", 1)
 			}))
-			mux.Handle("/late", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+			mux.Handle("/late", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				if s.IsNew() {
 					http.Error(w, "session lost before the test", 599)
 					return
 				}
 				tc.late(s, clock)
 			}))
-			srv := mwStart(t, store, mux, WithClock(clock.Now), WithLifetime(time.Hour))
-			b := mwNewBrowser(srv)
+			app := startApp(t, store, mux, WithClock(clock.Now), WithLifetime(time.Hour))
+			b := app.visitor(true)
 			b.get(t, "/set")
 			clock.Advance(tc.wait)
 			r := b.get(t, "/late")
 			if r.status != 200 {
 				t.Fatalf("late: %d %q", r.status, r.body)
 			}
-			if ck, raw := r.cookie("session"); ck != nil && ck.MaxAge > 0 {
+			if ck, raw := r.setCookie("session"); ck != nil && ck.MaxAge > 0 {
 				t.Errorf("expired session got a live cookie %q", raw)
 			}
 			clock.Advance(365 * 24 * time.Hour)

@@ -512,8 +512,8 @@ func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Clie
 	c.AddHook(hook)
 	store := srvRedisStore(t, c)
 	clock := testClockAt(time.Now()) // the test moves it ahead
-	app := srvNewApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock.Now))
-	cl := app.client(t)
+	app := newApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock.Now))
+	cl := jarClient(t)
 	// Warm up: the cluster client loads slots and command info, the
 	// connection pool dials, before anything is counted.
 	if err := c.Ping(t.Context()).Err(); err != nil {
@@ -559,10 +559,10 @@ func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Clie
 		if stats != nil {
 			before = srvRedisCommandStats(t, stats)
 		}
-		var r srvResponse
+		var r response
 		switch st.cookie {
 		case "jar":
-			r = app.get(t, cl, st.path)
+			r = app.do(t, cl, st.path)
 		case "unknown":
 			r = app.getWithCookie(t, st.path, newID())
 		default:
@@ -649,14 +649,14 @@ func TestRedisServerStopped(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: p.addr, ContextTimeoutEnabled: true, DialTimeout: time.Second, DialerRetries: 1})
 	t.Cleanup(func() { c.Close() })
 	store := srvRedisStore(t, c, WithTimeout(time.Second))
-	app := srvNewApp(t, store)
-	cl := app.client(t)
+	app := newApp(t, store)
+	cl := jarClient(t)
 
-	if r := app.get(t, cl, "/set?k=user&v=alice"); r.status != http.StatusOK || r.cookie == nil {
+	if r := app.do(t, cl, "/set?k=user&v=alice"); r.status != http.StatusOK || r.cookie == nil {
 		t.Fatalf("create: status %d cookie %v", r.status, r.cookie)
 	}
 	id := app.cookie(t, cl)
-	if r := app.get(t, cl, "/get?k=user"); r.body != "alice" {
+	if r := app.do(t, cl, "/get?k=user"); r.body != "alice" {
 		t.Fatalf("read: %q", r.body)
 	}
 	closeIdle := func() {
@@ -700,7 +700,7 @@ func TestRedisServerStopped(t *testing.T) {
 
 	p.restart(ping)
 	t.Log("redis-server restarted on the same port and directory")
-	var r srvResponse
+	var r response
 	for i := 0; ; i++ {
 		r = app.getWithCookie(t, "/get?k=user", id)
 		if r.status == http.StatusOK || i == 50 {
@@ -725,7 +725,7 @@ func TestRedisSlowStore(t *testing.T) {
 	addr := srvSilentListener(t)
 	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { c.Close() })
-	app := srvNewApp(t, NewRedisStore(c, WithTimeout(200*time.Millisecond)))
+	app := newApp(t, NewRedisStore(c, WithTimeout(200*time.Millisecond)))
 	for _, tc := range []struct{ path, cookie string }{
 		{"/get?k=user", newID()},         // load
 		{"/set?k=user&v=alice", ""},      // create
@@ -772,8 +772,8 @@ func TestRedisAnonymousFlood(t *testing.T) {
 // cleared with a deletion cookie; a request without one gets none).
 func srvAnonymousFlood(t *testing.T, store *ServerStore, count *countingBackend, n int) {
 	t.Helper()
-	app := srvNewApp(t, store)
-	cl := app.client(t)
+	app := newApp(t, store)
+	cl := jarClient(t)
 	cl.Jar = nil // every request carries only the cookie it sets itself
 	var unknown atomic.Int64
 	var wg sync.WaitGroup
@@ -794,7 +794,7 @@ func srvAnonymousFlood(t *testing.T, store *ServerStore, count *countingBackend,
 					unknown.Add(1)
 					req.Header.Set("Cookie", DefaultCookieName+"="+newID())
 				}
-				r := srvRead(cl.Do(req))
+				r := readResponse(cl.Do(req))
 				if r.err == nil && r.status != http.StatusOK {
 					r.err = fmt.Errorf("request %d: status %d", i, r.status)
 				}

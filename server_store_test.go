@@ -8,13 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	mathrand "math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -235,7 +231,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		// The same through the middleware: a malformed cookie is "no
 		// session", costs no store call and gets no live cookie (at most a
 		// deletion cookie that clears it).
-		app := srvNewApp(t, s)
+		app := newApp(t, s)
 		for _, tok := range bad[1:] {
 			if strings.ContainsAny(tok, " \x00\n\"\\;,") || !isPrintableASCII(tok) {
 				continue // not sendable as a cookie value
@@ -253,29 +249,29 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 	t.Run("Middleware", func(t *testing.T) {
 		t.Parallel()
 		s, c := withCounting(newStore(t))
-		app := srvNewApp(t, s)
-		cl := app.client(t)
-		r := app.get(t, cl, "/set?k=user&v=alice")
+		app := newApp(t, s)
+		cl := jarClient(t)
+		r := app.do(t, cl, "/set?k=user&v=alice")
 		if r.status != http.StatusOK || r.cookie == nil || !validID(r.cookie.Value) {
 			t.Fatalf("create: status %d cookie %v", r.status, r.cookie)
 		}
 		id := r.cookie.Value
 		srvWantRecord(t, s, id, "user", "alice")
-		if r = app.get(t, cl, "/get?k=user"); r.body != "alice" || r.cookie != nil {
+		if r = app.do(t, cl, "/get?k=user"); r.body != "alice" || r.cookie != nil {
 			t.Fatalf("read: body %q cookie %v, want alice and no cookie", r.body, r.cookie)
 		}
 		before := c.snapshot()
-		if r = app.get(t, cl, "/untouched"); r.status != http.StatusOK || r.cookie != nil {
+		if r = app.do(t, cl, "/untouched"); r.status != http.StatusOK || r.cookie != nil {
 			t.Fatalf("untouched: status %d cookie %v", r.status, r.cookie)
 		}
 		if d := c.since(before); d.total() != 0 {
 			t.Fatalf("untouched request made backend calls: %+v", d)
 		}
-		if r = app.get(t, cl, "/set?k=user&v=bob"); r.status != http.StatusOK || r.cookie == nil || r.cookie.Value != id {
+		if r = app.do(t, cl, "/set?k=user&v=bob"); r.status != http.StatusOK || r.cookie == nil || r.cookie.Value != id {
 			t.Fatalf("modify: status %d cookie %v, want the same ID", r.status, r.cookie)
 		}
 		srvWantRecord(t, s, id, "user", "bob")
-		if r = app.get(t, cl, "/logout"); r.status != http.StatusOK || r.cookie == nil || r.cookie.MaxAge >= 0 {
+		if r = app.do(t, cl, "/logout"); r.status != http.StatusOK || r.cookie == nil || r.cookie.MaxAge >= 0 {
 			t.Fatalf("logout: status %d cookie %v, want a deletion cookie", r.status, r.cookie)
 		}
 		srvWantNotFound(t, s, id)
@@ -287,14 +283,14 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 	t.Run("NewIdentity", func(t *testing.T) {
 		t.Parallel()
 		s, c := withCounting(newStore(t))
-		app := srvNewApp(t, s)
-		cl := app.client(t)
-		r := app.get(t, cl, "/set?k=user&v=alice")
+		app := newApp(t, s)
+		cl := jarClient(t)
+		r := app.do(t, cl, "/set?k=user&v=alice")
 		if r.cookie == nil {
 			t.Fatalf("create: no cookie (status %d)", r.status)
 		}
 		old := r.cookie.Value
-		r = app.get(t, cl, "/renew")
+		r = app.do(t, cl, "/renew")
 		if r.status != http.StatusOK || r.cookie == nil || !validID(r.cookie.Value) || r.cookie.Value == old {
 			t.Fatalf("renew: status %d cookie %v, want a new ID", r.status, r.cookie)
 		}
@@ -303,7 +299,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		}
 		srvWantNotFound(t, s, old)
 		srvWantRecord(t, s, r.cookie.Value, "user", "alice")
-		if got := app.get(t, cl, "/get?k=user"); got.body != "alice" {
+		if got := app.do(t, cl, "/get?k=user"); got.body != "alice" {
 			t.Fatalf("after renew: %q, want alice", got.body)
 		}
 		// The old cookie is dead: it gets a fresh empty session.
@@ -320,7 +316,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 	t.Run("AnonymousReadOnlyWritesNothing", func(t *testing.T) {
 		t.Parallel()
 		s, c := withCounting(newStore(t))
-		app := srvNewApp(t, s)
+		app := newApp(t, s)
 		for i := range 20 {
 			r := app.getWithCookie(t, "/get?k=user", "")
 			if r.status != http.StatusOK || r.cookie != nil || r.header.Get("Set-Cookie") != "" {
@@ -347,9 +343,9 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 	t.Run("ConcurrentRequests", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
-		app := srvNewApp(t, s)
-		cl := app.client(t)
-		r := app.get(t, cl, "/set?k=user&v=alice")
+		app := newApp(t, s)
+		cl := jarClient(t)
+		r := app.do(t, cl, "/set?k=user&v=alice")
 		if r.cookie == nil {
 			t.Fatalf("create: no cookie (status %d)", r.status)
 		}
@@ -406,7 +402,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		t.Run("LogoutWins/"+tc.name, func(t *testing.T) {
 			t.Parallel()
 			s, c := withCounting(newStore(t))
-			app := srvNewApp(t, s)
+			app := newApp(t, s)
 			loaded, release := make(chan struct{}), make(chan struct{})
 			app.mux.HandleFunc("/in-flight", func(w http.ResponseWriter, r *http.Request) {
 				sess, err := Get(r)
@@ -418,19 +414,19 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 				tc.act(sess)
 				_, _ = io.WriteString(w, "done")
 			})
-			cl := app.client(t)
-			if r := app.get(t, cl, "/set?k=user&v=alice"); r.cookie == nil {
+			cl := jarClient(t)
+			if r := app.do(t, cl, "/set?k=user&v=alice"); r.cookie == nil {
 				t.Fatalf("create: no cookie (status %d)", r.status)
 			}
 			id := app.cookie(t, cl)
-			resA := make(chan srvResponse, 1)
+			resA := make(chan response, 1)
 			go func() { resA <- app.doWithCookie("/in-flight", id) }()
 			select {
 			case <-loaded:
 			case <-time.After(10 * time.Second):
 				t.Fatal("request A never loaded its session")
 			}
-			if r := app.get(t, cl, "/logout"); r.cookie == nil || r.cookie.MaxAge >= 0 {
+			if r := app.do(t, cl, "/logout"); r.cookie == nil || r.cookie.MaxAge >= 0 {
 				t.Fatalf("B logout: status %d cookie %v, want a deletion cookie", r.status, r.cookie)
 			}
 			srvWantNotFound(t, s, id)
@@ -466,7 +462,7 @@ func isPrintableASCII(s string) bool {
 
 // srvNoLiveCookie reports a Set-Cookie for the session that is not a
 // deletion: a dead or malformed cookie may be cleared, never replaced.
-func srvNoLiveCookie(r srvResponse) error {
+func srvNoLiveCookie(r response) error {
 	for _, v := range r.header.Values("Set-Cookie") {
 		c, err := http.ParseSetCookie(v)
 		if err != nil {
@@ -880,174 +876,6 @@ func srvWantTTL(t *testing.T, c srvConditional, key string, want time.Duration) 
 }
 
 // ---------------------------------------------------------------------------
-// A real HTTP application around a store.
-
-// srvApp is an httptest server running the middleware with a few routes:
-//
-//	/untouched      never calls Get
-//	/get?k=         writes the string value of k
-//	/set?k=&v=      sets k to v
-//	/renew          NewIdentity, writes the new ID
-//	/logout         Invalidate
-type srvApp struct {
-	mux *http.ServeMux
-	srv *httptest.Server
-}
-
-func srvNewApp(t *testing.T, store Store, opts ...Option) *srvApp {
-	t.Helper()
-	return srvNewAppWrapped(t, store, nil, opts...)
-}
-
-// srvNewAppWrapped is srvNewApp with outer (if not nil) wrapped around the
-// middleware, to see requests before it does.
-func srvNewAppWrapped(t *testing.T, store Store, outer func(http.Handler) http.Handler, opts ...Option) *srvApp {
-	t.Helper()
-	mux := http.NewServeMux()
-	mux.HandleFunc("/untouched", func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, "ok")
-	})
-	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
-		s, err := Get(r)
-		if err != nil {
-			return // the middleware's error handler answers
-		}
-		v, _ := GetAs[string](s, r.FormValue("k"))
-		_, _ = io.WriteString(w, v)
-	})
-	mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
-		s, err := Get(r)
-		if err != nil {
-			return
-		}
-		if err := s.Set(r.FormValue("k"), r.FormValue("v")); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		_, _ = io.WriteString(w, "ok")
-	})
-	mux.HandleFunc("/renew", func(w http.ResponseWriter, r *http.Request) {
-		s, err := Get(r)
-		if err != nil {
-			return
-		}
-		s.NewIdentity()
-		w.WriteHeader(http.StatusOK) // commits: the new ID is known now
-		_, _ = io.WriteString(w, s.ID())
-	})
-	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
-		s, err := Get(r)
-		if err != nil {
-			return
-		}
-		s.Invalidate()
-		_, _ = io.WriteString(w, "bye")
-	})
-	// The middleware's log goes to a buffer that is shown if the test fails.
-	logs := &logBuffer{max: 64 << 10}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("middleware log:\n%s", logs.String())
-		}
-	})
-	opts = append([]Option{WithSecure(false), WithLogger(slog.New(slog.NewTextHandler(logs, nil)))}, opts...)
-	mw, err := Middleware(store, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := mw(mux)
-	if outer != nil {
-		h = outer(h)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &srvApp{mux: mux, srv: srv}
-}
-
-// client returns an HTTP client with its own cookie jar and connections.
-func (a *srvApp) client(t *testing.T) *http.Client {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Enough idle connections for the concurrent tests: with net/http's
-	// default of 2 per host, most requests would open (and leave in
-	// TIME_WAIT) a connection of their own.
-	tr := &http.Transport{MaxIdleConnsPerHost: 16}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Jar: jar, Transport: tr, Timeout: 30 * time.Second}
-}
-
-// cookie returns the session cookie that cl's jar holds for the app.
-func (a *srvApp) cookie(t *testing.T, cl *http.Client) string {
-	t.Helper()
-	u, _ := url.Parse(a.srv.URL)
-	for _, c := range cl.Jar.Cookies(u) {
-		if c.Name == DefaultCookieName {
-			return c.Value
-		}
-	}
-	t.Fatal("no session cookie in the jar")
-	return ""
-}
-
-// srvResponse is what the tests look at in a response.
-type srvResponse struct {
-	status int
-	body   string
-	header http.Header
-	cookie *http.Cookie // the session's Set-Cookie, if any
-	err    error
-}
-
-func srvRead(resp *http.Response, err error) srvResponse {
-	if err != nil {
-		return srvResponse{err: err}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	r := srvResponse{status: resp.StatusCode, body: string(body), header: resp.Header, err: err}
-	for _, c := range resp.Cookies() {
-		if c.Name == DefaultCookieName {
-			r.cookie = c
-		}
-	}
-	return r
-}
-
-// get sends a GET with cl (and its jar).
-func (a *srvApp) get(t *testing.T, cl *http.Client, path string) srvResponse {
-	t.Helper()
-	r := srvRead(cl.Get(a.srv.URL + path))
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return r
-}
-
-// doWithCookie sends a GET carrying the given session cookie ("" for none)
-// on the default transport, without a jar.
-func (a *srvApp) doWithCookie(path, cookie string) srvResponse {
-	req, err := http.NewRequest(http.MethodGet, a.srv.URL+path, nil)
-	if err != nil {
-		return srvResponse{err: err}
-	}
-	if cookie != "" {
-		req.Header.Set("Cookie", DefaultCookieName+"="+cookie)
-	}
-	return srvRead(a.srv.Client().Do(req))
-}
-
-func (a *srvApp) getWithCookie(t *testing.T, path, cookie string) srvResponse {
-	t.Helper()
-	r := a.doWithCookie(path, cookie)
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return r
-}
-
-// ---------------------------------------------------------------------------
 // Environment: the servers scripts/testenv.sh starts, or binaries to start.
 
 const srvHowToRun = "run `make test` (or `bash scripts/testenv.sh go test ./...`) to start real Redis, Redis Cluster and Memcached servers"
@@ -1373,19 +1201,19 @@ func TestWrappedServerStore(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			app := srvNewApp(t, tc.wrap(NewMemoryStore()))
-			cl := app.client(t)
-			if r := app.get(t, cl, "/set?k=user&v=alice"); r.cookie == nil {
+			app := newApp(t, tc.wrap(NewMemoryStore()))
+			cl := jarClient(t)
+			if r := app.do(t, cl, "/set?k=user&v=alice"); r.cookie == nil {
 				t.Fatalf("create: no cookie (status %d)", r.status)
 			}
-			r := app.get(t, cl, "/renew")
+			r := app.do(t, cl, "/renew")
 			if r.status != http.StatusOK || r.cookie == nil || !validID(r.cookie.Value) {
 				t.Fatalf("renew: status %d cookie %v, want a new ID", r.status, r.cookie)
 			}
 			if got, want := r.body, map[bool]string{true: r.cookie.Value, false: ""}[tc.wantID]; got != want {
 				t.Errorf("Session.ID() = %q, want %q", got, want)
 			}
-			if got := app.get(t, cl, "/get?k=user"); got.body != "alice" {
+			if got := app.do(t, cl, "/get?k=user"); got.body != "alice" {
 				t.Errorf("after renew: %q, want alice", got.body)
 			}
 		})

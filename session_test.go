@@ -54,12 +54,8 @@ func (c *mwCheck) report(t *testing.T) {
 
 func TestSessionMapAPI(t *testing.T) {
 	chk := &mwCheck{}
-	logger, _ := newLogger()
-	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := mw(mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mw := newMiddleware(t, NewInsecureCookieStore())
+	h := mw(withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		if !s.IsNew() || s.Len() != 0 || len(s.Keys()) != 0 || s.Get("a") != nil || s.Has("a") {
 			chk.errorf("fresh session not empty: %v", s.Keys())
 		}
@@ -106,14 +102,14 @@ func TestSessionMapAPI(t *testing.T) {
 func TestSessionGetAfterRoundTrip(t *testing.T) {
 	chk := &mwCheck{}
 	mux := http.NewServeMux()
-	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("n", 7)
 		_ = s.Set("s", "x")
 		_ = s.Set("b", true)
 		_ = s.Set("l", []int{1, 2})
 		_ = s.Set("m", map[string]int{"a": 1})
 	}))
-	mux.Handle("/get", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/get", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		want := map[string]any{
 			"n": 7.0, "s": "x", "b": true, "l": []any{1.0, 2.0}, "m": map[string]any{"a": 1.0},
 		}
@@ -126,8 +122,8 @@ func TestSessionGetAfterRoundTrip(t *testing.T) {
 			chk.errorf("Keys() = %v", got)
 		}
 	}))
-	srv := mwStart(t, NewMemoryStore(), mux)
-	b := mwNewBrowser(srv)
+	app := startApp(t, NewMemoryStore(), mux)
+	b := app.visitor(true)
 	b.get(t, "/set")
 	b.get(t, "/get")
 	chk.report(t)
@@ -180,7 +176,7 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 				}
 			}
 			mux := http.NewServeMux()
-			mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+			mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				for k, v := range map[string]any{
 					"int": 42, "int64": big, "uint64": uint64(math.MaxUint64), "string": "héllo <b>&\"\n",
 					"bool": true, "float": 3.25, "time": joined, "bytes": []byte{0, 1, 0xfe, 0xff},
@@ -192,7 +188,7 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 				}
 				check(s, "same request")
 			}))
-			mux.Handle("/get", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+			mux.Handle("/get", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				if s.IsNew() {
 					chk.errorf("second request got a new session")
 				}
@@ -213,8 +209,8 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 					chk.errorf("GetAs of a missing key: %v, want ErrMissingKey", err)
 				}
 			}))
-			srv := mwStart(t, store, mux)
-			b := mwNewBrowser(srv)
+			app := startApp(t, store, mux)
+			b := app.visitor(true)
 			if r := b.get(t, "/set"); r.status != 200 || b.cookie() == "" {
 				t.Fatalf("set: %d, cookie %q, %v", r.status, b.cookie(), r.header)
 			}
@@ -226,12 +222,8 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 
 func TestSessionGetAsErrorsSameRequest(t *testing.T) {
 	chk := &mwCheck{}
-	logger, _ := newLogger()
-	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mw(mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mw := newMiddleware(t, NewInsecureCookieStore())
+	mw(withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("s", "text")
 		_ = s.Set("n", 5)
 		if _, err := GetAs[int](s, "s"); !errors.Is(err, ErrDecode) {
@@ -253,7 +245,7 @@ func TestSessionGetAsErrorsSameRequest(t *testing.T) {
 func TestSessionSetUnencodable(t *testing.T) {
 	chk := &mwCheck{}
 	store, backend := countedMemoryStore(nil)
-	srv := mwStart(t, store, mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	app := startApp(t, store, withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		bad := map[string]any{
 			"chan":        make(chan int),
 			"func":        func() {},
@@ -276,7 +268,7 @@ func TestSessionSetUnencodable(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "fine")
 	}))
-	r := srv.do(t, mwPlain(), "/")
+	r := app.do(t, nil, "/")
 	if r.status != 200 || r.body != "fine" {
 		t.Errorf("response %d %q, want the handler's 200", r.status, r.body)
 	}
@@ -290,10 +282,10 @@ func TestSessionMarkChanged(t *testing.T) {
 	chk := &mwCheck{}
 	store, backend := countedMemoryStore(nil)
 	mux := http.NewServeMux()
-	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("cart", map[string]any{"apple": 1})
 	}))
-	mux.Handle("/mutate", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/mutate", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		m, ok := s.Get("cart").(map[string]any)
 		if !ok {
 			chk.errorf("cart is %T", s.Get("cart"))
@@ -308,7 +300,7 @@ func TestSessionMarkChanged(t *testing.T) {
 			}
 		}
 	}))
-	mux.Handle("/get", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/get", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		v, err := GetAs[map[string]int](s, "cart")
 		if err != nil {
 			chk.errorf("GetAs: %v", err)
@@ -319,8 +311,8 @@ func TestSessionMarkChanged(t *testing.T) {
 		}
 		fmt.Fprint(w, len(keys), v["apple"], v["pear"], v["plum"])
 	}))
-	srv := mwStart(t, store, mux)
-	b := mwNewBrowser(srv)
+	app := startApp(t, store, mux)
+	b := app.visitor(true)
 	b.get(t, "/set")
 	writes := backend.replaces.Load()
 	b.get(t, "/mutate?item=pear&mark=1")
@@ -345,7 +337,7 @@ func TestSessionFlashes(t *testing.T) {
 	chk := &mwCheck{}
 	store, backend := countedMemoryStore(nil)
 	mux := http.NewServeMux()
-	mux.Handle("/add", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/add", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		if r.URL.Query().Has("user") {
 			_ = s.Set("user", "ann")
 		}
@@ -355,7 +347,7 @@ func TestSessionFlashes(t *testing.T) {
 			}
 		}
 	}))
-	mux.Handle("/show", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/show", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		keys := strings.Join(s.Keys(), ",")
 		f := s.Flashes()
 		if again := s.Flashes(); again != nil {
@@ -363,9 +355,9 @@ func TestSessionFlashes(t *testing.T) {
 		}
 		fmt.Fprintf(w, "keys=%s len=%d flashes=%q", keys, s.Len(), f)
 	}))
-	srv := mwStart(t, store, mux)
+	app := startApp(t, store, mux)
 
-	b := mwNewBrowser(srv)
+	b := app.visitor(true)
 	b.get(t, "/add")
 	if backend.Len() != 1 {
 		t.Fatalf("flashes alone did not create a session (%d records)", backend.Len())
@@ -380,7 +372,7 @@ func TestSessionFlashes(t *testing.T) {
 		t.Errorf("session with only read flashes kept (%d records)", backend.Len())
 	}
 
-	b = mwNewBrowser(srv)
+	b = app.visitor(true)
 	b.get(t, "/add?user=1")
 	if r := b.get(t, "/show"); r.body != `keys=user len=1 flashes=["Saved." "Welcome <b>back</b>"]` {
 		t.Errorf("flashes with a key: %s", r.body)
@@ -394,18 +386,18 @@ func TestSessionFlashes(t *testing.T) {
 func TestSessionEmptiedSessionIsDeleted(t *testing.T) {
 	store, backend := countedMemoryStore(nil)
 	mux := http.NewServeMux()
-	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("a", 1)
 		_ = s.Set("b", 2)
 	}))
-	mux.Handle("/clear", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) { s.Clear() }))
-	mux.Handle("/del", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/clear", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) { s.Clear() }))
+	mux.Handle("/del", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		s.Delete(r.URL.Query().Get("k"))
 	}))
-	srv := mwStart(t, store, mux)
-	deleted := func(t *testing.T, r mwResp) {
+	app := startApp(t, store, mux)
+	deleted := func(t *testing.T, r response) {
 		t.Helper()
-		if ck, raw := r.cookie("session"); ck == nil || ck.MaxAge >= 0 || !strings.Contains(raw, "Max-Age=0") {
+		if ck, raw := r.setCookie("session"); ck == nil || ck.MaxAge >= 0 || !strings.Contains(raw, "Max-Age=0") {
 			t.Errorf("want a deletion cookie, got %q", raw)
 		}
 		if backend.Len() != 0 {
@@ -413,15 +405,15 @@ func TestSessionEmptiedSessionIsDeleted(t *testing.T) {
 		}
 	}
 	t.Run("Clear", func(t *testing.T) {
-		b := mwNewBrowser(srv)
+		b := app.visitor(true)
 		b.get(t, "/set")
 		deleted(t, b.get(t, "/clear"))
 	})
 	t.Run("Delete last key", func(t *testing.T) {
-		b := mwNewBrowser(srv)
+		b := app.visitor(true)
 		b.get(t, "/set")
 		r := b.get(t, "/del?k=a")
-		if ck, _ := r.cookie("session"); ck != nil && ck.MaxAge < 0 || backend.Len() != 1 {
+		if ck, _ := r.setCookie("session"); ck != nil && ck.MaxAge < 0 || backend.Len() != 1 {
 			t.Errorf("deleting one of two keys ended the session")
 		}
 		deleted(t, b.get(t, "/del?k=b"))
@@ -433,7 +425,7 @@ func TestSessionMetadata(t *testing.T) {
 	chk := &mwCheck{}
 	var ids []string
 	var mu sync.Mutex
-	h := mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	h := withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		mu.Lock()
 		ids = append(ids, s.ID())
 		mu.Unlock()
@@ -450,8 +442,8 @@ func TestSessionMetadata(t *testing.T) {
 	t.Run("server store", func(t *testing.T) {
 		ids = nil
 		store, _ := countedMemoryStore(clock.Now)
-		srv := mwStart(t, store, set(h), WithClock(clock.Now), WithLifetime(2*time.Hour), WithIdleTimeout(time.Hour))
-		b := mwNewBrowser(srv)
+		app := startApp(t, store, set(h), WithClock(clock.Now), WithLifetime(2*time.Hour), WithIdleTimeout(time.Hour))
+		b := app.visitor(true)
 		start := clock.Now()
 		r := b.get(t, "/")
 		if want := "new=true created=0001-01-01T00:00:00Z expires=" + start.Add(time.Hour).Format(time.RFC3339); r.body != want {
@@ -469,8 +461,8 @@ func TestSessionMetadata(t *testing.T) {
 	})
 	t.Run("cookie store", func(t *testing.T) {
 		ids = nil
-		srv := mwStart(t, NewInsecureCookieStore(), set(h), WithClock(clock.Now))
-		b := mwNewBrowser(srv)
+		app := startApp(t, NewInsecureCookieStore(), set(h), WithClock(clock.Now))
+		b := app.visitor(true)
 		b.get(t, "/")
 		r := b.get(t, "/")
 		if !strings.HasPrefix(r.body, "new=false") {
@@ -488,7 +480,7 @@ func TestSessionConcurrentUse(t *testing.T) {
 	chk := &mwCheck{}
 	store, _ := countedMemoryStore(nil)
 	mux := http.NewServeMux()
-	mux.Handle("/hammer", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/hammer", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("shared", map[string]any{"n": 0})
 		var wg sync.WaitGroup
 		for g := range workers {
@@ -523,11 +515,11 @@ func TestSessionConcurrentUse(t *testing.T) {
 		wg.Wait()
 		fmt.Fprint(w, s.Len())
 	}))
-	mux.Handle("/len", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/len", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		fmt.Fprint(w, s.Len())
 	}))
-	srv := mwStart(t, store, mux)
-	b := mwNewBrowser(srv)
+	app := startApp(t, store, mux)
+	b := app.visitor(true)
 	want := fmt.Sprint(1 + workers*(ops-ops/10))
 	if r := b.get(t, "/hammer"); r.body != want {
 		t.Errorf("Len after concurrent use %q, want %s", r.body, want)
@@ -543,7 +535,7 @@ func TestSessionConcurrentFirstGet(t *testing.T) {
 	chk := &mwCheck{}
 	store := &countingStore{Store: mustStore(t, kindNamed("signed"))}
 	token := mwToken(t, store.Store, time.Now(), map[string]any{"user": "ann"})
-	srv := mwStart(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	app := startApp(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		got := make([]*Session, n)
@@ -570,7 +562,7 @@ func TestSessionConcurrentFirstGet(t *testing.T) {
 			}
 		}
 	}))
-	srv.do(t, mwPlain(), "/", &http.Cookie{Name: "session", Value: token})
+	app.do(t, nil, "/", &http.Cookie{Name: "session", Value: token})
 	if got := store.loads.Load(); got != 1 {
 		t.Errorf("concurrent first Get calls loaded %d times, want once", got)
 	}
@@ -599,19 +591,19 @@ func TestSessionChangeAfterCommitLogged(t *testing.T) {
 			chk := &mwCheck{}
 			store, backend := countedMemoryStore(nil)
 			mux := http.NewServeMux()
-			mux.Handle("/setup", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+			mux.Handle("/setup", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				_ = s.Set("a", 1)
 				_ = s.AddFlash("pending")
 			}))
-			mux.Handle("/late", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+			mux.Handle("/late", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				_, _ = io.WriteString(w, "page")
 				err := tc.op(s)
 				if tc.retErr && !errors.Is(err, ErrCommitted) {
 					chk.errorf("%s after Write returned %v, want ErrCommitted", tc.name, err)
 				}
 			}))
-			srv := mwStart(t, store, mux)
-			b := mwNewBrowser(srv)
+			app := startApp(t, store, mux)
+			b := app.visitor(true)
 			b.get(t, "/setup")
 			before := backend.lastWritten()
 			writes := backend.snapshot().writes()
@@ -619,7 +611,7 @@ func TestSessionChangeAfterCommitLogged(t *testing.T) {
 			if r.body != "page" || countSetCookies(r.header, "session") != 0 {
 				t.Errorf("late change response %q, Set-Cookie %v", r.body, r.header.Values("Set-Cookie"))
 			}
-			log := srv.log.String()
+			log := app.log.String()
 			if !strings.Contains(log, "level=ERROR") || !strings.Contains(log, ErrCommitted.Error()) || !strings.Contains(log, tc.name) {
 				t.Errorf("late %s not logged with ErrCommitted: %s", tc.name, log)
 			}

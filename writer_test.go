@@ -346,11 +346,11 @@ func TestWriterLifecycle(t *testing.T) {
 				backend.failWrite = errMwCause
 			}
 			obs := &mwObs{}
-			srv := mwStart(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			app := startApp(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				row.handler(w, r, obs)
 			}))
-			resps := mwRaw(t, srv.Listener.Addr().String(), "/")
-			srv.wait(t)
+			resps := mwRaw(t, app.srv.Listener.Addr().String(), "/")
+			app.wait(t)
 
 			final := resps[len(resps)-1]
 			var interim []int
@@ -391,7 +391,7 @@ func TestWriterLifecycle(t *testing.T) {
 			if row.notSaved != "" && strings.Contains(backend.lastWritten(), row.notSaved) {
 				t.Errorf("record %s has %s", backend.lastWritten(), row.notSaved)
 			}
-			log := srv.log.String()
+			log := app.log.String()
 			if row.logged == nil {
 				if strings.Contains(log, "level=ERROR") {
 					t.Errorf("unexpected error log: %s", log)
@@ -422,7 +422,7 @@ func TestWriterLifecycle(t *testing.T) {
 func TestWriterInterfaces(t *testing.T) {
 	store, _ := countedMemoryStore(nil)
 	obs := &mwObs{}
-	srv := mwStart(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	app := startApp(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := w.(http.Flusher); !ok {
 			obs.add(errors.New("not an http.Flusher"))
 		}
@@ -448,7 +448,7 @@ func TestWriterInterfaces(t *testing.T) {
 		obs.add(s.Set("k", "v"))
 		_, _ = io.WriteString(w, "ok")
 	}))
-	r := srv.do(t, mwPlain(), "/")
+	r := app.do(t, nil, "/")
 	if r.body != "ok" || countSetCookies(r.header, "session") != 1 {
 		t.Errorf("response %q, cookie %v", r.body, r.header.Values("Set-Cookie"))
 	}
@@ -460,17 +460,13 @@ func TestWriterInterfaces(t *testing.T) {
 // A FlushError on a writer that cannot flush still commits, and reports
 // http.ErrNotSupported rather than pretending to have flushed.
 func TestWriterFlushUnsupported(t *testing.T) {
-	logger, _ := newLogger()
-	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
-	if err != nil {
-		t.Fatal(err)
-	}
+	mw := newMiddleware(t, NewInsecureCookieStore())
 	var flushErr error
-	h := mw(mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	h := mw(withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("k", "v")
 		flushErr = http.NewResponseController(w).Flush()
 	}))
-	w := &mwNopWriter{h: make(http.Header)}
+	w := &discardWriter{h: make(http.Header)}
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
 	if !errors.Is(flushErr, http.ErrNotSupported) {
 		t.Errorf("Flush on a non-flushing writer: %v, want http.ErrNotSupported", flushErr)
@@ -485,14 +481,14 @@ func TestWriterFlushUnsupported(t *testing.T) {
 func TestWriterErrorNotGluedAfterPartialOutput(t *testing.T) {
 	store, backend := countedMemoryStore(nil)
 	backend.failWrite = errMwCause
-	srv := mwStart(t, store, mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	app := startApp(t, store, withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("k", "v")
 		w.Header().Set("Content-Type", "text/html")
 		for i := range 100 {
 			fmt.Fprintf(w, "<p>row %d</p>", i)
 		}
 	}))
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	conn, err := net.Dial("tcp", app.srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +498,7 @@ func TestWriterErrorNotGluedAfterPartialOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.wait(t)
+	app.wait(t)
 	text := string(all)
 	if strings.Count(text, "HTTP/1.1 ") != 1 || !strings.HasPrefix(text, "HTTP/1.1 503 ") {
 		t.Errorf("want exactly one 503 response, got:\n%s", text)
