@@ -16,7 +16,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -29,25 +28,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ioEnvAddr returns the first address in the environment variable name,
-// which scripts/testenv.sh sets.
-func ioEnvAddr(t *testing.T, name string) string {
+func ioRedisKind(t *testing.T) (*ioKind, redis.UniversalClient) {
 	t.Helper()
-	v, _, _ := strings.Cut(os.Getenv(name), ",")
-	if v == "" {
-		ioPrereq(t, "%s is not set", name)
-	}
-	return v
-}
-
-func ioRedisKind(t *testing.T) (*ioKind, *redis.Client) {
-	t.Helper()
-	addr := ioEnvAddr(t, "HTTPSESSION_REDIS_ADDR")
-	client := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { client.Close() })
-	if err := client.Ping(t.Context()).Err(); err != nil {
-		t.Fatalf("redis %s: %v", addr, err)
-	}
+	addr := splitAddrs(needEnv(t, "HTTPSESSION_REDIS_ADDR"))[0]
+	client := redisClient(t, addr)
 	return &ioKind{
 		name:       "Redis",
 		pyArgs:     []string{"--storage", "redis", "--redis-url", "redis://" + addr + "/0"},
@@ -70,12 +54,9 @@ func ioRedisKind(t *testing.T) (*ioKind, *redis.Client) {
 
 func ioMemcachedKind(t *testing.T) (*ioKind, string) {
 	t.Helper()
-	addr := ioEnvAddr(t, "HTTPSESSION_MEMCACHED_ADDRS")
-	client := memcache.New(addr)
+	addr := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))[0]
+	client := memcachedClient(t, addr)
 	client.Timeout = 2 * time.Second
-	if err := client.Ping(); err != nil {
-		t.Fatalf("memcached %s: %v", addr, err)
-	}
 	return &ioKind{
 		name:       "Memcached",
 		pyArgs:     []string{"--storage", "memcached", "--memcached-addr", addr},
@@ -296,46 +277,13 @@ type ioMcItem struct {
 
 func ioStartFakeMemcached(t *testing.T) *ioFakeMemcached {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &ioFakeMemcached{addr: l.Addr().String(), items: map[string]ioMcItem{}}
-	var wg sync.WaitGroup
-	var connsMu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		l.Close()
-		connsMu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		connsMu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			connsMu.Lock()
-			conns = append(conns, c)
-			connsMu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				m.serve(c)
-			}()
-		}
-	}()
+	m := &ioFakeMemcached{items: map[string]ioMcItem{}}
+	m.addr = serveTCP(t, m.serve)
 	return m
 }
 
 func (m *ioFakeMemcached) serve(c net.Conn) {
+	defer c.Close()
 	r, w := bufio.NewReader(c), bufio.NewWriter(c)
 	for {
 		line, err := r.ReadString('\n')

@@ -43,45 +43,30 @@ const (
 	ioPeerScript = "interop/memcached_peer.py"
 	// ioMaxAge is the Python storage's max_age and the Go lifetime.
 	ioMaxAge = 100
-	ioHowTo  = "run `make test` (it installs the Debian packages and starts the servers), " +
-		"or `bash scripts/testenv.sh go test -race -run Interop -v .`"
 )
 
-// ioPrereq skips the test, or fails it under CI=true, when a prerequisite
-// is missing.
-func ioPrereq(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s, and CI=true: the interop suite must run in CI; %s", msg, ioHowTo)
+// ioPythonErr checks, once per test binary, that Debian's Python has every
+// module the interop app imports: starting Python costs most of a second.
+var ioPythonErr = sync.OnceValue(func() error {
+	if _, err := os.Stat(ioPython); err != nil {
+		return err
 	}
-	t.Skipf("%s: %s", msg, ioHowTo)
-}
+	out, err := exec.Command(ioPython, "-c",
+		"import aiohttp, aiohttp_session, aiohttp_session.cookie_storage, "+
+			"aiohttp_session.nacl_storage, cryptography.fernet, nacl.secret, "+
+			"redis.asyncio, pymemcache.client.base, distutils.version").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+})
 
-var (
-	ioPythonOnce sync.Once
-	ioPythonErr  error
-)
-
-// ioNeedPython checks once that Debian's Python has every module the
-// interop app imports.
+// ioNeedPython skips the test (fails it under CI=true) unless Debian's
+// Python can run the aiohttp_session peer.
 func ioNeedPython(t *testing.T) {
 	t.Helper()
-	ioPythonOnce.Do(func() {
-		if _, err := os.Stat(ioPython); err != nil {
-			ioPythonErr = err
-			return
-		}
-		out, err := exec.Command(ioPython, "-c",
-			"import aiohttp, aiohttp_session, aiohttp_session.cookie_storage, "+
-				"aiohttp_session.nacl_storage, cryptography.fernet, nacl.secret, "+
-				"redis.asyncio, pymemcache.client.base, distutils.version").CombinedOutput()
-		if err != nil {
-			ioPythonErr = fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
-		}
-	})
-	if ioPythonErr != nil {
-		ioPrereq(t, "%s cannot run the aiohttp_session peer (%v)", ioPython, ioPythonErr)
+	if err := ioPythonErr(); err != nil {
+		missing(t, "%s cannot run the aiohttp_session peer (%v)", ioPython, err)
 	}
 }
 
@@ -99,7 +84,7 @@ func ioStartPython(t *testing.T, args ...string) *ioPy {
 	ioNeedPython(t)
 	var lastErr string
 	for attempt := 0; attempt < 3; attempt++ {
-		port := srvFreePort(t)
+		port := freePort(t)
 		cmd := exec.Command(ioPython, append([]string{ioApp, "--port", strconv.Itoa(port)}, args...)...)
 		cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
 		stderr := &logBuffer{}

@@ -1,11 +1,9 @@
 package httpsession
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/http"
@@ -25,34 +23,16 @@ func srvMemcachedStore(t *testing.T, client *memcache.Client, opts ...ServerOpti
 	t.Helper()
 	c := &countingBackend{Backend: NewMemcachedBackend(client)}
 	t.Cleanup(c.deleteAdded)
-	return NewServerStore(c.counted(), append([]ServerOption{WithKeyPrefix(srvPrefix(t))}, opts...)...), c
-}
-
-// srvMemcachedClient returns a client for addrs after checking that each
-// server answers, so a server that testenv.sh failed to start is reported
-// as such rather than as a string of 503s.
-func srvMemcachedClient(t *testing.T, addrs ...string) *memcache.Client {
-	t.Helper()
-	for _, a := range addrs {
-		if err := srvPingMemcached(a); err != nil {
-			t.Fatalf("memcached %s does not answer: %v", a, err)
-		}
-	}
-	client := memcache.New(addrs...)
-	// gomemcache keeps 2 idle connections per server by default: parallel
-	// tests would dial and drop a connection per call.
-	client.MaxIdleConns = 16
-	t.Cleanup(func() { client.Close() })
-	return client
+	return NewServerStore(c.counted(), append([]ServerOption{WithKeyPrefix(keyPrefix(t))}, opts...)...), c
 }
 
 // TestMemcachedStore runs the conformance suite on the Memcached servers of
 // HTTPSESSION_MEMCACHED_ADDRS (two under make test).
 func TestMemcachedStore(t *testing.T) {
-	addrs := srvAddrs(srvEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
+	addrs := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
 	t.Parallel()
 	t.Logf("memcached servers %v", addrs)
-	client := srvMemcachedClient(t, addrs...)
+	client := memcachedClient(t, addrs...)
 	testServerStore(t, func(t *testing.T) *ServerStore {
 		s, _ := srvMemcachedStore(t, client)
 		return s
@@ -86,45 +66,22 @@ func srvMemcachedTTL(t *testing.T, addrs []string, key string) int64 {
 // returns the first response line.
 func srvMemcachedCommand(t *testing.T, addr, cmd string) string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	lines, err := rawCommand(addr, cmd, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.WriteString(c, cmd+"\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSuffix(line, "\r\n")
+	return lines[0]
 }
 
 // srvMemcachedStats reads "stats" from one server.
 func srvMemcachedStats(t *testing.T, addr string) map[string]int64 {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	lines, err := rawCommand(addr, "stats", func(line string) bool { return line == "END" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.WriteString(c, "stats\r\n"); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]int64{}
-	r := bufio.NewReader(c)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		line = strings.TrimSuffix(line, "\r\n")
-		if line == "END" {
-			return out
-		}
+	for _, line := range lines {
 		f := strings.Fields(line)
 		if len(f) == 3 && f[0] == "STAT" {
 			if n, err := strconv.ParseInt(f[2], 10, 64); err == nil {
@@ -132,14 +89,15 @@ func srvMemcachedStats(t *testing.T, addr string) map[string]int64 {
 			}
 		}
 	}
+	return out
 }
 
 // TestMemcachedBackend checks add/replace semantics and the expiration
 // field as the servers understood it.
 func TestMemcachedBackend(t *testing.T) {
-	addrs := srvAddrs(srvEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
+	addrs := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
 	t.Parallel()
-	client := srvMemcachedClient(t, addrs...)
+	client := memcachedClient(t, addrs...)
 	s, _ := srvMemcachedStore(t, client)
 	b := NewMemcachedBackend(client)
 	ctx := t.Context()
@@ -210,9 +168,9 @@ func TestMemcachedBackend(t *testing.T) {
 // Memcached servers of HTTPSESSION_MEMCACHED_ADDRS, through
 // countingBackend's forwarding of GetVersion and ReplaceIf.
 func TestMemcachedConditionalBackend(t *testing.T) {
-	addrs := srvAddrs(srvEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
+	addrs := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
 	t.Parallel()
-	client := srvMemcachedClient(t, addrs...)
+	client := memcachedClient(t, addrs...)
 	testConditionalBackend(t, func(t *testing.T) srvConditional {
 		s, _ := srvMemcachedStore(t, client) // deletes the keys it added when t ends
 		// The store's backend is a ConditionalBackend in any case (NewServerStore
@@ -237,8 +195,8 @@ func TestMemcachedConditionalBackend(t *testing.T) {
 // nothing.
 func TestMemcachedConditionalDelete(t *testing.T) {
 	t.Parallel()
-	p := srvStartMemcached(t)
-	client := srvMemcachedClient(t, p.addr)
+	p := startMemcached(t)
+	client := memcachedClient(t, p.addr)
 	s, _ := srvMemcachedStore(t, client)
 	b := s.backend
 	ctx := t.Context()
@@ -328,23 +286,11 @@ func TestMemcachedExpiration(t *testing.T) {
 // server.
 func TestMemcachedInvalidKeys(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
-	client := memcache.New(ln.Addr().String())
+	client := memcache.New(serveTCP(t, func(c net.Conn) {
+		accepted.Add(1)
+		c.Close()
+	}))
 	for _, prefix := range []string{
 		"with space:", "tab\t:", "nl\n:", "del\x7f:", "nul\x00:",
 		strings.Repeat("p", memcachedMaxKey-64+1), // 251-byte keys
@@ -381,7 +327,7 @@ func TestMemcachedInvalidKeys(t *testing.T) {
 // request still fails with 503 once the store's deadline passes.
 func TestMemcachedContext(t *testing.T) {
 	t.Parallel()
-	client := memcache.New(srvSilentListener(t))
+	client := memcache.New(silentListener(t))
 	client.Timeout = 3 * time.Second
 	store := NewMemcachedStore(client, WithTimeout(200*time.Millisecond))
 	start := time.Now()
@@ -407,8 +353,8 @@ func TestMemcachedContext(t *testing.T) {
 // twice: with a counting Backend and with the server's own "stats" deltas.
 func TestMemcachedRoundTrips(t *testing.T) {
 	t.Parallel()
-	p := srvStartMemcached(t)
-	client := srvMemcachedClient(t, p.addr)
+	p := startMemcached(t)
+	client := memcachedClient(t, p.addr)
 	store, count := srvMemcachedStore(t, client)
 	clock := testClockAt(time.Now()) // the test moves it ahead
 	app := newApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock.Now))
@@ -482,8 +428,8 @@ func TestMemcachedRoundTrips(t *testing.T) {
 // Memcached keeps nothing) and checks that the client uses it again.
 func TestMemcachedServerDown(t *testing.T) {
 	t.Parallel()
-	p1, p2 := srvStartMemcached(t), srvStartMemcached(t)
-	client := srvMemcachedClient(t, p1.addr, p2.addr)
+	p1, p2 := startMemcached(t), startMemcached(t)
+	client := memcachedClient(t, p1.addr, p2.addr)
 	store, count := srvMemcachedStore(t, client)
 	var sel memcache.ServerList
 	if err := sel.SetServers(p1.addr, p2.addr); err != nil {
@@ -555,7 +501,7 @@ func TestMemcachedServerDown(t *testing.T) {
 		srvWantRecord(t, store, s.id, "user", s.user) // untouched by all of the above
 	}
 
-	p2.restart(srvPingMemcached)
+	p2.restart(pingMemcached)
 	t.Logf("memcached %s restarted (empty)", p2.addr)
 	for _, s := range on[p2.addr] {
 		var r response
@@ -580,9 +526,9 @@ func TestMemcachedServerDown(t *testing.T) {
 // TestMemcachedAnonymousFlood sends 10,000 read-only requests without a
 // valid session: the counting backend sees no add, replace or delete.
 func TestMemcachedAnonymousFlood(t *testing.T) {
-	addrs := srvAddrs(srvEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
+	addrs := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
 	t.Parallel()
-	client := srvMemcachedClient(t, addrs...)
+	client := memcachedClient(t, addrs...)
 	store, _ := srvMemcachedStore(t, client)
 	s, count := withCounting(store)
 	srvAnonymousFlood(t, s, count, 10_000)

@@ -30,7 +30,7 @@ func TestMemoryConditionalBackend(t *testing.T) {
 		b := NewMemoryBackend(0, nil)
 		return srvConditional{
 			backend: b,
-			prefix:  srvPrefix(t),
+			prefix:  keyPrefix(t),
 			current: true,
 			ttl:     func(t *testing.T, key string) time.Duration { return srvMemoryTTL(t, b, key) },
 		}

@@ -122,7 +122,7 @@ type conflictApp struct {
 func newConflictApp(t *testing.T, cb *countingBackend, at int64, opts ...Option) *conflictApp {
 	t.Helper()
 	a := &conflictApp{backend: cb, pause: newPauseBackend(cb.counted().(ConditionalBackend), at), clock: newTestClock()}
-	store := NewServerStore(a.pause, WithKeyPrefix(srvPrefix(t)))
+	store := NewServerStore(a.pause, WithKeyPrefix(keyPrefix(t)))
 	l, buf := newLogger()
 	a.logs = buf
 	opts = append([]Option{WithClock(a.clock.Now), WithIdleTimeout(time.Hour), WithLogger(l)}, opts...)
@@ -270,19 +270,19 @@ func conflictBackends() map[string]func(t *testing.T) *countingBackend {
 			return &countingBackend{Backend: NewMemoryBackend(0, nil)}
 		},
 		"redis": func(t *testing.T) *countingBackend {
-			c := srvRedisClient(t, srvEnv(t, "HTTPSESSION_REDIS_ADDR"))
+			c := redisClient(t, needEnv(t, "HTTPSESSION_REDIS_ADDR"))
 			cb := &countingBackend{Backend: NewRedisBackend(c)}
 			t.Cleanup(cb.deleteAdded)
 			return cb
 		},
 		"redis-cluster": func(t *testing.T) *countingBackend {
-			c := srvRedisClient(t, srvAddrs(srvEnv(t, "HTTPSESSION_REDIS_CLUSTER_ADDRS"))...)
+			c := redisClient(t, splitAddrs(needEnv(t, "HTTPSESSION_REDIS_CLUSTER_ADDRS"))...)
 			cb := &countingBackend{Backend: NewRedisBackend(c)}
 			t.Cleanup(cb.deleteAdded)
 			return cb
 		},
 		"memcached": func(t *testing.T) *countingBackend {
-			c := srvMemcachedClient(t, srvAddrs(srvEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))...)
+			c := memcachedClient(t, splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))...)
 			cb := &countingBackend{Backend: NewMemcachedBackend(c)}
 			t.Cleanup(cb.deleteAdded)
 			return cb

@@ -20,54 +20,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// srvRedisClient connects to addrs: one address is a single node, several a
-// Cluster (redis.NewUniversalClient decides).
-func srvRedisClient(t *testing.T, addrs ...string) redis.UniversalClient {
-	t.Helper()
-	if len(addrs) > 1 {
-		srvRedisClusterReady(t, addrs)
-	}
-	c := redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:                 addrs,
-		ContextTimeoutEnabled: true,
-	})
-	t.Cleanup(func() { c.Close() })
-	if err := c.Ping(t.Context()).Err(); err != nil {
-		t.Fatalf("redis %v: %v", addrs, err)
-	}
-	return c
-}
-
-// srvRedisClusterReady waits until every node of the Cluster reports
-// cluster_state:ok: right after "redis-cli --cluster create" some nodes
-// still answer CLUSTERDOWN.
-func srvRedisClusterReady(t *testing.T, addrs []string) {
-	t.Helper()
-	for _, addr := range addrs {
-		if _, ok := srvRedisReadyNodes.Load(addr); ok {
-			continue
-		}
-		n := redis.NewClient(&redis.Options{Addr: addr})
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			info, err := n.ClusterInfo(t.Context()).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") {
-				break
-			}
-			if time.Now().After(deadline) {
-				n.Close()
-				t.Fatalf("cluster node %s not ready: %v %q", addr, err, info)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		n.Close()
-		srvRedisReadyNodes.Store(addr, true)
-	}
-}
-
-// srvRedisReadyNodes remembers the Cluster nodes found ready.
-var srvRedisReadyNodes sync.Map
-
 // srvRedisKeys lists the keys under prefix, on every master of a Cluster.
 func srvRedisKeys(ctx context.Context, c redis.UniversalClient, prefix string) ([]string, error) {
 	var mu sync.Mutex
@@ -97,7 +49,7 @@ func srvRedisKeys(ctx context.Context, c redis.UniversalClient, prefix string) (
 // when t ends.
 func srvRedisStore(t *testing.T, c redis.UniversalClient, opts ...ServerOption) *ServerStore {
 	t.Helper()
-	prefix := srvPrefix(t)
+	prefix := keyPrefix(t)
 	t.Cleanup(func() {
 		ctx := context.Background()
 		keys, err := srvRedisKeys(ctx, c, prefix)
@@ -113,9 +65,9 @@ func srvRedisStore(t *testing.T, c redis.UniversalClient, opts ...ServerOption) 
 
 // TestRedisStore runs the conformance suite on a single Redis node.
 func TestRedisStore(t *testing.T) {
-	addr := srvEnv(t, "HTTPSESSION_REDIS_ADDR")
+	addr := needEnv(t, "HTTPSESSION_REDIS_ADDR")
 	t.Parallel()
-	c := srvRedisClient(t, addr)
+	c := redisClient(t, addr)
 	if _, ok := c.(*redis.Client); !ok {
 		t.Fatalf("client %T, want *redis.Client", c)
 	}
@@ -125,9 +77,9 @@ func TestRedisStore(t *testing.T) {
 // TestRedisClusterStore runs the conformance suite on a 3-node Redis
 // Cluster.
 func TestRedisClusterStore(t *testing.T) {
-	addrs := srvAddrs(srvEnv(t, "HTTPSESSION_REDIS_CLUSTER_ADDRS"))
+	addrs := splitAddrs(needEnv(t, "HTTPSESSION_REDIS_CLUSTER_ADDRS"))
 	t.Parallel()
-	c := srvRedisClient(t, addrs...)
+	c := redisClient(t, addrs...)
 	if _, ok := c.(*redis.ClusterClient); !ok {
 		t.Fatalf("client %T, want *redis.ClusterClient", c)
 	}
@@ -166,9 +118,9 @@ func TestRedisBackend(t *testing.T) {
 		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addrs := srvAddrs(srvEnv(t, tc.env))
+			addrs := splitAddrs(needEnv(t, tc.env))
 			t.Parallel()
-			c := srvRedisClient(t, addrs...)
+			c := redisClient(t, addrs...)
 			prefix := srvRedisStore(t, c).prefix // for its cleanup
 			b := NewRedisBackend(c)
 			ctx := t.Context()
@@ -232,7 +184,7 @@ func TestRedisBackend(t *testing.T) {
 	t.Run("ErrorWrapping", func(t *testing.T) {
 		t.Parallel()
 		// A port nobody listens on: the cause (ECONNREFUSED) stays visible.
-		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", srvFreePort(t)), MaxRetries: -1, DialerRetries: 1})
+		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), MaxRetries: -1, DialerRetries: 1})
 		defer c.Close()
 		_, err := NewRedisBackend(c).Get(t.Context(), "k")
 		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, ErrNotFound) {
@@ -253,9 +205,9 @@ func TestRedisConditionalBackend(t *testing.T) {
 		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addrs := srvAddrs(srvEnv(t, tc.env))
+			addrs := splitAddrs(needEnv(t, tc.env))
 			t.Parallel()
-			c := srvRedisClient(t, addrs...)
+			c := redisClient(t, addrs...)
 			testConditionalBackend(t, func(t *testing.T) srvConditional {
 				return srvConditional{
 					backend: NewRedisBackend(c),
@@ -295,9 +247,9 @@ func TestRedisVersionDigest(t *testing.T) {
 		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addrs := srvAddrs(srvEnv(t, tc.env))
+			addrs := splitAddrs(needEnv(t, tc.env))
 			t.Parallel()
-			c := srvRedisClient(t, addrs...)
+			c := redisClient(t, addrs...)
 			prefix := srvRedisStore(t, c).prefix // for its cleanup
 			b := NewRedisBackend(c)
 			ctx := t.Context()
@@ -348,8 +300,8 @@ func TestRedisVersionDigest(t *testing.T) {
 // are one EVALSHA. GetVersion is one GET.
 func TestRedisReplaceIfRoundTrips(t *testing.T) {
 	t.Parallel()
-	p := srvStartRedis(t, t.TempDir())
-	c := srvRedisClient(t, p.addr)
+	p := startRedis(t, t.TempDir())
+	c := redisClient(t, p.addr)
 	stats := redis.NewClient(&redis.Options{Addr: p.addr})
 	t.Cleanup(func() { stats.Close() })
 	hook := &srvRedisCounter{cmds: map[string]int{}}
@@ -610,8 +562,8 @@ func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Clie
 // client-side hook agrees with the server.
 func TestRedisRoundTrips(t *testing.T) {
 	t.Parallel()
-	p := srvStartRedis(t, t.TempDir())
-	c := srvRedisClient(t, p.addr)
+	p := startRedis(t, t.TempDir())
+	c := redisClient(t, p.addr)
 	stats := redis.NewClient(&redis.Options{Addr: p.addr})
 	t.Cleanup(func() { stats.Close() })
 	srvRedisRoundTrips(t, c, stats)
@@ -625,9 +577,9 @@ func TestRedisRoundTripsShared(t *testing.T) {
 		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addrs := srvAddrs(srvEnv(t, tc.env))
+			addrs := splitAddrs(needEnv(t, tc.env))
 			t.Parallel()
-			srvRedisRoundTrips(t, srvRedisClient(t, addrs...), nil)
+			srvRedisRoundTrips(t, redisClient(t, addrs...), nil)
 		})
 	}
 }
@@ -642,8 +594,8 @@ func TestRedisRoundTripsShared(t *testing.T) {
 // It does not run in parallel: it counts goroutines.
 func TestRedisServerStopped(t *testing.T) {
 	dir := t.TempDir()
-	ping := srvPingRedis
-	p := srvStartRedis(t, dir, "--appendonly", "yes", "--appendfsync", "always")
+	ping := pingRedis
+	p := startRedis(t, dir, "--appendonly", "yes", "--appendfsync", "always")
 	// DialerRetries 1: a refused connection fails at once rather than after
 	// go-redis's dial retries; WithTimeout bounds the rest.
 	c := redis.NewClient(&redis.Options{Addr: p.addr, ContextTimeoutEnabled: true, DialTimeout: time.Second, DialerRetries: 1})
@@ -715,14 +667,14 @@ func TestRedisServerStopped(t *testing.T) {
 		t.Fatalf("modify after restart: status %d cookie %v", r.status, r.cookie)
 	}
 	srvWantRecord(t, store, id, "user", "bob")
-	srvCheckGoroutines(t, base, closeIdle)
+	checkGoroutines(t, base, closeIdle)
 }
 
 // TestRedisSlowStore points a client at a listener that accepts and never
 // answers: with WithTimeout(200ms) requests fail with 503 instead of
 // hanging.
 func TestRedisSlowStore(t *testing.T) {
-	addr := srvSilentListener(t)
+	addr := silentListener(t)
 	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { c.Close() })
 	app := newApp(t, NewRedisStore(c, WithTimeout(200*time.Millisecond)))
@@ -753,9 +705,9 @@ func TestRedisAnonymousFlood(t *testing.T) {
 		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addrs := srvAddrs(srvEnv(t, tc.env))
+			addrs := splitAddrs(needEnv(t, tc.env))
 			t.Parallel()
-			c := srvRedisClient(t, addrs...)
+			c := redisClient(t, addrs...)
 			store, count := withCounting(srvRedisStore(t, c))
 			srvAnonymousFlood(t, store, count, 10_000)
 			keys, err := srvRedisKeys(t.Context(), c, store.prefix)
