@@ -1,28 +1,30 @@
 package httpsession
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
-// csBenchStores are the stores benchmarked, in the order reported.
-var csBenchStores = []string{"nacl", "encrypted", "signed", "memory"}
+// benchStores are the stores benchmarked, in the order reported.
+var benchStores = []string{"nacl", "encrypted", "signed", "memory"}
 
-// csBenchPayload is the session every benchmark request carries: five
-// short strings and a counter.
-func csBenchPayload(s *Session) {
-	s.Set("user", "alice")
-	s.Set("role", "admin")
-	s.Set("lang", "en-GB")
-	s.Set("theme", "dark")
-	s.Set("csrf", "c5f3e1a0b9d2")
-	s.Set("n", 0)
+// benchValues is the session every benchmark request carries: five short
+// strings and a counter.
+var benchValues = map[string]any{"user": "alice", "role": "admin", "lang": "en-GB", "theme": "dark", "csrf": "c5f3e1a0b9d2", "n": 0}
+
+// setBenchPayload fills s with benchValues.
+func setBenchPayload(s *Session) {
+	for k, v := range benchValues {
+		s.Set(k, v)
+	}
 }
 
-// csBenchSetup returns the middleware around next and a request that
-// carries a valid session cookie with csBenchPayload.
-func csBenchSetup(b *testing.B, storeName string, next http.Handler) (http.Handler, *http.Request) {
+// benchSetup returns the middleware around next and a request that
+// carries a valid session cookie with setBenchPayload.
+func benchSetup(b *testing.B, storeName string, next http.Handler) (http.Handler, *http.Request) {
 	b.Helper()
 	store := mustStore(b, kindNamed(storeName))
 	mw := newMiddleware(b, store)
@@ -31,7 +33,7 @@ func csBenchSetup(b *testing.B, storeName string, next http.Handler) (http.Handl
 		if err != nil {
 			b.Fatal(err)
 		}
-		csBenchPayload(s)
+		setBenchPayload(s)
 	}))
 	w := httptest.NewRecorder()
 	seed.ServeHTTP(w, httptest.NewRequest("GET", "https://example.com/", nil))
@@ -44,7 +46,7 @@ func csBenchSetup(b *testing.B, storeName string, next http.Handler) (http.Handl
 	return mw(next), req
 }
 
-func csBenchRun(b *testing.B, h http.Handler, req *http.Request, wantCookie bool) {
+func benchRun(b *testing.B, h http.Handler, req *http.Request, wantCookie bool) {
 	w := &discardWriter{h: make(http.Header)}
 	h.ServeHTTP(w, req) // warm up, and check
 	if w.code != http.StatusOK {
@@ -61,16 +63,16 @@ func csBenchRun(b *testing.B, h http.Handler, req *http.Request, wantCookie bool
 	}
 }
 
-var csOK = []byte("ok")
+var okBody = []byte("ok")
 
-// csUntouched never calls Get.
-var csUntouched = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// untouchedHandler never calls Get.
+var untouchedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
-	w.Write(csOK)
+	w.Write(okBody)
 })
 
-// csRead reads one key.
-var csRead = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// readHandler reads one key.
+var readHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	s, err := Get(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -81,11 +83,11 @@ var csRead = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	w.Write(csOK)
+	w.Write(okBody)
 })
 
-// csModify increments the counter.
-var csModify = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// modifyHandler increments the counter.
+var modifyHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	s, err := Get(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -101,29 +103,29 @@ var csModify = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	w.Write(csOK)
+	w.Write(okBody)
 })
 
 // BenchmarkUntouched: a request with a session cookie whose handler never
 // calls Get, against the bare handler ("floor").
 func BenchmarkUntouched(b *testing.B) {
 	b.Run("floor", func(b *testing.B) {
-		csBenchRun(b, csUntouched, httptest.NewRequest("GET", "https://example.com/", nil), false)
+		benchRun(b, untouchedHandler, httptest.NewRequest("GET", "https://example.com/", nil), false)
 	})
-	for _, name := range csBenchStores {
+	for _, name := range benchStores {
 		b.Run(name, func(b *testing.B) {
-			h, req := csBenchSetup(b, name, csUntouched)
-			csBenchRun(b, h, req, false)
+			h, req := benchSetup(b, name, untouchedHandler)
+			benchRun(b, h, req, false)
 		})
 	}
 }
 
 // BenchmarkRead: the handler reads one key of the six.
 func BenchmarkRead(b *testing.B) {
-	for _, name := range csBenchStores {
+	for _, name := range benchStores {
 		b.Run(name, func(b *testing.B) {
-			h, req := csBenchSetup(b, name, csRead)
-			csBenchRun(b, h, req, false)
+			h, req := benchSetup(b, name, readHandler)
+			benchRun(b, h, req, false)
 		})
 	}
 }
@@ -131,10 +133,74 @@ func BenchmarkRead(b *testing.B) {
 // BenchmarkModify: the handler increments the counter, so the session is
 // saved and a cookie sent.
 func BenchmarkModify(b *testing.B) {
-	for _, name := range csBenchStores {
+	for _, name := range benchStores {
 		b.Run(name, func(b *testing.B) {
-			h, req := csBenchSetup(b, name, csModify)
-			csBenchRun(b, h, req, true)
+			h, req := benchSetup(b, name, modifyHandler)
+			benchRun(b, h, req, true)
+		})
+	}
+}
+
+// benchRecord is benchValues as a Record, saved at accessed.
+func benchRecord(b *testing.B, accessed time.Time) *Record {
+	b.Helper()
+	rec := &Record{Created: time.Unix(1700000000, 0), Accessed: accessed, Values: map[string][]byte{}}
+	for k, v := range benchValues {
+		raw, err := JSONCodec{}.EncodeValue(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rec.Values[k] = raw
+	}
+	return rec
+}
+
+// BenchmarkEncodeRecord: the envelope of a six-key session, saved on a
+// whole second and on a fraction of one.
+func BenchmarkEncodeRecord(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		accessed time.Time
+	}{
+		{"sec", time.Unix(1700000100, 0)},
+		{"ms", time.Unix(1700000100, 123e6)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			rec := benchRecord(b, bc.accessed)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := (JSONCodec{}).EncodeRecord(rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeRecord: the envelope of a six-key session, with accessed
+// in whole seconds (every record before millisecond precision) and, when
+// the codec writes them, with milliseconds.
+func BenchmarkDecodeRecord(b *testing.B) {
+	for _, name := range []string{"sec", "ms"} {
+		b.Run(name, func(b *testing.B) {
+			accessed := time.Unix(1700000100, 0)
+			if name == "ms" {
+				accessed = time.Unix(1700000100, 123e6)
+			}
+			data, err := JSONCodec{}.EncodeRecord(benchRecord(b, accessed))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if name == "ms" && !bytes.Contains(data, []byte(`"accessed":1700000100.123`)) {
+				b.Skipf("the codec writes %s", data)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				var rec Record
+				if err := (JSONCodec{}).DecodeRecord(data, &rec); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }
@@ -147,16 +213,16 @@ func TestCSUntouchedIsFree(t *testing.T) {
 	w := &discardWriter{h: make(http.Header)}
 	floor := testing.AllocsPerRun(200, func() {
 		w.reset()
-		csUntouched.ServeHTTP(w, floorReq)
+		untouchedHandler.ServeHTTP(w, floorReq)
 	})
-	for _, name := range csBenchStores {
+	for _, name := range benchStores {
 		t.Run(name, func(t *testing.T) {
 			counting := &countingStore{Store: mustStore(t, kindNamed(name))}
 			mw := newMiddleware(t, counting)
 			rec := httptest.NewRecorder()
 			mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				s, _ := Get(r)
-				csBenchPayload(s)
+				setBenchPayload(s)
 			})).ServeHTTP(rec, httptest.NewRequest("GET", "https://example.com/", nil))
 			c, _ := setCookie(rec.Header(), DefaultCookieName)
 			if c == nil {
@@ -164,7 +230,7 @@ func TestCSUntouchedIsFree(t *testing.T) {
 			}
 			req := httptest.NewRequest("GET", "https://example.com/", nil)
 			req.Header.Set("Cookie", DefaultCookieName+"="+c.Value)
-			h := mw(csUntouched)
+			h := mw(untouchedHandler)
 			before := counting.calls()
 
 			w := &discardWriter{h: make(http.Header)}

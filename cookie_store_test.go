@@ -103,7 +103,7 @@ func TestCSEndToEnd(t *testing.T) {
 func TestCSStoreContract(t *testing.T) {
 	ctx := context.Background()
 	records := []string{
-		csAiohttpPlain,
+		aiohttpPlain,
 		`{"created":1700000000,"session":{"user":"alice","q":"a\"b;c,d\\e"},"accessed":1700000100,"flash":["x"]}`,
 		`{"created":1700000000,"session":{"n":1},"accessed":1700000100.025}`,
 		`{"created":1700000000,"session":{"u":"é日本😀"}}`,
@@ -125,13 +125,13 @@ func TestCSStoreContract(t *testing.T) {
 					t.Errorf("Load(Save(%s)) = %v (token %q)", rec, err, tok)
 					continue
 				}
-				if string(got) != rec && !(k.name == "insecure" && csSameJSON(got, []byte(rec))) {
+				if string(got) != rec && !(k.name == "insecure" && sameJSON(got, []byte(rec))) {
 					t.Errorf("Load(Save(%s)) = %q", rec, got)
 				}
 				for i := range got {
 					got[i] = 'X'
 				}
-				if again, err := store.Load(ctx, tok); err != nil || !csSameJSON(again, []byte(rec)) {
+				if again, err := store.Load(ctx, tok); err != nil || !sameJSON(again, []byte(rec)) {
 					t.Errorf("second Load after changing the first result: %q, %v", again, err)
 				}
 			}
@@ -139,17 +139,8 @@ func TestCSStoreContract(t *testing.T) {
 	}
 }
 
-// csSameJSON reports whether a and b are equal JSON documents.
-func csSameJSON(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	return fmt.Sprintf("%#v", x) == fmt.Sprintf("%#v", y)
-}
-
-// csVariant is one tampered cookie value.
-type csVariant struct {
+// tamperVariant is one tampered cookie value.
+type tamperVariant struct {
 	desc  string
 	value string
 	// strict: the store must reject it. Otherwise (a change of the text
@@ -158,11 +149,11 @@ type csVariant struct {
 	strict bool
 }
 
-func csVariants(k storeKind, tok string) []csVariant {
-	var vs []csVariant
+func tamperVariants(k storeKind, tok string) []tamperVariant {
+	var vs []tamperVariant
 	add := func(strict bool, desc, v string) {
 		if v != tok {
-			vs = append(vs, csVariant{desc, v, strict})
+			vs = append(vs, tamperVariant{desc, v, strict})
 		}
 	}
 	// Bit flips of the text.
@@ -184,7 +175,7 @@ func csVariants(k storeKind, tok string) []csVariant {
 	// Bit flips, truncation and appends below the text encoding.
 	parts, ok := k.decode(tok)
 	if !ok {
-		panic("csVariants: cannot decode a real cookie")
+		panic("tamperVariants: cannot decode a real cookie")
 	}
 	clone := func() [][]byte {
 		c := make([][]byte, len(parts))
@@ -243,7 +234,7 @@ func TestCSTamperSweep(t *testing.T) {
 				t.Fatalf("Load(genuine) = %v", err)
 			}
 
-			variants := csVariants(k, tok)
+			variants := tamperVariants(k, tok)
 			sameData, forged := 0, 0
 			for _, v := range variants {
 				data, err := store.Load(ctx, v.value)
@@ -575,27 +566,12 @@ func TestCSCookieSizeBoundary(t *testing.T) {
 	}
 }
 
-// The aiohttp_session NaCl worked example (aiohttp_session-wire.md §6.4).
-const (
-	csAiohttpKey   = "Thirty  two  length  bytes  key."
-	csAiohttpToken = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXhiEaTCpeLavmGqBg97m2JZNOajbEBqQnCjzbPyAhcyjOW4Tcgtzrow6P5+f4WwXV00xrhrzUXCe7PkES"
-	csAiohttpPlain = `{"created": 1700000000, "session": {"a": 1}}`
-)
-
-func csAiohttpNonce() *[24]byte {
-	var n [24]byte
-	for i := range n {
-		n[i] = byte(i)
-	}
-	return &n
-}
-
 // TestCSNaClAiohttpWire: the §6.4 token opens to the exact plaintext,
 // sealing with the same nonce reproduces it byte for byte, and the session
 // inside reads through the middleware.
 func TestCSNaClAiohttpWire(t *testing.T) {
 	ctx := context.Background()
-	key := []byte(csAiohttpKey)
+	key := []byte(aiohttpKey)
 	if len(key) != 32 {
 		t.Fatalf("key has %d bytes", len(key))
 	}
@@ -603,40 +579,40 @@ func TestCSNaClAiohttpWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := store.Load(ctx, csAiohttpToken)
-	if err != nil || string(data) != csAiohttpPlain {
-		t.Fatalf("Load(aiohttp token) = %q, %v; want %q", data, err, csAiohttpPlain)
+	data, err := store.Load(ctx, aiohttpToken)
+	if err != nil || string(data) != aiohttpPlain {
+		t.Fatalf("Load(aiohttp token) = %q, %v; want %q", data, err, aiohttpPlain)
 	}
 
 	// The format: standard base64 with padding of nonce || secretbox.
 	var k32 [32]byte
 	copy(k32[:], key)
-	box := secretbox.Seal(csAiohttpNonce()[:], []byte(csAiohttpPlain), csAiohttpNonce(), &k32)
-	if got := base64.StdEncoding.EncodeToString(box); got != csAiohttpToken {
-		t.Fatalf("secretbox with the fixed nonce = %s, want %s", got, csAiohttpToken)
+	box := secretbox.Seal(aiohttpNonce()[:], []byte(aiohttpPlain), aiohttpNonce(), &k32)
+	if got := base64.StdEncoding.EncodeToString(box); got != aiohttpToken {
+		t.Fatalf("secretbox with the fixed nonce = %s, want %s", got, aiohttpToken)
 	}
 	// The sealer produces that format: its nonce prefix opens the box.
-	tok, err := store.Save(ctx, "", []byte(csAiohttpPlain), time.Hour)
+	tok, err := store.Save(ctx, "", []byte(aiohttpPlain), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	raw, err := base64.StdEncoding.DecodeString(tok)
-	if err != nil || len(raw) != 24+secretbox.Overhead+len(csAiohttpPlain) {
+	if err != nil || len(raw) != 24+secretbox.Overhead+len(aiohttpPlain) {
 		t.Fatalf("sealed token %q: %d raw bytes, %v", tok, len(raw), err)
 	}
 	var nonce [24]byte
 	copy(nonce[:], raw)
-	if plain, ok := secretbox.Open(nil, raw[24:], &nonce, &k32); !ok || string(plain) != csAiohttpPlain {
+	if plain, ok := secretbox.Open(nil, raw[24:], &nonce, &k32); !ok || string(plain) != aiohttpPlain {
 		t.Fatalf("sealer output does not open with plain secretbox: %q %v", plain, ok)
 	}
-	if tok == csAiohttpToken {
+	if tok == aiohttpToken {
 		t.Fatal("sealer reused the example's nonce")
 	}
 
 	// The padded variant (45 bytes ⇒ 85 raw ⇒ "=="), also quoted as Python
 	// emits it.
 	padded := `{"created": 1700000000, "session": {"a": 12}}`
-	ptok := base64.StdEncoding.EncodeToString(secretbox.Seal(csAiohttpNonce()[:], []byte(padded), csAiohttpNonce(), &k32))
+	ptok := base64.StdEncoding.EncodeToString(secretbox.Seal(aiohttpNonce()[:], []byte(padded), aiohttpNonce(), &k32))
 	if !strings.HasSuffix(ptok, "==") {
 		t.Fatalf("padded token %q", ptok)
 	}
@@ -646,7 +622,7 @@ func TestCSNaClAiohttpWire(t *testing.T) {
 	if _, err := store.Load(ctx, strings.TrimRight(ptok, "=")); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Load(unpadded) = %v; Python rejects it too", err)
 	}
-	if _, err := store.Load(ctx, strings.NewReplacer("+", "-", "/", "_").Replace(csAiohttpToken)); !errors.Is(err, ErrNotFound) {
+	if _, err := store.Load(ctx, strings.NewReplacer("+", "-", "/", "_").Replace(aiohttpToken)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Load(urlsafe alphabet) = %v, want ErrNotFound", err)
 	}
 
@@ -665,7 +641,7 @@ func TestCSNaClAiohttpWire(t *testing.T) {
 		gotCreated = s.Created()
 		io.WriteString(w, dumpSession(s))
 	}))
-	for _, hdr := range []string{"session=" + csAiohttpToken, `session="` + ptok + `"`} {
+	for _, hdr := range []string{"session=" + aiohttpToken, `session="` + ptok + `"`} {
 		code, body := probe(h, hdr)
 		if code != 200 || !strings.HasPrefix(body, "new=false a=1") {
 			t.Errorf("%s: %d %q", hdr, code, body)
@@ -680,7 +656,7 @@ func TestCSNaClAiohttpWire(t *testing.T) {
 
 	// A cookie written back by Go is still aiohttp's envelope: Python's
 	// json.loads finds "created" and "session" and ignores the rest.
-	tok = mint(t, newMiddleware(t, store, WithClock(clock.Now))(appRoutes()), "/set?k=b&v=x", csAiohttpToken)
+	tok = mint(t, newMiddleware(t, store, WithClock(clock.Now))(appRoutes()), "/set?k=b&v=x", aiohttpToken)
 	data, err = store.Load(ctx, tok)
 	if err != nil {
 		t.Fatal(err)
@@ -731,7 +707,9 @@ func TestCSJSONCodecRoundTrip(t *testing.T) {
 	if err := c.DecodeRecord(data, &out); err != nil {
 		t.Fatalf("DecodeRecord(%s): %v", data, err)
 	}
-	csSameRecord(t, &in, &out)
+	if d := recordDiff(&in, &out, sameJSON); d != "" {
+		t.Error(d)
+	}
 
 	// Python's json.loads reads it too (same field names and structure).
 	var generic map[string]any
@@ -769,55 +747,12 @@ func TestCSJSONCodecRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, ok := out.Values["bad\uFFFDkey"]; !ok || len(out.Values) != 1 {
-		t.Errorf("invalid UTF-8 key decoded as %q", csKeysOf(out.Values))
+		t.Errorf("invalid UTF-8 key decoded as %q", keysOf(out.Values))
 	}
 
 	// Values are not HTML-escaped, matching Python's json.dumps.
 	if v, _ := c.EncodeValue("<&>"); string(v) != `"<&>"` {
 		t.Errorf(`EncodeValue("<&>") = %s`, v)
-	}
-}
-
-func csKeysOf(m map[string][]byte) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	return ks
-}
-
-// csSameRecord compares two records, values by their decoded JSON.
-func csSameRecord(t testing.TB, a, b *Record) {
-	t.Helper()
-	if a.Created.Unix() != b.Created.Unix() || !a.Accessed.Equal(b.Accessed) || a.Lifetime != b.Lifetime {
-		t.Errorf("times differ: %v %v %v / %v %v %v", a.Created, a.Accessed, a.Lifetime, b.Created, b.Accessed, b.Lifetime)
-	}
-	if (a.Persistent == nil) != (b.Persistent == nil) || a.Persistent != nil && *a.Persistent != *b.Persistent {
-		t.Errorf("persistent differs: %v / %v", a.Persistent, b.Persistent)
-	}
-	if len(a.Flashes) != len(b.Flashes) {
-		t.Errorf("flashes differ: %q / %q", a.Flashes, b.Flashes)
-	} else {
-		for i := range a.Flashes {
-			if a.Flashes[i] != b.Flashes[i] {
-				t.Errorf("flash %d: %q / %q", i, a.Flashes[i], b.Flashes[i])
-			}
-		}
-	}
-	if len(a.Values) != len(b.Values) {
-		t.Errorf("keys differ: %q / %q", csKeysOf(a.Values), csKeysOf(b.Values))
-	}
-	for k, va := range a.Values {
-		vb, ok := b.Values[k]
-		if !ok {
-			t.Errorf("key %q lost", k)
-			continue
-		}
-		var x, y any
-		errA, errB := json.Unmarshal(va, &x), json.Unmarshal(vb, &y)
-		if errA != nil || errB != nil || fmt.Sprintf("%#v", x) != fmt.Sprintf("%#v", y) {
-			t.Errorf("key %q: %s / %s", k, va, vb)
-		}
 	}
 }
 

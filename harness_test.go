@@ -8,10 +8,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -314,7 +316,7 @@ func TestCountingConditional(t *testing.T) {
 	if err := b.Add(ctx, "k", []byte("v1"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	v := srvWantVersion(t, b, "k", "v1")
+	v := wantVersion(t, b, "k", "v1")
 	if _, _, err := b.ReplaceIf(ctx, "k", v, []byte("v2"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -1047,4 +1049,97 @@ func (w *discardWriter) Write(p []byte) (int, error) { w.n += len(p); return len
 func (w *discardWriter) reset() {
 	clear(w.h)
 	w.code, w.n = 0, 0
+}
+
+// handlerErrors collects what handler goroutines observed (an error from
+// the session API, a failed check) for the test goroutine to report.
+type handlerErrors struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+// add records err unless it is nil.
+func (o *handlerErrors) add(err error) {
+	if err == nil {
+		return
+	}
+	o.mu.Lock()
+	o.errs = append(o.errs, err)
+	o.mu.Unlock()
+}
+
+func (o *handlerErrors) errorf(format string, a ...any) { o.add(fmt.Errorf(format, a...)) }
+
+// all returns what was recorded so far.
+func (o *handlerErrors) all() []error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.errs)
+}
+
+// report fails the test with each error recorded since the last report.
+func (o *handlerErrors) report(t *testing.T) {
+	t.Helper()
+	o.mu.Lock()
+	errs := o.errs
+	o.errs = nil
+	o.mu.Unlock()
+	for _, err := range errs {
+		t.Error(err)
+	}
+}
+
+// sameJSON reports whether a and b are equal JSON documents.
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return fmt.Sprintf("%#v", x) == fmt.Sprintf("%#v", y)
+}
+
+// recordDiff describes how b differs from a, "" when it does not: the
+// creation time to the second, the other metadata exactly, the values by
+// sameValue.
+func recordDiff(a, b *Record, sameValue func(a, b []byte) bool) string {
+	if a.Created.Unix() != b.Created.Unix() || !a.Accessed.Equal(b.Accessed) || a.Lifetime != b.Lifetime {
+		return fmt.Sprintf("times differ: %v %v %v / %v %v %v", a.Created, a.Accessed, a.Lifetime, b.Created, b.Accessed, b.Lifetime)
+	}
+	if (a.Persistent == nil) != (b.Persistent == nil) || a.Persistent != nil && *a.Persistent != *b.Persistent {
+		return fmt.Sprintf("persistent differs: %v / %v", a.Persistent, b.Persistent)
+	}
+	if !slices.Equal(a.Flashes, b.Flashes) {
+		return fmt.Sprintf("flashes differ: %.300q / %.300q", a.Flashes, b.Flashes)
+	}
+	if len(a.Values) != len(b.Values) {
+		return fmt.Sprintf("keys differ: %.300q / %.300q", keysOf(a.Values), keysOf(b.Values))
+	}
+	for k, va := range a.Values {
+		vb, ok := b.Values[k]
+		if !ok || !sameValue(va, vb) {
+			return fmt.Sprintf("value of %.300q: %.300q / %.300q (present: %v)", k, va, vb, ok)
+		}
+	}
+	return ""
+}
+
+// keysOf returns m's keys, sorted.
+func keysOf(m map[string][]byte) []string { return slices.Sorted(maps.Keys(m)) }
+
+// The worked examples of aiohttp_session-wire.md share a key and a record:
+// §6.3 seals it with Fernet (fernet_store_test.go), §6.4 with NaCl, whose
+// token, made with the nonce 0, 1, 2, ..., 23, is aiohttpToken.
+const (
+	aiohttpKey   = "Thirty  two  length  bytes  key."
+	aiohttpToken = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXhiEaTCpeLavmGqBg97m2JZNOajbEBqQnCjzbPyAhcyjOW4Tcgtzrow6P5+f4WwXV00xrhrzUXCe7PkES"
+	aiohttpPlain = `{"created": 1700000000, "session": {"a": 1}}`
+)
+
+// aiohttpNonce is the nonce of aiohttpToken.
+func aiohttpNonce() *[24]byte {
+	var n [24]byte
+	for i := range n {
+		n[i] = byte(i)
+	}
+	return &n
 }

@@ -16,10 +16,10 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 )
 
-// srvMemcachedStore returns a store on client under a fresh prefix. Its
+// memcachedStore returns a store on client under a fresh prefix. Its
 // backend records the keys it creates, and deletes them when t ends
 // (Memcached cannot list keys).
-func srvMemcachedStore(t *testing.T, client *memcache.Client, opts ...ServerOption) (*ServerStore, *countingBackend) {
+func memcachedStore(t *testing.T, client *memcache.Client, opts ...ServerOption) (*ServerStore, *countingBackend) {
 	t.Helper()
 	c := &countingBackend{Backend: NewMemcachedBackend(client)}
 	t.Cleanup(c.deleteAdded)
@@ -34,17 +34,17 @@ func TestMemcachedStore(t *testing.T) {
 	t.Logf("memcached servers %v", addrs)
 	client := memcachedClient(t, addrs...)
 	testServerStore(t, func(t *testing.T) *ServerStore {
-		s, _ := srvMemcachedStore(t, client)
+		s, _ := memcachedStore(t, client)
 		return s
 	})
 }
 
-// srvMemcachedTTL asks the servers for key's remaining TTL with the meta
+// memcachedTTL asks the servers for key's remaining TTL with the meta
 // command "mg <key> t": -1 means no expiry.
-func srvMemcachedTTL(t *testing.T, addrs []string, key string) int64 {
+func memcachedTTL(t *testing.T, addrs []string, key string) int64 {
 	t.Helper()
 	for _, addr := range addrs {
-		line := srvMemcachedCommand(t, addr, "mg "+key+" t")
+		line := memcachedCommand(t, addr, "mg "+key+" t")
 		if line == "EN" {
 			continue
 		}
@@ -62,9 +62,9 @@ func srvMemcachedTTL(t *testing.T, addrs []string, key string) int64 {
 	return 0
 }
 
-// srvMemcachedCommand sends one command line over a raw connection and
+// memcachedCommand sends one command line over a raw connection and
 // returns the first response line.
-func srvMemcachedCommand(t *testing.T, addr, cmd string) string {
+func memcachedCommand(t *testing.T, addr, cmd string) string {
 	t.Helper()
 	lines, err := rawCommand(addr, cmd, nil)
 	if err != nil {
@@ -73,8 +73,8 @@ func srvMemcachedCommand(t *testing.T, addr, cmd string) string {
 	return lines[0]
 }
 
-// srvMemcachedStats reads "stats" from one server.
-func srvMemcachedStats(t *testing.T, addr string) map[string]int64 {
+// memcachedStats reads "stats" from one server.
+func memcachedStats(t *testing.T, addr string) map[string]int64 {
 	t.Helper()
 	lines, err := rawCommand(addr, "stats", func(line string) bool { return line == "END" })
 	if err != nil {
@@ -98,7 +98,7 @@ func TestMemcachedBackend(t *testing.T) {
 	addrs := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
 	t.Parallel()
 	client := memcachedClient(t, addrs...)
-	s, _ := srvMemcachedStore(t, client)
+	s, _ := memcachedStore(t, client)
 	b := NewMemcachedBackend(client)
 	ctx := t.Context()
 	k := s.prefix + "k"
@@ -119,7 +119,7 @@ func TestMemcachedBackend(t *testing.T) {
 	if v, err := b.Get(ctx, k); err != nil || string(v) != "v1" {
 		t.Fatalf("Get = %q, %v; want v1", v, err)
 	}
-	if ttl := srvMemcachedTTL(t, addrs, k); ttl < 3595 || ttl > 3600 {
+	if ttl := memcachedTTL(t, addrs, k); ttl < 3595 || ttl > 3600 {
 		t.Fatalf("TTL after Add(1h) = %d s", ttl)
 	}
 	// Longer than 30 days: sent as an absolute time. Sent as a relative
@@ -127,7 +127,7 @@ func TestMemcachedBackend(t *testing.T) {
 	if err := b.Replace(ctx, k, []byte("v3"), 40*24*time.Hour); err != nil {
 		t.Fatalf("Replace(40 days): %v", err)
 	}
-	if ttl := srvMemcachedTTL(t, addrs, k); ttl < 40*86400-10 || ttl > 40*86400+2 {
+	if ttl := memcachedTTL(t, addrs, k); ttl < 40*86400-10 || ttl > 40*86400+2 {
 		t.Fatalf("TTL after Replace(40 days) = %d s, want about %d", ttl, 40*86400)
 	}
 	if v, err := b.Get(ctx, k); err != nil || string(v) != "v3" {
@@ -137,7 +137,7 @@ func TestMemcachedBackend(t *testing.T) {
 	if err := b.Replace(ctx, k, []byte("v4"), 300*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if ttl := srvMemcachedTTL(t, addrs, k); ttl < 0 || ttl > 1 {
+	if ttl := memcachedTTL(t, addrs, k); ttl < 0 || ttl > 1 {
 		t.Fatalf("TTL after Replace(300ms) = %d s, want 0 or 1", ttl)
 	}
 	// A ttl <= 0 (a session past its deadline) never makes an immortal
@@ -171,18 +171,18 @@ func TestMemcachedConditionalBackend(t *testing.T) {
 	addrs := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
 	t.Parallel()
 	client := memcachedClient(t, addrs...)
-	testConditionalBackend(t, func(t *testing.T) srvConditional {
-		s, _ := srvMemcachedStore(t, client) // deletes the keys it added when t ends
+	testConditionalBackend(t, func(t *testing.T) backendUnderTest {
+		s, _ := memcachedStore(t, client) // deletes the keys it added when t ends
 		// The store's backend is a ConditionalBackend in any case (NewServerStore
 		// adapts a plain one); the counted MemcachedBackend must be one itself.
 		if _, ok := s.backend.(countingConditional); !ok {
 			t.Fatalf("counted Memcached backend %T is not a ConditionalBackend", s.backend)
 		}
-		return srvConditional{
+		return backendUnderTest{
 			backend: s.backend,
 			prefix:  s.prefix,
 			ttl: func(t *testing.T, key string) time.Duration {
-				return time.Duration(srvMemcachedTTL(t, addrs, key)) * time.Second
+				return time.Duration(memcachedTTL(t, addrs, key)) * time.Second
 			},
 		}
 	})
@@ -197,56 +197,56 @@ func TestMemcachedConditionalDelete(t *testing.T) {
 	t.Parallel()
 	p := startMemcached(t)
 	client := memcachedClient(t, p.addr)
-	s, _ := srvMemcachedStore(t, client)
+	s, _ := memcachedStore(t, client)
 	b := s.backend
 	ctx := t.Context()
 	k := s.prefix + "k"
 	if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	v1 := srvWantVersion(t, b, k, "v1")
+	v1 := wantVersion(t, b, k, "v1")
 	if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	v2 := srvWantVersion(t, b, k, "v2")
+	v2 := wantVersion(t, b, k, "v2")
 
-	before := srvMemcachedStats(t, p.addr)
+	before := memcachedStats(t, p.addr)
 	cur, curV, err := b.ReplaceIf(ctx, k, v1, nil, time.Hour)
 	if err != ErrConflict || cur != nil || curV != 0 {
 		t.Fatalf("stale conditional delete = %q, %d, %v; want nil, 0, ErrConflict", cur, curV, err)
 	}
-	after := srvMemcachedStats(t, p.addr)
+	after := memcachedStats(t, p.addr)
 	d := func(name string) int64 { return after[name] - before[name] }
 	if d("cas_badval") != 1 || d("cas_hits") != 0 {
 		t.Fatalf("stale conditional delete: cas_badval +%d cas_hits +%d, want +1 and +0", d("cas_badval"), d("cas_hits"))
 	}
-	if line := srvMemcachedCommand(t, p.addr, "mg "+k+" v"); line != "VA 2" {
+	if line := memcachedCommand(t, p.addr, "mg "+k+" v"); line != "VA 2" {
 		t.Fatalf("mg after the stale conditional delete: %q, want the item (VA 2)", line)
 	}
 
-	before = srvMemcachedStats(t, p.addr)
+	before = memcachedStats(t, p.addr)
 	if _, _, err := b.ReplaceIf(ctx, k, v2, nil, time.Hour); err != nil {
 		t.Fatalf("conditional delete: %v", err)
 	}
-	after = srvMemcachedStats(t, p.addr)
+	after = memcachedStats(t, p.addr)
 	if d("cas_hits") != 1 || d("delete_hits")+d("delete_misses") != 0 {
 		t.Fatalf("conditional delete: cas_hits +%d deletes +%d, want one cas and no delete",
 			d("cas_hits"), d("delete_hits")+d("delete_misses"))
 	}
 	// Raw get and mg, not only gomemcache's reading of them: the server
 	// itself no longer serves the item.
-	before = srvMemcachedStats(t, p.addr)
-	if line := srvMemcachedCommand(t, p.addr, "get "+k); line != "END" {
+	before = memcachedStats(t, p.addr)
+	if line := memcachedCommand(t, p.addr, "get "+k); line != "END" {
 		t.Fatalf("get after the conditional delete: %q, want END (a miss)", line)
 	}
-	if line := srvMemcachedCommand(t, p.addr, "mg "+k+" v"); line != "EN" {
+	if line := memcachedCommand(t, p.addr, "mg "+k+" v"); line != "EN" {
 		t.Fatalf("mg after the conditional delete: %q, want EN (a miss)", line)
 	}
-	after = srvMemcachedStats(t, p.addr)
+	after = memcachedStats(t, p.addr)
 	if d("get_misses") != 2 || d("get_hits") != 0 {
 		t.Fatalf("gets after the conditional delete: get_misses +%d get_hits +%d, want +2 and +0", d("get_misses"), d("get_hits"))
 	}
-	srvWantAbsent(t, b, k)
+	wantAbsent(t, b, k)
 	if _, _, err := b.ReplaceIf(ctx, k, v2, []byte("back"), time.Hour); err != ErrNotFound {
 		t.Fatalf("ReplaceIf after the conditional delete = %v, want ErrNotFound", err)
 	}
@@ -254,7 +254,7 @@ func TestMemcachedConditionalDelete(t *testing.T) {
 	if err := b.Add(ctx, k, []byte("v3"), time.Hour); err != nil {
 		t.Fatalf("Add after the conditional delete: %v", err)
 	}
-	srvWantVersion(t, b, k, "v3")
+	wantVersion(t, b, k, "v3")
 }
 
 func TestMemcachedExpiration(t *testing.T) {
@@ -355,7 +355,7 @@ func TestMemcachedRoundTrips(t *testing.T) {
 	t.Parallel()
 	p := startMemcached(t)
 	client := memcachedClient(t, p.addr)
-	store, count := srvMemcachedStore(t, client)
+	store, count := memcachedStore(t, client)
 	clock := testClockAt(time.Now()) // the test moves it ahead
 	app := newApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock.Now))
 	cl := jarClient(t)
@@ -387,7 +387,7 @@ func TestMemcachedRoundTrips(t *testing.T) {
 			clock.Advance(7 * time.Minute)
 			continue
 		}
-		before, statsBefore := count.snapshot(), srvMemcachedStats(t, p.addr)
+		before, statsBefore := count.snapshot(), memcachedStats(t, p.addr)
 		var r response
 		switch st.cookie {
 		case "jar":
@@ -401,7 +401,7 @@ func TestMemcachedRoundTrips(t *testing.T) {
 			t.Fatalf("%s: status %d", st.name, r.status)
 		}
 		got := count.since(before)
-		statsAfter := srvMemcachedStats(t, p.addr)
+		statsAfter := memcachedStats(t, p.addr)
 		d := func(name string) int64 { return statsAfter[name] - statsBefore[name] }
 		server := calls{gets: d("cmd_get")}
 		sets := d("cmd_set") // add, replace, set and cas all count here
@@ -430,7 +430,7 @@ func TestMemcachedServerDown(t *testing.T) {
 	t.Parallel()
 	p1, p2 := startMemcached(t), startMemcached(t)
 	client := memcachedClient(t, p1.addr, p2.addr)
-	store, count := srvMemcachedStore(t, client)
+	store, count := memcachedStore(t, client)
 	var sel memcache.ServerList
 	if err := sel.SetServers(p1.addr, p2.addr); err != nil {
 		t.Fatal(err)
@@ -498,7 +498,7 @@ func TestMemcachedServerDown(t *testing.T) {
 	}
 	t.Logf("new sessions with one server down: %d created on the live server, %d refused (503)", live, dead)
 	for _, s := range on[p1.addr] {
-		srvWantRecord(t, store, s.id, "user", s.user) // untouched by all of the above
+		wantRecord(t, store, s.id, "user", s.user) // untouched by all of the above
 	}
 
 	p2.restart(pingMemcached)
@@ -529,7 +529,7 @@ func TestMemcachedAnonymousFlood(t *testing.T) {
 	addrs := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
 	t.Parallel()
 	client := memcachedClient(t, addrs...)
-	store, _ := srvMemcachedStore(t, client)
+	store, _ := memcachedStore(t, client)
 	s, count := withCounting(store)
-	srvAnonymousFlood(t, s, count, 10_000)
+	anonymousFlood(t, s, count, 10_000)
 }

@@ -24,73 +24,73 @@ import (
 // session_test.go, and the clock and log buffer by the cookie store and
 // interop tests too). Every file-scope name starts with "mw".
 
-// errMwCause is the root cause the failing stores report.
-var errMwCause = errors.New("mw: backend exploded at 10.0.0.7:6379")
+// errCause is the root cause the failing stores report.
+var errCause = errors.New("backend exploded at 10.0.0.7:6379")
 
-// mwFailStore fails the calls it is told to fail and delegates the others
+// failStore fails the calls it is told to fail and delegates the others
 // to inner (an insecure cookie store when nil).
-type mwFailStore struct {
+type failStore struct {
 	inner                       Store
 	loadErr, saveErr, deleteErr error
 }
 
-func (s *mwFailStore) in() Store {
+func (s *failStore) in() Store {
 	if s.inner == nil {
 		return NewInsecureCookieStore()
 	}
 	return s.inner
 }
 
-func (s *mwFailStore) Load(ctx context.Context, token string) ([]byte, error) {
+func (s *failStore) Load(ctx context.Context, token string) ([]byte, error) {
 	if s.loadErr != nil {
 		return nil, s.loadErr
 	}
 	return s.in().Load(ctx, token)
 }
 
-func (s *mwFailStore) Save(ctx context.Context, token string, data []byte, ttl time.Duration) (string, error) {
+func (s *failStore) Save(ctx context.Context, token string, data []byte, ttl time.Duration) (string, error) {
 	if s.saveErr != nil {
 		return "", s.saveErr
 	}
 	return s.in().Save(ctx, token, data, ttl)
 }
 
-func (s *mwFailStore) Delete(ctx context.Context, token string) error {
+func (s *failStore) Delete(ctx context.Context, token string) error {
 	if s.deleteErr != nil {
 		return s.deleteErr
 	}
 	return s.in().Delete(ctx, token)
 }
 
-// mwFixedStore answers every Load with fixed bytes and records Saves.
-type mwFixedStore struct {
+// fixedStore answers every Load with fixed bytes and records Saves.
+type fixedStore struct {
 	data      []byte
 	mu        sync.Mutex
 	saveToken []string
 }
 
-func (s *mwFixedStore) Load(context.Context, string) ([]byte, error) { return bytes.Clone(s.data), nil }
+func (s *fixedStore) Load(context.Context, string) ([]byte, error) { return bytes.Clone(s.data), nil }
 
-func (s *mwFixedStore) Save(_ context.Context, token string, _ []byte, _ time.Duration) (string, error) {
+func (s *fixedStore) Save(_ context.Context, token string, _ []byte, _ time.Duration) (string, error) {
 	s.mu.Lock()
 	s.saveToken = append(s.saveToken, token)
 	s.mu.Unlock()
 	return "fresh-token", nil
 }
 
-func (s *mwFixedStore) Delete(context.Context, string) error { return nil }
+func (s *fixedStore) Delete(context.Context, string) error { return nil }
 
-// mwInsecureToken builds a cookie value that NewInsecureCookieStore opens:
+// insecureToken builds a cookie value that NewInsecureCookieStore opens:
 // a live record created at created holding values. Send it with a raw
 // Cookie header: it is Python-quoted JSON, which http.Cookie would mangle.
-func mwInsecureToken(t *testing.T, created time.Time, values map[string]any) string {
+func insecureToken(t *testing.T, created time.Time, values map[string]any) string {
 	t.Helper()
-	return mwToken(t, NewInsecureCookieStore(), created, values)
+	return sealToken(t, NewInsecureCookieStore(), created, values)
 }
 
-// mwToken saves a live record created at created holding values in store
+// sealToken saves a live record created at created holding values in store
 // and returns its cookie value.
-func mwToken(t *testing.T, store Store, created time.Time, values map[string]any) string {
+func sealToken(t *testing.T, store Store, created time.Time, values map[string]any) string {
 	t.Helper()
 	rec := Record{Created: created, Values: map[string][]byte{}}
 	for k, v := range values {
@@ -111,9 +111,9 @@ func mwToken(t *testing.T, store Store, created time.Time, values map[string]any
 	return token
 }
 
-// mwRaw sends one GET over a fresh TCP connection and returns every
+// rawGet sends one GET over a fresh TCP connection and returns every
 // response read from it: the 1xx interim responses, then the final one.
-func mwRaw(t *testing.T, addr, path string, cookies ...*http.Cookie) []response {
+func rawGet(t *testing.T, addr, path string, cookies ...*http.Cookie) []response {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -150,8 +150,8 @@ func mwRaw(t *testing.T, addr, path string, cookies ...*http.Cookie) []response 
 	}
 }
 
-// mwVaryCookieCount counts "Cookie" tokens across all Vary headers.
-func mwVaryCookieCount(h http.Header) int {
+// varyCookieCount counts "Cookie" tokens across all Vary headers.
+func varyCookieCount(h http.Header) int {
 	n := 0
 	for _, v := range h.Values("Vary") {
 		for _, f := range strings.Split(v, ",") {
@@ -229,7 +229,7 @@ func TestMiddlewareUntouchedAllocs(t *testing.T) {
 	mw := newMiddleware(t, store)
 	wrapped := mw(next)
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	req.Header.Set("Cookie", "session="+mwInsecureToken(t, time.Now(), map[string]any{"a": 1}))
+	req.Header.Set("Cookie", "session="+insecureToken(t, time.Now(), map[string]any{"a": 1}))
 	w := &discardWriter{h: make(http.Header)}
 	bare := testing.AllocsPerRun(500, func() {
 		clear(w.h)
@@ -257,44 +257,36 @@ func TestMiddlewareUntouchedAllocs(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Get
 
-type mwCtxKey struct{}
+type ctxKey struct{}
 
 func TestGetReturnsSameSession(t *testing.T) {
 	store, _ := countedMemoryStore(nil)
-	var mu sync.Mutex
-	var failures []string
-	fail := func(format string, a ...any) {
-		mu.Lock()
-		failures = append(failures, fmt.Sprintf(format, a...))
-		mu.Unlock()
-	}
+	chk := &handlerErrors{}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s1, err1 := Get(r)
 		s2, err2 := Get(r)
 		if err1 != nil || err2 != nil || s1 == nil || s1 != s2 {
-			fail("Get twice: %p %v, %p %v", s1, err1, s2, err2)
+			chk.errorf("Get twice: %p %v, %p %v", s1, err1, s2, err2)
 			return
 		}
 		// A request derived by a later middleware still finds the session.
-		r2 := r.WithContext(context.WithValue(r.Context(), mwCtxKey{}, 1))
+		r2 := r.WithContext(context.WithValue(r.Context(), ctxKey{}, 1))
 		if s3, err := Get(r2); err != nil || s3 != s1 {
-			fail("Get on derived request: %p %v, want %p", s3, err, s1)
+			chk.errorf("Get on derived request: %p %v, want %p", s3, err, s1)
 		}
 		_ = s1.Set("k", "v")
 		if got := s2.Get("k"); got != "v" {
-			fail("value set through one pointer not seen through the other: %v", got)
+			chk.errorf("value set through one pointer not seen through the other: %v", got)
 		}
 		if s4, err := NewSession(r); err != nil || s4 != s1 {
-			fail("NewSession after Get: %p %v, want the same *Session %p", s4, err, s1)
+			chk.errorf("NewSession after Get: %p %v, want the same *Session %p", s4, err, s1)
 		} else if s1.Len() != 0 {
-			fail("NewSession did not discard data: %v", s1.Keys())
+			chk.errorf("NewSession did not discard data: %v", s1.Keys())
 		}
 	})
 	app := startApp(t, store, h)
 	app.do(t, nil, "/")
-	for _, f := range failures {
-		t.Error(f)
-	}
+	chk.report(t)
 }
 
 func TestGetWithoutMiddleware(t *testing.T) {
@@ -440,9 +432,9 @@ func TestMiddlewarePanicSavesNothing(t *testing.T) {
 // Store failures and the error handler
 
 func TestMiddlewareStoreErrorsDefaultHandler(t *testing.T) {
-	unavailable := fmt.Errorf("%w: %w", ErrUnavailable, errMwCause)
-	plain := fmt.Errorf("mw: wrapped: %w", errMwCause)
-	live := mwInsecureToken(t, time.Now(), map[string]any{"user": "ann"})
+	unavailable := fmt.Errorf("%w: %w", ErrUnavailable, errCause)
+	plain := fmt.Errorf("wrapped: %w", errCause)
+	live := insecureToken(t, time.Now(), map[string]any{"user": "ann"})
 	cases := []struct {
 		name     string
 		store    Store
@@ -450,15 +442,15 @@ func TestMiddlewareStoreErrorsDefaultHandler(t *testing.T) {
 		action   string // set, invalidate
 		wantCode int
 	}{
-		{"load unavailable", &mwFailStore{loadErr: unavailable}, "whatever", "set", 503},
-		{"load plain error", &mwFailStore{loadErr: plain}, "whatever", "set", 500},
-		{"save unavailable", &mwFailStore{saveErr: unavailable}, "", "set", 503},
-		{"save plain error", &mwFailStore{saveErr: plain}, "", "set", 500},
-		{"update unavailable", &mwFailStore{saveErr: unavailable}, live, "set", 503},
-		{"delete unavailable", &mwFailStore{deleteErr: unavailable}, live, "invalidate", 503},
+		{"load unavailable", &failStore{loadErr: unavailable}, "whatever", "set", 503},
+		{"load plain error", &failStore{loadErr: plain}, "whatever", "set", 500},
+		{"save unavailable", &failStore{saveErr: unavailable}, "", "set", 503},
+		{"save plain error", &failStore{saveErr: plain}, "", "set", 500},
+		{"update unavailable", &failStore{saveErr: unavailable}, live, "set", 503},
+		{"delete unavailable", &failStore{deleteErr: unavailable}, live, "invalidate", 503},
 		{"server store backend plain error", func() Store {
 			st, b := countedMemoryStore(nil)
-			b.failWrite = errMwCause
+			b.failWrite = errCause
 			return st
 		}(), "", "set", 503},
 	}
@@ -517,16 +509,16 @@ func TestMiddlewareStoreErrorsDefaultHandler(t *testing.T) {
 }
 
 func TestMiddlewareCustomErrorHandler(t *testing.T) {
-	unavailable := fmt.Errorf("%w: %w", ErrUnavailable, errMwCause)
+	unavailable := fmt.Errorf("%w: %w", ErrUnavailable, errCause)
 	serverStore, backend := countedMemoryStore(nil)
-	backend.failWrite = errMwCause
+	backend.failWrite = errCause
 	cases := []struct {
 		name   string
 		store  Store
 		cookie bool
 	}{
-		{"load", &mwFailStore{loadErr: unavailable}, true},
-		{"save", &mwFailStore{saveErr: unavailable}, false},
+		{"load", &failStore{loadErr: unavailable}, true},
+		{"save", &failStore{saveErr: unavailable}, false},
 		{"server store backend", serverStore, false},
 	}
 	for _, tc := range cases {
@@ -557,7 +549,7 @@ func TestMiddlewareCustomErrorHandler(t *testing.T) {
 			if !errors.Is(err, ErrUnavailable) {
 				t.Errorf("errors.Is(%v, ErrUnavailable) = false", err)
 			}
-			if !errors.Is(err, errMwCause) {
+			if !errors.Is(err, errCause) {
 				t.Errorf("errors.Is(%v, cause) = false", err)
 			}
 			if v := r.header.Values("Set-Cookie"); len(v) != 0 {
@@ -908,7 +900,7 @@ func TestMiddlewareVaryCookie(t *testing.T) {
 		}), false, []string{"Accept-Encoding", "Cookie"}},
 		{"NewSession only", func(w http.ResponseWriter, r *http.Request) { _, _ = NewSession(r) }, true, []string{"Cookie"}},
 	}
-	token := mwInsecureToken(t, time.Now(), map[string]any{"user": "ann"})
+	token := insecureToken(t, time.Now(), map[string]any{"user": "ann"})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
@@ -921,8 +913,8 @@ func TestMiddlewareVaryCookie(t *testing.T) {
 			if strings.Join(got, "|") != strings.Join(tc.wantVary, "|") {
 				t.Errorf("Vary %q, want %q", got, tc.wantVary)
 			}
-			if tc.wantVary != nil && mwVaryCookieCount(rec.Header()) != 1 {
-				t.Errorf("Vary names Cookie %d times: %q", mwVaryCookieCount(rec.Header()), got)
+			if tc.wantVary != nil && varyCookieCount(rec.Header()) != 1 {
+				t.Errorf("Vary names Cookie %d times: %q", varyCookieCount(rec.Header()), got)
 			}
 		})
 	}
@@ -930,7 +922,7 @@ func TestMiddlewareVaryCookie(t *testing.T) {
 
 func TestMiddlewareCacheControl(t *testing.T) {
 	mw := newMiddleware(t, NewInsecureCookieStore())
-	token := mwInsecureToken(t, time.Now(), map[string]any{"user": "ann"})
+	token := insecureToken(t, time.Now(), map[string]any{"user": "ann"})
 	cases := []struct {
 		name       string
 		preset     []string
@@ -984,16 +976,16 @@ func TestMiddlewareCacheControl(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Expiry with an injectable clock
 
-// mwExpiryStores returns a memory store on the fake clock and a cookie store
+// expiryStores returns a memory store on the fake clock and a cookie store
 // (which has no expiry of its own, so only the middleware can enforce it).
-func mwExpiryStores(t *testing.T, clock *testClock) map[string]Store {
+func expiryStores(t *testing.T, clock *testClock) map[string]Store {
 	return map[string]Store{
 		"memory": mustStoreAt(t, kindNamed("memory"), clock.Now),
 		"cookie": mustStore(t, kindNamed("signed")),
 	}
 }
 
-func mwExpiryMux() *http.ServeMux {
+func expiryRoutes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/count", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		n, _ := GetAs[int](s, "n")
@@ -1008,11 +1000,11 @@ func mwExpiryMux() *http.ServeMux {
 }
 
 func TestMiddlewareAbsoluteLifetime(t *testing.T) {
-	for name := range mwExpiryStores(t, newTestClock()) {
+	for name := range expiryStores(t, newTestClock()) {
 		t.Run(name, func(t *testing.T) {
 			clock := newTestClock()
-			store := mwExpiryStores(t, clock)[name]
-			app := startApp(t, store, mwExpiryMux(), WithClock(clock.Now), WithLifetime(time.Hour))
+			store := expiryStores(t, clock)[name]
+			app := startApp(t, store, expiryRoutes(), WithClock(clock.Now), WithLifetime(time.Hour))
 			c := jarClient(t)
 			if r := app.do(t, c, "/count"); r.body != "1 new=true" {
 				t.Fatalf("first: %q", r.body)
@@ -1049,11 +1041,11 @@ func TestMiddlewareAbsoluteLifetime(t *testing.T) {
 }
 
 func TestMiddlewareIdleTimeout(t *testing.T) {
-	for name := range mwExpiryStores(t, newTestClock()) {
+	for name := range expiryStores(t, newTestClock()) {
 		t.Run(name, func(t *testing.T) {
 			clock := newTestClock()
-			store := mwExpiryStores(t, clock)[name]
-			app := startApp(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
+			store := expiryStores(t, clock)[name]
+			app := startApp(t, store, expiryRoutes(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
 			c := jarClient(t)
 			r := app.do(t, c, "/count")
 			firstCookie, _ := r.setCookie("session")
@@ -1085,17 +1077,17 @@ func TestMiddlewareIdleRefreshThrottled(t *testing.T) {
 	clock := newTestClock()
 	t.Run("memory", func(t *testing.T) {
 		store, backend := countedMemoryStore(clock.Now)
-		app := startApp(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
-		mwThrottleFlow(t, app, clock, func() int64 { return backend.adds.Load() + backend.replaces.Load() })
+		app := startApp(t, store, expiryRoutes(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
+		throttleFlow(t, app, clock, func() int64 { return backend.adds.Load() + backend.replaces.Load() })
 	})
 	t.Run("cookie", func(t *testing.T) {
 		store := &countingStore{Store: mustStore(t, kindNamed("signed"))}
-		app := startApp(t, store, mwExpiryMux(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
-		mwThrottleFlow(t, app, clock, store.saves.Load)
+		app := startApp(t, store, expiryRoutes(), WithClock(clock.Now), WithIdleTimeout(10*time.Minute))
+		throttleFlow(t, app, clock, store.saves.Load)
 	})
 }
 
-func mwThrottleFlow(t *testing.T, app *testApp, clock *testClock, writes func() int64) {
+func throttleFlow(t *testing.T, app *testApp, clock *testClock, writes func() int64) {
 	t.Helper()
 	c := jarClient(t)
 	app.do(t, c, "/count")
@@ -1135,7 +1127,7 @@ func mwThrottleFlow(t *testing.T, app *testApp, clock *testClock, writes func() 
 // ---------------------------------------------------------------------------
 // Invalidate, NewIdentity, NewSession, logout wins
 
-func mwIdentityMux() *http.ServeMux {
+func identityRoutes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/login", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("user", "ann")
@@ -1171,7 +1163,7 @@ func mwIdentityMux() *http.ServeMux {
 	return mux
 }
 
-func mwLogin(t *testing.T, app *testApp) *http.Cookie {
+func loginCookie(t *testing.T, app *testApp) *http.Cookie {
 	t.Helper()
 	r := app.do(t, nil, "/login")
 	ck, _ := r.setCookie("session")
@@ -1183,8 +1175,8 @@ func mwLogin(t *testing.T, app *testApp) *http.Cookie {
 
 func TestMiddlewareInvalidate(t *testing.T) {
 	store, backend := countedMemoryStore(nil)
-	app := startApp(t, store, mwIdentityMux())
-	old := mwLogin(t, app)
+	app := startApp(t, store, identityRoutes())
+	old := loginCookie(t, app)
 	if backend.Len() != 1 {
 		t.Fatalf("login: %d records", backend.Len())
 	}
@@ -1213,8 +1205,8 @@ func TestMiddlewareInvalidate(t *testing.T) {
 
 func TestMiddlewareInvalidateThenSetNewID(t *testing.T) {
 	store, backend := countedMemoryStore(nil)
-	app := startApp(t, store, mwIdentityMux())
-	old := mwLogin(t, app)
+	app := startApp(t, store, identityRoutes())
+	old := loginCookie(t, app)
 	r := app.do(t, nil, "/relogin", old)
 	if r.body != "new=true cart=<nil>" {
 		t.Errorf("Invalidate then Set: %q", r.body)
@@ -1241,8 +1233,8 @@ func TestMiddlewareInvalidateThenSetNewID(t *testing.T) {
 func TestMiddlewareNewIdentity(t *testing.T) {
 	t.Run("server store", func(t *testing.T) {
 		store, backend := countedMemoryStore(nil)
-		app := startApp(t, store, mwIdentityMux())
-		old := mwLogin(t, app)
+		app := startApp(t, store, identityRoutes())
+		old := loginCookie(t, app)
 		r := app.do(t, nil, "/renew", old)
 		ck, _ := r.setCookie("session")
 		if ck == nil || ck.MaxAge <= 0 || ck.Value == old.Value {
@@ -1264,8 +1256,8 @@ func TestMiddlewareNewIdentity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		app := startApp(t, store, mwIdentityMux())
-		old := mwLogin(t, app)
+		app := startApp(t, store, identityRoutes())
+		old := loginCookie(t, app)
 		r := app.do(t, nil, "/renew", old)
 		ck, _ := r.setCookie("session")
 		if ck == nil || ck.MaxAge <= 0 {
@@ -1279,9 +1271,9 @@ func TestMiddlewareNewIdentity(t *testing.T) {
 
 func TestMiddlewareNewSession(t *testing.T) {
 	store, backend := countedMemoryStore(nil)
-	app := startApp(t, store, mwIdentityMux())
+	app := startApp(t, store, identityRoutes())
 
-	old := mwLogin(t, app)
+	old := loginCookie(t, app)
 	gets := backend.gets.Load()
 	r := app.do(t, nil, "/fresh?bob=1", old)
 	if r.body != "len=0 new=true" {
@@ -1307,7 +1299,7 @@ func TestMiddlewareNewSession(t *testing.T) {
 	}
 
 	// NewSession that stays empty: old record deleted, cookie expired.
-	old = mwLogin(t, app)
+	old = loginCookie(t, app)
 	r = app.do(t, nil, "/fresh", old)
 	if ck, raw := r.setCookie("session"); ck == nil || !strings.Contains(raw, "Max-Age=0") {
 		t.Errorf("empty NewSession: cookie %q, want a deletion cookie", raw)
@@ -1320,14 +1312,14 @@ func TestMiddlewareNewSession(t *testing.T) {
 	}
 }
 
-// mwInFlight runs the two-request race of rack-session CVE-2025-46336:
+// inFlight runs the two-request race of rack-session CVE-2025-46336:
 // request A loads the session and waits; request B logs out; then A runs
 // late(s). It returns A's response.
-func mwInFlight(t *testing.T, late func(*Session)) (response, *countingBackend, *testApp, *http.Cookie) {
+func inFlight(t *testing.T, late func(*Session)) (response, *countingBackend, *testApp, *http.Cookie) {
 	t.Helper()
 	store, backend := countedMemoryStore(nil)
 	loaded, release := make(chan struct{}), make(chan struct{})
-	mux := mwIdentityMux()
+	mux := identityRoutes()
 	mux.Handle("/slow", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Get("user")
 		close(loaded)
@@ -1336,7 +1328,7 @@ func mwInFlight(t *testing.T, late func(*Session)) (response, *countingBackend, 
 		_, _ = io.WriteString(w, "slow done")
 	}))
 	app := startApp(t, store, mux)
-	old := mwLogin(t, app)
+	old := loginCookie(t, app)
 
 	done := make(chan response, 1)
 	go func() {
@@ -1361,7 +1353,7 @@ func mwInFlight(t *testing.T, late func(*Session)) (response, *countingBackend, 
 }
 
 func TestMiddlewareLogoutWins(t *testing.T) {
-	r, backend, app, old := mwInFlight(t, func(s *Session) {
+	r, backend, app, old := inFlight(t, func(s *Session) {
 		_ = s.Set("cart", 99)
 	})
 	if r.status != 200 || r.body != "slow done" {
@@ -1384,7 +1376,7 @@ func TestMiddlewareLogoutWins(t *testing.T) {
 // logged out while the request was in flight: the data it would carry over
 // belongs to the ended session.
 func TestMiddlewareLogoutWinsOverNewIdentity(t *testing.T) {
-	r, backend, _, _ := mwInFlight(t, func(s *Session) {
+	r, backend, _, _ := inFlight(t, func(s *Session) {
 		s.NewIdentity()
 	})
 	if backend.Len() != 0 {
@@ -1429,7 +1421,7 @@ func TestMiddlewareAnonymousCreatesNoRecords(t *testing.T) {
 		if sent := len(cookies[i%len(cookies)]) > 0; !sent && ck != nil || sent && (ck == nil || ck.MaxAge >= 0) {
 			t.Fatalf("anonymous read-only request %d (cookie sent: %v) got Set-Cookie %q", i, sent, raw)
 		}
-		if mwVaryCookieCount(r.header) != 1 {
+		if varyCookieCount(r.header) != 1 {
 			t.Fatalf("request %d lacks Vary: Cookie", i)
 		}
 	}
@@ -1466,7 +1458,7 @@ func TestMiddlewareCorruptRecord(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			store := &mwFixedStore{data: []byte(tc.data)}
+			store := &fixedStore{data: []byte(tc.data)}
 			app := startApp(t, store, withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				msg := fmt.Sprintf("new=%v user=%v len=%d", s.IsNew(), s.Get("user"), s.Len())
 				_ = s.Set("k", "v")
@@ -1524,9 +1516,9 @@ func TestMiddlewareUnknownIDNotAdopted(t *testing.T) {
 // a stale or garbage one first must not hide the live one.
 func TestMiddlewareSeveralCookies(t *testing.T) {
 	store, _ := countedMemoryStore(nil)
-	mux := mwIdentityMux()
+	mux := identityRoutes()
 	app := startApp(t, store, mux)
-	live := mwLogin(t, app)
+	live := loginCookie(t, app)
 	r := app.do(t, nil, "/whoami",
 		&http.Cookie{Name: "session", Value: "garbage"},
 		&http.Cookie{Name: "session", Value: newID()},

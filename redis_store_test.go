@@ -20,8 +20,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// srvRedisKeys lists the keys under prefix, on every master of a Cluster.
-func srvRedisKeys(ctx context.Context, c redis.UniversalClient, prefix string) ([]string, error) {
+// redisKeys lists the keys under prefix, on every master of a Cluster.
+func redisKeys(ctx context.Context, c redis.UniversalClient, prefix string) ([]string, error) {
 	var mu sync.Mutex
 	var keys []string
 	scan := func(ctx context.Context, n *redis.Client) error {
@@ -45,14 +45,14 @@ func srvRedisKeys(ctx context.Context, c redis.UniversalClient, prefix string) (
 	return keys, err
 }
 
-// srvRedisStore returns a store under a fresh prefix whose keys are deleted
+// redisStore returns a store under a fresh prefix whose keys are deleted
 // when t ends.
-func srvRedisStore(t *testing.T, c redis.UniversalClient, opts ...ServerOption) *ServerStore {
+func redisStore(t *testing.T, c redis.UniversalClient, opts ...ServerOption) *ServerStore {
 	t.Helper()
 	prefix := keyPrefix(t)
 	t.Cleanup(func() {
 		ctx := context.Background()
-		keys, err := srvRedisKeys(ctx, c, prefix)
+		keys, err := redisKeys(ctx, c, prefix)
 		if err != nil {
 			t.Errorf("cleanup scan: %v", err)
 		}
@@ -71,7 +71,7 @@ func TestRedisStore(t *testing.T) {
 	if _, ok := c.(*redis.Client); !ok {
 		t.Fatalf("client %T, want *redis.Client", c)
 	}
-	testServerStore(t, func(t *testing.T) *ServerStore { return srvRedisStore(t, c) })
+	testServerStore(t, func(t *testing.T) *ServerStore { return redisStore(t, c) })
 }
 
 // TestRedisClusterStore runs the conformance suite on a 3-node Redis
@@ -83,10 +83,10 @@ func TestRedisClusterStore(t *testing.T) {
 	if _, ok := c.(*redis.ClusterClient); !ok {
 		t.Fatalf("client %T, want *redis.ClusterClient", c)
 	}
-	testServerStore(t, func(t *testing.T) *ServerStore { return srvRedisStore(t, c) })
+	testServerStore(t, func(t *testing.T) *ServerStore { return redisStore(t, c) })
 	t.Run("KeysSpreadOverNodes", func(t *testing.T) {
 		// Sessions land on every master: the store does not pin a slot.
-		s := srvRedisStore(t, c)
+		s := redisStore(t, c)
 		for range 30 {
 			if _, err := s.Save(t.Context(), "", []byte("x"), time.Minute); err != nil {
 				t.Fatal(err)
@@ -95,7 +95,7 @@ func TestRedisClusterStore(t *testing.T) {
 		cc := c.(*redis.ClusterClient)
 		var nodes atomic.Int32
 		err := cc.ForEachMaster(t.Context(), func(ctx context.Context, n *redis.Client) error {
-			keys, err := srvRedisKeys(ctx, n, s.prefix)
+			keys, err := redisKeys(ctx, n, s.prefix)
 			if len(keys) > 0 {
 				nodes.Add(1)
 			}
@@ -121,7 +121,7 @@ func TestRedisBackend(t *testing.T) {
 			addrs := splitAddrs(needEnv(t, tc.env))
 			t.Parallel()
 			c := redisClient(t, addrs...)
-			prefix := srvRedisStore(t, c).prefix // for its cleanup
+			prefix := redisStore(t, c).prefix // for its cleanup
 			b := NewRedisBackend(c)
 			ctx := t.Context()
 			k := prefix + "k"
@@ -159,7 +159,7 @@ func TestRedisBackend(t *testing.T) {
 			if ttl := c.PTTL(ctx, k).Val(); ttl > 2*time.Millisecond {
 				t.Fatalf("PTTL after Replace(1.5ms) = %v, want <= 2ms", ttl)
 			}
-			srvRedisWaitGone(t, c, k)
+			waitExpired(t, c, k)
 			// A ttl <= 0 (a session past its deadline) never makes an
 			// immortal key: it expires at once.
 			for _, ttl := range []time.Duration{0, -time.Second} {
@@ -169,7 +169,7 @@ func TestRedisBackend(t *testing.T) {
 				if pttl := c.PTTL(ctx, k).Val(); pttl > time.Millisecond {
 					t.Fatalf("PTTL after Add(ttl %v) = %v, want at most 1ms", ttl, pttl)
 				}
-				srvRedisWaitGone(t, c, k)
+				waitExpired(t, c, k)
 			}
 			if err := b.Delete(ctx, k); err != nil {
 				t.Fatalf("Delete missing = %v, want nil", err)
@@ -208,10 +208,10 @@ func TestRedisConditionalBackend(t *testing.T) {
 			addrs := splitAddrs(needEnv(t, tc.env))
 			t.Parallel()
 			c := redisClient(t, addrs...)
-			testConditionalBackend(t, func(t *testing.T) srvConditional {
-				return srvConditional{
+			testConditionalBackend(t, func(t *testing.T) backendUnderTest {
+				return backendUnderTest{
 					backend: NewRedisBackend(c),
-					prefix:  srvRedisStore(t, c).prefix, // for its cleanup
+					prefix:  redisStore(t, c).prefix, // for its cleanup
 					current: true,
 					ttl: func(t *testing.T, key string) time.Duration {
 						t.Helper()
@@ -250,7 +250,7 @@ func TestRedisVersionDigest(t *testing.T) {
 			addrs := splitAddrs(needEnv(t, tc.env))
 			t.Parallel()
 			c := redisClient(t, addrs...)
-			prefix := srvRedisStore(t, c).prefix // for its cleanup
+			prefix := redisStore(t, c).prefix // for its cleanup
 			b := NewRedisBackend(c)
 			ctx := t.Context()
 			// A value whose SHA-1 starts with a zero byte: its version
@@ -304,7 +304,7 @@ func TestRedisReplaceIfRoundTrips(t *testing.T) {
 	c := redisClient(t, p.addr)
 	stats := redis.NewClient(&redis.Options{Addr: p.addr})
 	t.Cleanup(func() { stats.Close() })
-	hook := &srvRedisCounter{cmds: map[string]int{}}
+	hook := &commandCounter{cmds: map[string]int{}}
 	c.AddHook(hook)
 	b := NewRedisBackend(c)
 	ctx := t.Context()
@@ -314,12 +314,12 @@ func TestRedisReplaceIfRoundTrips(t *testing.T) {
 	hook.take()
 	step := func(name string, want map[string]int, do func() error) {
 		t.Helper()
-		before := srvRedisCommandStats(t, stats)
+		before := commandStats(t, stats)
 		if err := do(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		got := hook.take()
-		server := srvDiff(srvRedisCommandStats(t, stats), before)
+		server := countsDiff(commandStats(t, stats), before)
 		t.Logf("%-24s client %v; server %v", name, got, server)
 		if !maps.Equal(got, want) {
 			t.Errorf("%s: client sent %v, want %v", name, got, want)
@@ -355,8 +355,8 @@ func TestRedisReplaceIfRoundTrips(t *testing.T) {
 	}
 }
 
-// srvRedisWaitGone waits for a key with a tiny TTL to expire.
-func srvRedisWaitGone(t *testing.T, c redis.UniversalClient, k string) {
+// waitExpired waits for a key with a tiny TTL to expire.
+func waitExpired(t *testing.T, c redis.UniversalClient, k string) {
 	t.Helper()
 	for i := 0; c.Exists(t.Context(), k).Val() != 0; i++ {
 		if i > 100 {
@@ -369,15 +369,15 @@ func srvRedisWaitGone(t *testing.T, c redis.UniversalClient, k string) {
 // ---------------------------------------------------------------------------
 // Round trips per request.
 
-// srvRedisCounter is a redis.Hook that records the commands a client sends.
-type srvRedisCounter struct {
+// commandCounter is a redis.Hook that records the commands a client sends.
+type commandCounter struct {
 	mu   sync.Mutex
 	cmds map[string]int
 }
 
-func (h *srvRedisCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
 
-func (h *srvRedisCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (h *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		h.mu.Lock()
 		h.cmds[cmd.Name()]++
@@ -386,7 +386,7 @@ func (h *srvRedisCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook 
 	}
 }
 
-func (h *srvRedisCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		h.mu.Lock()
 		for _, cmd := range cmds {
@@ -398,7 +398,7 @@ func (h *srvRedisCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) re
 }
 
 // take returns the commands recorded since the last take.
-func (h *srvRedisCounter) take() map[string]int {
+func (h *commandCounter) take() map[string]int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := h.cmds
@@ -406,9 +406,9 @@ func (h *srvRedisCounter) take() map[string]int {
 	return out
 }
 
-// srvRedisCommandStats reads INFO commandstats: calls per command, without
+// commandStats reads INFO commandstats: calls per command, without
 // the bookkeeping commands of connection setup and of this call itself.
-func srvRedisCommandStats(t *testing.T, c *redis.Client) map[string]int {
+func commandStats(t *testing.T, c *redis.Client) map[string]int {
 	t.Helper()
 	info, err := c.Info(t.Context(), "commandstats").Result()
 	if err != nil {
@@ -435,7 +435,7 @@ func srvRedisCommandStats(t *testing.T, c *redis.Client) map[string]int {
 	return out
 }
 
-func srvDiff(after, before map[string]int) map[string]int {
+func countsDiff(after, before map[string]int) map[string]int {
 	out := map[string]int{}
 	for k, v := range after {
 		if d := v - before[k]; d != 0 {
@@ -445,9 +445,9 @@ func srvDiff(after, before map[string]int) map[string]int {
 	return out
 }
 
-// srvRoundTripStep is one request of the round-trip scenario and the
+// roundTripStep is one request of the round-trip scenario and the
 // commands it may send.
-type srvRoundTripStep struct {
+type roundTripStep struct {
 	name   string
 	path   string
 	cookie string // "jar": the client's session; "unknown": a valid unknown ID; "": none
@@ -456,13 +456,13 @@ type srvRoundTripStep struct {
 	status int
 }
 
-// srvRedisRoundTrips drives requests through the middleware on a Redis store
+// redisRoundTrips drives requests through the middleware on a Redis store
 // and checks the commands each one sends, counted by a hook on the client
 // and, when stats is non-nil, by INFO commandstats deltas on the server.
-func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Client) {
-	hook := &srvRedisCounter{cmds: map[string]int{}}
+func redisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Client) {
+	hook := &commandCounter{cmds: map[string]int{}}
 	c.AddHook(hook)
-	store := srvRedisStore(t, c)
+	store := redisStore(t, c)
 	clock := testClockAt(time.Now()) // the test moves it ahead
 	app := newApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock.Now))
 	cl := jarClient(t)
@@ -483,7 +483,7 @@ func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Clie
 	// SET (or DEL) the script runs as well.
 	cas := map[string]int{"get": 1, "evalsha": 1}
 	casServer := map[string]int{"get": 2, "set": 1, "evalsha": 1}
-	steps := []srvRoundTripStep{
+	steps := []roundTripStep{
 		{"anonymous read-only", "/get?k=user", "", nil, nil, 200},
 		{"create", "/set?k=user&v=alice", "jar", map[string]int{"set": 1}, nil, 200},
 		{"untouched", "/untouched", "jar", nil, nil, 200},
@@ -509,7 +509,7 @@ func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Clie
 		}
 		var before map[string]int
 		if stats != nil {
-			before = srvRedisCommandStats(t, stats)
+			before = commandStats(t, stats)
 		}
 		var r response
 		switch st.cookie {
@@ -541,14 +541,14 @@ func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Clie
 			if wantServer == nil {
 				wantServer = want
 			}
-			server := srvDiff(srvRedisCommandStats(t, stats), before)
+			server := countsDiff(commandStats(t, stats), before)
 			if !maps.Equal(server, wantServer) {
 				t.Errorf("%s: INFO commandstats delta %v, want %v (hook counted %v)", st.name, server, wantServer, got)
 			}
 		}
 	}
 	// Left: only NewIdentity's forwarding record under the old ID.
-	keys, err := srvRedisKeys(t.Context(), c, store.prefix)
+	keys, err := redisKeys(t.Context(), c, store.prefix)
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("keys left: %q, %v; want the forwarding record", keys, err)
 	}
@@ -566,7 +566,7 @@ func TestRedisRoundTrips(t *testing.T) {
 	c := redisClient(t, p.addr)
 	stats := redis.NewClient(&redis.Options{Addr: p.addr})
 	t.Cleanup(func() { stats.Close() })
-	srvRedisRoundTrips(t, c, stats)
+	redisRoundTrips(t, c, stats)
 }
 
 // TestRedisRoundTripsShared counts commands per request with the hook on the
@@ -579,7 +579,7 @@ func TestRedisRoundTripsShared(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			addrs := splitAddrs(needEnv(t, tc.env))
 			t.Parallel()
-			srvRedisRoundTrips(t, redisClient(t, addrs...), nil)
+			redisRoundTrips(t, redisClient(t, addrs...), nil)
 		})
 	}
 }
@@ -600,7 +600,7 @@ func TestRedisServerStopped(t *testing.T) {
 	// go-redis's dial retries; WithTimeout bounds the rest.
 	c := redis.NewClient(&redis.Options{Addr: p.addr, ContextTimeoutEnabled: true, DialTimeout: time.Second, DialerRetries: 1})
 	t.Cleanup(func() { c.Close() })
-	store := srvRedisStore(t, c, WithTimeout(time.Second))
+	store := redisStore(t, c, WithTimeout(time.Second))
 	app := newApp(t, store)
 	cl := jarClient(t)
 
@@ -666,7 +666,7 @@ func TestRedisServerStopped(t *testing.T) {
 	if r := app.getWithCookie(t, "/set?k=user&v=bob", id); r.status != http.StatusOK || r.cookie == nil || r.cookie.Value != id {
 		t.Fatalf("modify after restart: status %d cookie %v", r.status, r.cookie)
 	}
-	srvWantRecord(t, store, id, "user", "bob")
+	wantRecord(t, store, id, "user", "bob")
 	checkGoroutines(t, base, closeIdle)
 }
 
@@ -708,9 +708,9 @@ func TestRedisAnonymousFlood(t *testing.T) {
 			addrs := splitAddrs(needEnv(t, tc.env))
 			t.Parallel()
 			c := redisClient(t, addrs...)
-			store, count := withCounting(srvRedisStore(t, c))
-			srvAnonymousFlood(t, store, count, 10_000)
-			keys, err := srvRedisKeys(t.Context(), c, store.prefix)
+			store, count := withCounting(redisStore(t, c))
+			anonymousFlood(t, store, count, 10_000)
+			keys, err := redisKeys(t.Context(), c, store.prefix)
 			if err != nil || len(keys) != 0 {
 				t.Fatalf("keys after anonymous flood: %d, %v", len(keys), err)
 			}
@@ -718,11 +718,11 @@ func TestRedisAnonymousFlood(t *testing.T) {
 	}
 }
 
-// srvAnonymousFlood sends n read-only requests: a third without a cookie, a
+// anonymousFlood sends n read-only requests: a third without a cookie, a
 // third with malformed cookies, a third with valid but unknown IDs. None
 // may write the store or hand out a live cookie (a dead cookie may be
 // cleared with a deletion cookie; a request without one gets none).
-func srvAnonymousFlood(t *testing.T, store *ServerStore, count *countingBackend, n int) {
+func anonymousFlood(t *testing.T, store *ServerStore, count *countingBackend, n int) {
 	t.Helper()
 	app := newApp(t, store)
 	cl := jarClient(t)
@@ -754,7 +754,7 @@ func srvAnonymousFlood(t *testing.T, store *ServerStore, count *countingBackend,
 					r.err = fmt.Errorf("request %d without a cookie: Set-Cookie %q", i, r.header.Values("Set-Cookie"))
 				}
 				if r.err == nil {
-					r.err = srvNoLiveCookie(r)
+					r.err = noLiveCookie(r)
 				}
 				if r.err != nil {
 					select {

@@ -33,12 +33,12 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		if !validID(id) {
 			t.Fatalf("create returned malformed ID %q", id)
 		}
-		srvWantData(t, s, id, "one")
+		wantData(t, s, id, "one")
 		got, err := s.Save(ctx, id, []byte("two"), time.Minute)
 		if err != nil || got != id {
 			t.Fatalf("update = %q, %v; want %q, nil", got, err, id)
 		}
-		srvWantData(t, s, id, "two")
+		wantData(t, s, id, "two")
 		id2, err := s.Save(ctx, "", []byte("other"), time.Minute)
 		if err != nil || id2 == id {
 			t.Fatalf("second create = %q, %v", id2, err)
@@ -46,13 +46,13 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		if err := s.Delete(ctx, id); err != nil {
 			t.Fatalf("delete: %v", err)
 		}
-		srvWantNotFound(t, s, id)
-		srvWantData(t, s, id2, "other") // deleting one session leaves the others
+		wantNotFound(t, s, id)
+		wantData(t, s, id2, "other") // deleting one session leaves the others
 		// Update-if-present: a deleted session is not written back.
 		if _, err := s.Save(ctx, id, []byte("three"), time.Minute); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("update after delete: %v, want ErrNotFound", err)
 		}
-		srvWantNotFound(t, s, id)
+		wantNotFound(t, s, id)
 	})
 
 	t.Run("KeysAreHashedAndPrefixed", func(t *testing.T) {
@@ -85,7 +85,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		srvWantData(t, s, id, "short")
+		wantData(t, s, id, "short")
 		for {
 			_, err := s.Load(t.Context(), id)
 			if errors.Is(err, ErrNotFound) {
@@ -120,7 +120,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		}
 		// Past the first ttl (and past Memcached's rounding of it to 2s).
 		time.Sleep(time.Until(start.Add(2300 * time.Millisecond)))
-		srvWantData(t, s, id, "v2")
+		wantData(t, s, id, "v2")
 	})
 
 	t.Run("DeleteIsIdempotent", func(t *testing.T) {
@@ -139,7 +139,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		if err := s.Delete(ctx, newID()); err != nil {
 			t.Fatalf("delete of a never-created session: %v", err)
 		}
-		srvWantNotFound(t, s, id)
+		wantNotFound(t, s, id)
 	})
 
 	t.Run("NotFoundVersusError", func(t *testing.T) {
@@ -188,7 +188,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		_, err = s.Save(ctx, "", []byte("new"), time.Minute)
 		check("create", err)
 		check("delete", s.Delete(ctx, id))
-		srvWantData(t, s, id, "keep") // nothing above reached the store
+		wantData(t, s, id, "keep") // nothing above reached the store
 	})
 
 	t.Run("MalformedIDs", func(t *testing.T) {
@@ -227,7 +227,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 				continue // not sendable as a cookie value
 			}
 			r := app.getWithCookie(t, "/get?k=user", tok)
-			if err := srvNoLiveCookie(r); r.status != http.StatusOK || r.body != "" || err != nil {
+			if err := noLiveCookie(r); r.status != http.StatusOK || r.body != "" || err != nil {
 				t.Errorf("cookie %q: status %d body %q (%v), want 200, empty, no live cookie", tok, r.status, r.body, err)
 			}
 		}
@@ -246,7 +246,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 			t.Fatalf("create: status %d cookie %v", r.status, r.cookie)
 		}
 		id := r.cookie.Value
-		srvWantRecord(t, s, id, "user", "alice")
+		wantRecord(t, s, id, "user", "alice")
 		if r = app.do(t, cl, "/get?k=user"); r.body != "alice" || r.cookie != nil {
 			t.Fatalf("read: body %q cookie %v, want alice and no cookie", r.body, r.cookie)
 		}
@@ -260,11 +260,11 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		if r = app.do(t, cl, "/set?k=user&v=bob"); r.status != http.StatusOK || r.cookie == nil || r.cookie.Value != id {
 			t.Fatalf("modify: status %d cookie %v, want the same ID", r.status, r.cookie)
 		}
-		srvWantRecord(t, s, id, "user", "bob")
+		wantRecord(t, s, id, "user", "bob")
 		if r = app.do(t, cl, "/logout"); r.status != http.StatusOK || r.cookie == nil || r.cookie.MaxAge >= 0 {
 			t.Fatalf("logout: status %d cookie %v, want a deletion cookie", r.status, r.cookie)
 		}
-		srvWantNotFound(t, s, id)
+		wantNotFound(t, s, id)
 		if n := c.liveKeys(t); n != 0 {
 			t.Fatalf("%d keys left after logout", n)
 		}
@@ -287,8 +287,8 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		if r.body != r.cookie.Value {
 			t.Errorf("Session.ID() after renew = %q, want the new cookie value %q", r.body, r.cookie.Value)
 		}
-		srvWantNotFound(t, s, old)
-		srvWantRecord(t, s, r.cookie.Value, "user", "alice")
+		wantNotFound(t, s, old)
+		wantRecord(t, s, r.cookie.Value, "user", "alice")
 		if got := app.do(t, cl, "/get?k=user"); got.body != "alice" {
 			t.Fatalf("after renew: %q, want alice", got.body)
 		}
@@ -318,7 +318,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		}
 		for i := range 20 {
 			r := app.getWithCookie(t, "/get?k=user", newID()) // unknown ID
-			if err := srvNoLiveCookie(r); r.status != http.StatusOK || err != nil {
+			if err := noLiveCookie(r); r.status != http.StatusOK || err != nil {
 				t.Fatalf("unknown ID #%d: status %d: %v", i, r.status, err)
 			}
 		}
@@ -375,7 +375,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 			t.Error(err)
 		}
 		// Last writer wins per request, but the session survives intact.
-		srvWantRecord(t, s, id, "user", "alice")
+		wantRecord(t, s, id, "user", "alice")
 	})
 
 	// Logout wins: request A loads the session, B invalidates it and
@@ -419,7 +419,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 			if r := app.do(t, cl, "/logout"); r.cookie == nil || r.cookie.MaxAge >= 0 {
 				t.Fatalf("B logout: status %d cookie %v, want a deletion cookie", r.status, r.cookie)
 			}
-			srvWantNotFound(t, s, id)
+			wantNotFound(t, s, id)
 			close(release)
 			a := <-resA
 			if a.err != nil {
@@ -433,7 +433,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 			if a.cookie != nil {
 				t.Errorf("A: cookie %v, want none", a.cookie)
 			}
-			srvWantNotFound(t, s, id)
+			wantNotFound(t, s, id)
 			if n := c.liveKeys(t); n != 0 {
 				t.Errorf("%d keys after the logout won: the session was resurrected", n)
 			}
@@ -450,9 +450,9 @@ func isPrintableASCII(s string) bool {
 	return true
 }
 
-// srvNoLiveCookie reports a Set-Cookie for the session that is not a
+// noLiveCookie reports a Set-Cookie for the session that is not a
 // deletion: a dead or malformed cookie may be cleared, never replaced.
-func srvNoLiveCookie(r response) error {
+func noLiveCookie(r response) error {
 	for _, v := range r.header.Values("Set-Cookie") {
 		c, err := http.ParseSetCookie(v)
 		if err != nil {
@@ -465,8 +465,8 @@ func srvNoLiveCookie(r response) error {
 	return nil
 }
 
-// srvWantData asserts that id loads data.
-func srvWantData(t *testing.T, s *ServerStore, id, data string) {
+// wantData asserts that id loads data.
+func wantData(t *testing.T, s *ServerStore, id, data string) {
 	t.Helper()
 	got, err := s.Load(t.Context(), id)
 	if err != nil || string(got) != data {
@@ -474,9 +474,9 @@ func srvWantData(t *testing.T, s *ServerStore, id, data string) {
 	}
 }
 
-// srvWantRecord asserts that id loads a record whose key k holds the JSON
+// wantRecord asserts that id loads a record whose key k holds the JSON
 // string v.
-func srvWantRecord(t *testing.T, s *ServerStore, id, k, v string) {
+func wantRecord(t *testing.T, s *ServerStore, id, k, v string) {
 	t.Helper()
 	data, err := s.Load(t.Context(), id)
 	if err != nil {
@@ -491,8 +491,8 @@ func srvWantRecord(t *testing.T, s *ServerStore, id, k, v string) {
 	}
 }
 
-// srvWantNotFound asserts that id names no session.
-func srvWantNotFound(t *testing.T, s *ServerStore, id string) {
+// wantNotFound asserts that id names no session.
+func wantNotFound(t *testing.T, s *ServerStore, id string) {
 	t.Helper()
 	if data, err := s.Load(t.Context(), id); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Load = %q, %v; want ErrNotFound", data, err)
@@ -502,9 +502,9 @@ func srvWantNotFound(t *testing.T, s *ServerStore, id string) {
 // ---------------------------------------------------------------------------
 // The conformance suite every ConditionalBackend passes.
 
-// srvConditional is a ConditionalBackend under test, as the newBackend of
+// backendUnderTest is a ConditionalBackend under test, as the newBackend of
 // testConditionalBackend returns it.
-type srvConditional struct {
+type backendUnderTest struct {
 	backend ConditionalBackend
 	// prefix is fresh for the subtest: keys under it are the subtest's own,
 	// and those it creates with Add are removed when it ends.
@@ -521,7 +521,7 @@ type srvConditional struct {
 // testConditionalBackend runs the ConditionalBackend contract against
 // backends made by newBackend, called once per subtest with that subtest's
 // t. The subtests run in parallel with each other.
-func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvConditional) {
+func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) backendUnderTest) {
 	t.Run("VersionMatches", func(t *testing.T) {
 		t.Parallel()
 		c := newBackend(t)
@@ -529,14 +529,14 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v1 := srvWantVersion(t, b, k, "v1")
-		if again := srvWantVersion(t, b, k, "v1"); again != v1 {
+		v1 := wantVersion(t, b, k, "v1")
+		if again := wantVersion(t, b, k, "v1"); again != v1 {
 			t.Fatalf("version changed from %#x to %#x without a write", v1, again)
 		}
 		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), 90*time.Minute); err != nil {
 			t.Fatalf("ReplaceIf at the current version: %v", err)
 		}
-		v2 := srvWantVersion(t, b, k, "v2")
+		v2 := wantVersion(t, b, k, "v2")
 		if v2 == v1 {
 			t.Fatalf("ReplaceIf kept the version %#x", v1)
 		}
@@ -544,14 +544,14 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 			t.Fatalf("Get after ReplaceIf = %q, %v; want v2", got, err)
 		}
 		// The ttl is ReplaceIf's, not Add's: longer than the hour Add set.
-		srvWantTTL(t, c, k, 90*time.Minute)
+		wantTTL(t, c, k, 90*time.Minute)
 		if _, _, err := b.ReplaceIf(ctx, k, v2, []byte("v3"), time.Hour); err != nil {
 			t.Fatalf("second ReplaceIf: %v", err)
 		}
-		if v3 := srvWantVersion(t, b, k, "v3"); v3 == v1 || v3 == v2 {
+		if v3 := wantVersion(t, b, k, "v3"); v3 == v1 || v3 == v2 {
 			t.Fatalf("versions %#x, %#x, %#x: want three different ones", v1, v2, v3)
 		}
-		srvWantTTL(t, c, k, time.Hour)
+		wantTTL(t, c, k, time.Hour)
 	})
 
 	t.Run("PlainWritesChangeVersion", func(t *testing.T) {
@@ -561,16 +561,16 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if err := b.Add(ctx, k, []byte("a"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		va := srvWantVersion(t, b, k, "a")
+		va := wantVersion(t, b, k, "a")
 		if err := b.Replace(ctx, k, []byte("b"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		vb := srvWantVersion(t, b, k, "b")
+		vb := wantVersion(t, b, k, "b")
 		if vb == va {
 			t.Fatalf("Replace kept the version %#x", va)
 		}
 		cur, curV, err := b.ReplaceIf(ctx, k, va, []byte("c"), time.Hour)
-		srvWantConflict(t, c, "ReplaceIf at the version before a Replace", cur, curV, err, "b", vb)
+		wantConflict(t, c, "ReplaceIf at the version before a Replace", cur, curV, err, "b", vb)
 		// A key deleted and created again is another version too.
 		if err := b.Delete(ctx, k); err != nil {
 			t.Fatal(err)
@@ -578,9 +578,9 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if err := b.Add(ctx, k, []byte("d"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		vd := srvWantVersion(t, b, k, "d")
+		vd := wantVersion(t, b, k, "d")
 		cur, curV, err = b.ReplaceIf(ctx, k, vb, []byte("e"), time.Hour)
-		srvWantConflict(t, c, "ReplaceIf at the version before Delete and Add", cur, curV, err, "d", vd)
+		wantConflict(t, c, "ReplaceIf at the version before Delete and Add", cur, curV, err, "d", vd)
 	})
 
 	t.Run("StaleVersion", func(t *testing.T) {
@@ -590,20 +590,20 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v1 := srvWantVersion(t, b, k, "v1")
+		v1 := wantVersion(t, b, k, "v1")
 		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v2 := srvWantVersion(t, b, k, "v2")
+		v2 := wantVersion(t, b, k, "v2")
 		cur, curV, err := b.ReplaceIf(ctx, k, v1, []byte("stale"), 90*time.Minute)
-		srvWantConflict(t, c, "ReplaceIf at a stale version", cur, curV, err, "v2", v2)
+		wantConflict(t, c, "ReplaceIf at a stale version", cur, curV, err, "v2", v2)
 		cur, curV, err = b.ReplaceIf(ctx, k, v1, nil, time.Hour)
-		srvWantConflict(t, c, "conditional delete at a stale version", cur, curV, err, "v2", v2)
+		wantConflict(t, c, "conditional delete at a stale version", cur, curV, err, "v2", v2)
 		// Nothing was written: value, version and ttl are v2's.
-		if got := srvWantVersion(t, b, k, "v2"); got != v2 {
+		if got := wantVersion(t, b, k, "v2"); got != v2 {
 			t.Fatalf("version after refused writes = %#x, want %#x", got, v2)
 		}
-		srvWantTTL(t, c, k, time.Hour)
+		wantTTL(t, c, k, time.Hour)
 	})
 
 	t.Run("Absent", func(t *testing.T) {
@@ -618,19 +618,19 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 				t.Fatalf("ReplaceIf(%q) of a missing key = %q, %v; want ErrNotFound", value, cur, err)
 			}
 		}
-		srvWantAbsent(t, b, k)
+		wantAbsent(t, b, k)
 		// The version of a deleted key does not bring it back.
 		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v1 := srvWantVersion(t, b, k, "v1")
+		v1 := wantVersion(t, b, k, "v1")
 		if err := b.Delete(ctx, k); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("back"), time.Hour); err != ErrNotFound {
 			t.Fatalf("ReplaceIf of a deleted key = %v, want ErrNotFound", err)
 		}
-		srvWantAbsent(t, b, k)
+		wantAbsent(t, b, k)
 	})
 
 	t.Run("ConditionalDelete", func(t *testing.T) {
@@ -640,30 +640,30 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v1 := srvWantVersion(t, b, k, "v1")
+		v1 := wantVersion(t, b, k, "v1")
 		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v2 := srvWantVersion(t, b, k, "v2")
+		v2 := wantVersion(t, b, k, "v2")
 		cur, curV, err := b.ReplaceIf(ctx, k, v1, nil, time.Hour)
-		srvWantConflict(t, c, "conditional delete at a stale version", cur, curV, err, "v2", v2)
-		srvWantVersion(t, b, k, "v2")
+		wantConflict(t, c, "conditional delete at a stale version", cur, curV, err, "v2", v2)
+		wantVersion(t, b, k, "v2")
 		if _, _, err := b.ReplaceIf(ctx, k, v2, nil, time.Hour); err != nil {
 			t.Fatalf("conditional delete at the current version: %v", err)
 		}
-		srvWantAbsent(t, b, k)
+		wantAbsent(t, b, k)
 		if _, _, err := b.ReplaceIf(ctx, k, v2, nil, time.Hour); err != ErrNotFound {
 			t.Fatalf("second conditional delete = %v, want ErrNotFound", err)
 		}
 		if _, _, err := b.ReplaceIf(ctx, k, v2, []byte("back"), time.Hour); err != ErrNotFound {
 			t.Fatalf("ReplaceIf after the conditional delete = %v, want ErrNotFound", err)
 		}
-		srvWantAbsent(t, b, k)
+		wantAbsent(t, b, k)
 		// The key is free again.
 		if err := b.Add(ctx, k, []byte("new"), time.Hour); err != nil {
 			t.Fatalf("Add after the conditional delete: %v", err)
 		}
-		srvWantVersion(t, b, k, "new")
+		wantVersion(t, b, k, "new")
 	})
 
 	t.Run("EmptyValue", func(t *testing.T) {
@@ -673,20 +673,20 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v1 := srvWantVersion(t, b, k, "v1")
+		v1 := wantVersion(t, b, k, "v1")
 		// An empty value is a value; only nil deletes.
 		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte{}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v2 := srvWantVersion(t, b, k, "")
+		v2 := wantVersion(t, b, k, "")
 		// The empty current value comes back as an empty, non-nil slice:
 		// nil would say that ReplaceIf brought nothing back.
 		cur, curV, err := b.ReplaceIf(ctx, k, v1, []byte("x"), time.Hour)
-		srvWantConflict(t, c, "ReplaceIf at the version before the empty value", cur, curV, err, "", v2)
+		wantConflict(t, c, "ReplaceIf at the version before the empty value", cur, curV, err, "", v2)
 		if _, _, err := b.ReplaceIf(ctx, k, v2, nil, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		srvWantAbsent(t, b, k)
+		wantAbsent(t, b, k)
 	})
 
 	t.Run("Expiry", func(t *testing.T) {
@@ -696,14 +696,14 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v1 := srvWantVersion(t, b, k, "v1")
+		v1 := wantVersion(t, b, k, "v1")
 		// 1.5s: Memcached rounds it up to 2s and its clock ticks in whole
 		// seconds, so the item lives between 1 and 2 seconds there.
 		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("short"), 1500*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		v2 := srvWantVersion(t, b, k, "short")
+		v2 := wantVersion(t, b, k, "short")
 		for {
 			_, _, err := b.GetVersion(ctx, k)
 			if errors.Is(err, ErrNotFound) {
@@ -721,7 +721,7 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if _, _, err := b.ReplaceIf(ctx, k, v2, []byte("late"), time.Hour); err != ErrNotFound {
 			t.Fatalf("ReplaceIf of an expired key = %v, want ErrNotFound", err)
 		}
-		srvWantAbsent(t, b, k)
+		wantAbsent(t, b, k)
 	})
 
 	t.Run("ContextCancellation", func(t *testing.T) {
@@ -731,7 +731,7 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if err := b.Add(t.Context(), k, []byte("keep"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v := srvWantVersion(t, b, k, "keep")
+		v := wantVersion(t, b, k, "keep")
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		check := func(op string, err error) {
@@ -747,7 +747,7 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		check("ReplaceIf", err)
 		_, _, err = b.ReplaceIf(ctx, k, v, nil, time.Hour)
 		check("conditional delete", err)
-		if got := srvWantVersion(t, b, k, "keep"); got != v { // nothing reached the store
+		if got := wantVersion(t, b, k, "keep"); got != v { // nothing reached the store
 			t.Fatalf("version %#x, want %#x", got, v)
 		}
 	})
@@ -806,21 +806,21 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 				if lose.err != ErrNotFound {
 					t.Fatalf("round %d: the conditional delete won, the other ReplaceIf got %v, want ErrNotFound", round, lose.err)
 				}
-				srvWantAbsent(t, b, k)
+				wantAbsent(t, b, k)
 				if err := b.Add(ctx, k, []byte("start"), time.Hour); err != nil {
 					t.Fatal(err)
 				}
 				continue
 			}
-			curV := srvWantVersion(t, b, k, string(win.value))
-			srvWantConflict(t, c, fmt.Sprintf("round %d: the losing ReplaceIf", round), lose.cur, lose.curV, lose.err, string(win.value), curV)
+			curV := wantVersion(t, b, k, string(win.value))
+			wantConflict(t, c, fmt.Sprintf("round %d: the losing ReplaceIf", round), lose.cur, lose.curV, lose.err, string(win.value), curV)
 		}
 		t.Logf("40 rounds, %d won by the conditional delete", deletes)
 	})
 }
 
-// srvWantVersion asserts that key holds want and returns its version.
-func srvWantVersion(t *testing.T, b ConditionalBackend, key, want string) uint64 {
+// wantVersion asserts that key holds want and returns its version.
+func wantVersion(t *testing.T, b ConditionalBackend, key, want string) uint64 {
 	t.Helper()
 	v, ver, err := b.GetVersion(t.Context(), key)
 	if err != nil || string(v) != want {
@@ -829,8 +829,8 @@ func srvWantVersion(t *testing.T, b ConditionalBackend, key, want string) uint64
 	return ver
 }
 
-// srvWantAbsent asserts that key holds nothing, for GetVersion and Get.
-func srvWantAbsent(t *testing.T, b ConditionalBackend, key string) {
+// wantAbsent asserts that key holds nothing, for GetVersion and Get.
+func wantAbsent(t *testing.T, b ConditionalBackend, key string) {
 	t.Helper()
 	if v, ver, err := b.GetVersion(t.Context(), key); err != ErrNotFound {
 		t.Fatalf("GetVersion = %q, %#x, %v; want ErrNotFound", v, ver, err)
@@ -840,10 +840,10 @@ func srvWantAbsent(t *testing.T, b ConditionalBackend, key string) {
 	}
 }
 
-// srvWantConflict asserts that a ReplaceIf failed with ErrConflict and
+// wantConflict asserts that a ReplaceIf failed with ErrConflict and
 // brought back the current value and version, or, where c allows it,
 // nothing.
-func srvWantConflict(t *testing.T, c srvConditional, op string, cur []byte, curV uint64, err error, want string, wantV uint64) {
+func wantConflict(t *testing.T, c backendUnderTest, op string, cur []byte, curV uint64, err error, want string, wantV uint64) {
 	t.Helper()
 	if err != ErrConflict {
 		t.Fatalf("%s: %v, want ErrConflict", op, err)
@@ -856,30 +856,30 @@ func srvWantConflict(t *testing.T, c srvConditional, op string, cur []byte, curV
 	}
 }
 
-// srvWantTTL asserts that key has at most want, and no less than 5 seconds
+// wantTTL asserts that key has at most want, and no less than 5 seconds
 // short of it, left to live.
-func srvWantTTL(t *testing.T, c srvConditional, key string, want time.Duration) {
+func wantTTL(t *testing.T, c backendUnderTest, key string, want time.Duration) {
 	t.Helper()
 	if got := c.ttl(t, key); got > want || got < want-5*time.Second {
 		t.Fatalf("ttl of %q = %v, want %v (at most 5s less)", key, got, want)
 	}
 }
 
-// srvWrapper is a Store around another one, as a metrics wrapper would be.
-type srvWrapper struct {
+// storeWrapper is a Store around another one, as a metrics wrapper would be.
+type storeWrapper struct {
 	Store
 	saves atomic.Int32
 }
 
-func (w *srvWrapper) Save(ctx context.Context, token string, data []byte, ttl time.Duration) (string, error) {
+func (w *storeWrapper) Save(ctx context.Context, token string, data []byte, ttl time.Duration) (string, error) {
 	w.saves.Add(1)
 	return w.Store.Save(ctx, token, data, ttl)
 }
 
-// srvUnwrapper is srvWrapper with the Unwrap method Store asks wrappers for.
-type srvUnwrapper struct{ srvWrapper }
+// unwrappingWrapper is storeWrapper with the Unwrap method Store asks wrappers for.
+type unwrappingWrapper struct{ storeWrapper }
 
-func (w *srvUnwrapper) Unwrap() Store { return w.Store }
+func (w *unwrappingWrapper) Unwrap() Store { return w.Store }
 
 // TestWrappedServerStore: through a wrapper with Unwrap the middleware
 // still knows a ServerStore, so Session.ID is the session's ID; without
@@ -891,11 +891,11 @@ func TestWrappedServerStore(t *testing.T) {
 		wrap   func(Store) Store
 		wantID bool
 	}{
-		{"unwrap", func(s Store) Store { return &srvUnwrapper{srvWrapper{Store: s}} }, true},
+		{"unwrap", func(s Store) Store { return &unwrappingWrapper{storeWrapper{Store: s}} }, true},
 		{"unwrap twice", func(s Store) Store {
-			return &srvUnwrapper{srvWrapper{Store: &srvUnwrapper{srvWrapper{Store: s}}}}
+			return &unwrappingWrapper{storeWrapper{Store: &unwrappingWrapper{storeWrapper{Store: s}}}}
 		}, true},
-		{"no unwrap", func(s Store) Store { return &srvWrapper{Store: s} }, false},
+		{"no unwrap", func(s Store) Store { return &storeWrapper{Store: s} }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// mwUser is a user struct stored without any registration.
-type mwUser struct {
+// testUser is a user struct stored without any registration.
+type testUser struct {
 	Name   string            `json:"name"`
 	Age    int               `json:"age"`
 	Tags   []string          `json:"tags"`
@@ -23,37 +23,15 @@ type mwUser struct {
 	Extra  map[string]string `json:"extra,omitempty"`
 }
 
-// mwSameUser compares users, times by instant (a JSON round trip keeps the
+// sameUser compares users, times by instant (a JSON round trip keeps the
 // offset but not the zone's name).
-func mwSameUser(a, b mwUser) bool {
+func sameUser(a, b testUser) bool {
 	return a.Name == b.Name && a.Age == b.Age && reflect.DeepEqual(a.Tags, b.Tags) &&
 		reflect.DeepEqual(a.Extra, b.Extra) && a.Joined.Equal(b.Joined)
 }
 
-// mwCheck collects failures from handler goroutines.
-type mwCheck struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (c *mwCheck) errorf(format string, a ...any) {
-	c.mu.Lock()
-	c.msgs = append(c.msgs, fmt.Sprintf(format, a...))
-	c.mu.Unlock()
-}
-
-func (c *mwCheck) report(t *testing.T) {
-	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, m := range c.msgs {
-		t.Error(m)
-	}
-	c.msgs = nil
-}
-
 func TestSessionMapAPI(t *testing.T) {
-	chk := &mwCheck{}
+	chk := &handlerErrors{}
 	mw := newMiddleware(t, NewInsecureCookieStore())
 	h := mw(withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		if !s.IsNew() || s.Len() != 0 || len(s.Keys()) != 0 || s.Get("a") != nil || s.Has("a") {
@@ -100,7 +78,7 @@ func TestSessionMapAPI(t *testing.T) {
 // Values come back from the store as the codec decodes into any: for JSON,
 // float64, string, bool, []any, map[string]any.
 func TestSessionGetAfterRoundTrip(t *testing.T) {
-	chk := &mwCheck{}
+	chk := &handlerErrors{}
 	mux := http.NewServeMux()
 	mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("n", 7)
@@ -131,12 +109,12 @@ func TestSessionGetAfterRoundTrip(t *testing.T) {
 
 func TestSessionGetAsRoundTrip(t *testing.T) {
 	joined := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.FixedZone("CEST", 2*3600))
-	user := mwUser{Name: "Zoë <admin>", Age: 33, Tags: []string{"a", "b"}, Joined: joined, Extra: map[string]string{"k": "v"}}
+	user := testUser{Name: "Zoë <admin>", Age: 33, Tags: []string{"a", "b"}, Joined: joined, Extra: map[string]string{"k": "v"}}
 	const big = int64(1)<<60 + 1 // not representable as float64
 	for _, k := range storeKinds() {
 		t.Run(k.name, func(t *testing.T) {
 			store := mustStore(t, k)
-			chk := &mwCheck{}
+			chk := &handlerErrors{}
 			check := func(s *Session, when string) {
 				if v, err := GetAs[int](s, "int"); err != nil || v != 42 {
 					chk.errorf("%s: int %v %v", when, v, err)
@@ -162,10 +140,10 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 				if v, err := GetAs[[]byte](s, "bytes"); err != nil || string(v) != "\x00\x01\xfe\xff" {
 					chk.errorf("%s: bytes %q %v", when, v, err)
 				}
-				if v, err := GetAs[mwUser](s, "user"); err != nil || !mwSameUser(v, user) {
+				if v, err := GetAs[testUser](s, "user"); err != nil || !sameUser(v, user) {
 					chk.errorf("%s: user %+v %v, want %+v", when, v, err, user)
 				}
-				if v, err := GetAs[*mwUser](s, "user"); err != nil || v == nil || v.Name != user.Name {
+				if v, err := GetAs[*testUser](s, "user"); err != nil || v == nil || v.Name != user.Name {
 					chk.errorf("%s: *user %+v %v", when, v, err)
 				}
 				if v, err := GetAs[map[string]int](s, "map"); err != nil || !reflect.DeepEqual(v, map[string]int{"a": 1, "b": 2}) {
@@ -199,8 +177,8 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 				if _, err := GetAs[int](s, "float"); !errors.Is(err, ErrDecode) {
 					chk.errorf("GetAs[int] of 3.25: %v, want ErrDecode", err)
 				}
-				if _, err := GetAs[mwUser](s, "int"); !errors.Is(err, ErrDecode) {
-					chk.errorf("GetAs[mwUser] of an int: %v, want ErrDecode", err)
+				if _, err := GetAs[testUser](s, "int"); !errors.Is(err, ErrDecode) {
+					chk.errorf("GetAs[testUser] of an int: %v, want ErrDecode", err)
 				}
 				if _, err := GetAs[time.Time](s, "bool"); !errors.Is(err, ErrDecode) {
 					chk.errorf("GetAs[time.Time] of a bool: %v, want ErrDecode", err)
@@ -221,7 +199,7 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 }
 
 func TestSessionGetAsErrorsSameRequest(t *testing.T) {
-	chk := &mwCheck{}
+	chk := &handlerErrors{}
 	mw := newMiddleware(t, NewInsecureCookieStore())
 	mw(withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("s", "text")
@@ -243,7 +221,7 @@ func TestSessionGetAsErrorsSameRequest(t *testing.T) {
 }
 
 func TestSessionSetUnencodable(t *testing.T) {
-	chk := &mwCheck{}
+	chk := &handlerErrors{}
 	store, backend := countedMemoryStore(nil)
 	app := startApp(t, store, withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		bad := map[string]any{
@@ -279,7 +257,7 @@ func TestSessionSetUnencodable(t *testing.T) {
 }
 
 func TestSessionMarkChanged(t *testing.T) {
-	chk := &mwCheck{}
+	chk := &handlerErrors{}
 	store, backend := countedMemoryStore(nil)
 	mux := http.NewServeMux()
 	mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
@@ -334,7 +312,7 @@ func TestSessionMarkChanged(t *testing.T) {
 }
 
 func TestSessionFlashes(t *testing.T) {
-	chk := &mwCheck{}
+	chk := &handlerErrors{}
 	store, backend := countedMemoryStore(nil)
 	mux := http.NewServeMux()
 	mux.Handle("/add", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
@@ -422,7 +400,7 @@ func TestSessionEmptiedSessionIsDeleted(t *testing.T) {
 
 func TestSessionMetadata(t *testing.T) {
 	clock := newTestClock()
-	chk := &mwCheck{}
+	chk := &handlerErrors{}
 	var ids []string
 	var mu sync.Mutex
 	h := withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
@@ -477,7 +455,7 @@ func TestSessionMetadata(t *testing.T) {
 
 func TestSessionConcurrentUse(t *testing.T) {
 	const workers, ops = 16, 100
-	chk := &mwCheck{}
+	chk := &handlerErrors{}
 	store, _ := countedMemoryStore(nil)
 	mux := http.NewServeMux()
 	mux.Handle("/hammer", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
@@ -532,9 +510,9 @@ func TestSessionConcurrentUse(t *testing.T) {
 
 func TestSessionConcurrentFirstGet(t *testing.T) {
 	const n = 32
-	chk := &mwCheck{}
+	chk := &handlerErrors{}
 	store := &countingStore{Store: mustStore(t, kindNamed("signed"))}
-	token := mwToken(t, store.Store, time.Now(), map[string]any{"user": "ann"})
+	token := sealToken(t, store.Store, time.Now(), map[string]any{"user": "ann"})
 	app := startApp(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var wg sync.WaitGroup
 		start := make(chan struct{})
@@ -588,7 +566,7 @@ func TestSessionChangeAfterCommitLogged(t *testing.T) {
 	}
 	for _, tc := range ops {
 		t.Run(tc.name, func(t *testing.T) {
-			chk := &mwCheck{}
+			chk := &handlerErrors{}
 			store, backend := countedMemoryStore(nil)
 			mux := http.NewServeMux()
 			mux.Handle("/setup", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
