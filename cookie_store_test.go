@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -16,9 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
-
-	"golang.org/x/crypto/nacl/secretbox"
 )
 
 // TestCSEndToEnd runs set → read → modify → logout → fresh over a real
@@ -566,332 +560,60 @@ func TestCSCookieSizeBoundary(t *testing.T) {
 	}
 }
 
-// TestCSNaClAiohttpWire: the §6.4 token opens to the exact plaintext,
-// sealing with the same nonce reproduces it byte for byte, and the session
-// inside reads through the middleware.
-func TestCSNaClAiohttpWire(t *testing.T) {
-	ctx := context.Background()
-	key := []byte(aiohttpKey)
-	if len(key) != 32 {
-		t.Fatalf("key has %d bytes", len(key))
-	}
-	store, err := NewNaClCookieStore(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := store.Load(ctx, aiohttpToken)
-	if err != nil || string(data) != aiohttpPlain {
-		t.Fatalf("Load(aiohttp token) = %q, %v; want %q", data, err, aiohttpPlain)
-	}
-
-	// The format: standard base64 with padding of nonce || secretbox.
-	var k32 [32]byte
-	copy(k32[:], key)
-	box := secretbox.Seal(aiohttpNonce()[:], []byte(aiohttpPlain), aiohttpNonce(), &k32)
-	if got := base64.StdEncoding.EncodeToString(box); got != aiohttpToken {
-		t.Fatalf("secretbox with the fixed nonce = %s, want %s", got, aiohttpToken)
-	}
-	// The sealer produces that format: its nonce prefix opens the box.
-	tok, err := store.Save(ctx, "", []byte(aiohttpPlain), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := base64.StdEncoding.DecodeString(tok)
-	if err != nil || len(raw) != 24+secretbox.Overhead+len(aiohttpPlain) {
-		t.Fatalf("sealed token %q: %d raw bytes, %v", tok, len(raw), err)
-	}
-	var nonce [24]byte
-	copy(nonce[:], raw)
-	if plain, ok := secretbox.Open(nil, raw[24:], &nonce, &k32); !ok || string(plain) != aiohttpPlain {
-		t.Fatalf("sealer output does not open with plain secretbox: %q %v", plain, ok)
-	}
-	if tok == aiohttpToken {
-		t.Fatal("sealer reused the example's nonce")
-	}
-
-	// The padded variant (45 bytes ⇒ 85 raw ⇒ "=="), also quoted as Python
-	// emits it.
-	padded := `{"created": 1700000000, "session": {"a": 12}}`
-	ptok := base64.StdEncoding.EncodeToString(secretbox.Seal(aiohttpNonce()[:], []byte(padded), aiohttpNonce(), &k32))
-	if !strings.HasSuffix(ptok, "==") {
-		t.Fatalf("padded token %q", ptok)
-	}
-	if data, err := store.Load(ctx, ptok); err != nil || string(data) != padded {
-		t.Fatalf("Load(padded) = %q, %v", data, err)
-	}
-	if _, err := store.Load(ctx, strings.TrimRight(ptok, "=")); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Load(unpadded) = %v; Python rejects it too", err)
-	}
-	if _, err := store.Load(ctx, strings.NewReplacer("+", "-", "/", "_").Replace(aiohttpToken)); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Load(urlsafe alphabet) = %v, want ErrNotFound", err)
-	}
-
-	// Through the middleware, a minute after aiohttp wrote it.
-	clock := testClockAt(time.Unix(1700000000, 0))
-	clock.Set(time.Unix(1700000060, 0))
-	var gotA int
-	var gotCreated time.Time
-	h := newMiddleware(t, store, WithClock(clock.Now))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := Get(r)
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		gotA, _ = GetAs[int](s, "a")
-		gotCreated = s.Created()
-		io.WriteString(w, dumpSession(s))
-	}))
-	for _, hdr := range []string{"session=" + aiohttpToken, `session="` + ptok + `"`} {
-		code, body := probe(h, hdr)
-		if code != 200 || !strings.HasPrefix(body, "new=false a=1") {
-			t.Errorf("%s: %d %q", hdr, code, body)
-		}
-		if !gotCreated.Equal(time.Unix(1700000000, 0)) {
-			t.Errorf("Created = %v", gotCreated)
-		}
-	}
-	if gotA != 12 {
-		t.Errorf("a = %d, want 12 from the quoted padded cookie", gotA)
-	}
-
-	// A cookie written back by Go is still aiohttp's envelope: Python's
-	// json.loads finds "created" and "session" and ignores the rest.
-	tok = mint(t, newMiddleware(t, store, WithClock(clock.Now))(appRoutes()), "/set?k=b&v=x", aiohttpToken)
-	data, err = store.Load(ctx, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var env struct {
-		Created int64          `json:"created"`
-		Session map[string]any `json:"session"`
-	}
-	if err := json.Unmarshal(data, &env); err != nil || env.Created != 1700000000 ||
-		env.Session["a"] != float64(1) || env.Session["b"] != "x" {
-		t.Errorf("Go-written record %s: %+v %v", data, env, err)
-	}
-}
-
-// TestCSJSONCodecRoundTrip: every metadata field and awkward keys survive
-// EncodeRecord → DecodeRecord, and the output is valid JSON.
-func TestCSJSONCodecRoundTrip(t *testing.T) {
-	var c JSONCodec
-	keys := []string{"plain", `q"uote`, `back\slash`, "ctl\x00\x01\x1f\n\t", "ls\u2028ps\u2029",
-		"<&>", "é日本😀", "", " "}
-	persist := false
-	in := Record{
-		Created:    time.Unix(1700000000, 0),
-		Accessed:   time.Unix(1700000123, 456e6),
-		Lifetime:   90 * 24 * time.Hour,
-		Persistent: &persist,
-		Values:     map[string][]byte{},
-		Flashes:    []string{"saved", `"quoted"`, "line\nbreak", "\u2028", "é"},
-	}
-	for i, k := range keys {
-		v, err := c.EncodeValue(map[string]any{"i": i, "k": k})
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.Values[k] = v
-	}
-	data, err := c.EncodeRecord(&in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !json.Valid(data) {
-		t.Fatalf("EncodeRecord wrote invalid JSON: %s", data)
-	}
-	if bytes.Contains(data, []byte("\u2028")) || bytes.Contains(data, []byte("\u2029")) {
-		t.Errorf("raw U+2028/U+2029 in %s", data)
-	}
-	var out Record
-	if err := c.DecodeRecord(data, &out); err != nil {
-		t.Fatalf("DecodeRecord(%s): %v", data, err)
-	}
-	if d := recordDiff(&in, &out, sameJSON); d != "" {
-		t.Error(d)
-	}
-
-	// Python's json.loads reads it too (same field names and structure).
-	var generic map[string]any
-	if err := json.Unmarshal(data, &generic); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"created", "session", "accessed", "lifetime", "persist", "flash"} {
-		if _, ok := generic[f]; !ok {
-			t.Errorf("field %q missing from %s", f, data)
-		}
-	}
-
-	// Defaults are omitted and read back as defaults.
-	minimal := Record{Created: time.Unix(5, 0), Values: map[string][]byte{"a": []byte("1")}}
-	data, _ = c.EncodeRecord(&minimal)
-	if string(data) != `{"created":5,"session":{"a":1}}` {
-		t.Errorf("minimal record = %s", data)
-	}
-	out = Record{}
-	if err := c.DecodeRecord(data, &out); err != nil {
-		t.Fatal(err)
-	}
-	if !out.Accessed.IsZero() || out.Lifetime != 0 || out.Persistent != nil || len(out.Flashes) != 0 {
-		t.Errorf("defaults decoded as %+v", out)
-	}
-
-	// Invalid UTF-8 in a key becomes U+FFFD, as encoding/json does.
-	bad := Record{Created: time.Unix(1, 0), Values: map[string][]byte{"bad\xffkey": []byte("1")}}
-	data, _ = c.EncodeRecord(&bad)
-	if !utf8.Valid(data) || !json.Valid(data) {
-		t.Fatalf("invalid UTF-8 key encoded as %q", data)
-	}
-	out = Record{}
-	if err := c.DecodeRecord(data, &out); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := out.Values["bad\uFFFDkey"]; !ok || len(out.Values) != 1 {
-		t.Errorf("invalid UTF-8 key decoded as %q", keysOf(out.Values))
-	}
-
-	// Values are not HTML-escaped, matching Python's json.dumps.
-	if v, _ := c.EncodeValue("<&>"); string(v) != `"<&>"` {
-		t.Errorf(`EncodeValue("<&>") = %s`, v)
-	}
-}
-
-// TestCSJSONCodecPython: what Python writes (with spaces, NaN, floats),
-// and what must be refused: "{}" (aiohttp's invalidated session), no
-// created time, non-objects, malformed JSON.
-func TestCSJSONCodecPython(t *testing.T) {
-	var c JSONCodec
-	// §6.1 example without its NaN member.
-	py := `{"created": 1700000000, "session": {"f": 1.0, "g": 1e-05, "h": 1e+16, "lt": "<&>", "u": "\u00e9\u2028\ud83d\ude00", "n": null, "t": true, "l": [1, 2]}}`
-	var rec Record
-	if err := c.DecodeRecord([]byte(py), &rec); err != nil {
-		t.Fatalf("Python envelope: %v", err)
-	}
-	if !rec.Created.Equal(time.Unix(1700000000, 0)) || len(rec.Values) != 8 {
-		t.Fatalf("decoded %v with %d values", rec.Created, len(rec.Values))
-	}
-	want := map[string]any{"f": 1.0, "g": 1e-05, "h": 1e16, "lt": "<&>", "u": "é\u2028😀", "n": nil, "t": true, "l": []any{1.0, 2.0}}
-	for k, w := range want {
-		var v any
-		if err := c.DecodeValue(rec.Values[k], &v); err != nil || fmt.Sprint(v) != fmt.Sprint(w) {
-			t.Errorf("%s = %#v (%v), want %#v", k, v, err, w)
-		}
-	}
-
-	// The same with Python's NaN, Infinity and -Infinity values: the
-	// envelope is accepted and keeps the rest of the session; those values
-	// alone fail to decode (encoding/json has no NaN).
-	nan := strings.Replace(py, `"l": [1, 2]}`, `"l": [1, 2], "nan": NaN, "inf": Infinity, "ninf": -Infinity}`, 1)
-	var nrec Record
-	if err := c.DecodeRecord([]byte(nan), &nrec); err != nil {
-		t.Fatalf("envelope with NaN: %v", err)
-	}
-	if len(nrec.Values) != 11 || string(nrec.Values["f"]) != "1.0" {
-		t.Errorf("envelope with NaN: values %q", nrec.Values)
-	}
-	for _, k := range []string{"nan", "inf", "ninf"} {
-		var f float64
-		if err := c.DecodeValue(nrec.Values[k], &f); err == nil {
-			t.Errorf("%s: decoded %v without error", k, f)
-		}
-	}
-	for _, bad := range []string{
-		`{"created": NaN, "session": {}}`,
-		`{"created": Infinity, "session": {}}`,
-		`{"created": 1700000000, "session": {"x": nan}}`,
-		`{"created": 1700000000, "session": {"x": NaNa}}`,
-		`{}`,
-		`{"session": {"a": 1}}`,
-		`[]`, `[{"created": 1, "session": {}}]`, `"x"`, `1`, `null`, `true`, ``, ` `,
-		`{"created": 1700000000, "session": {"a": 1}`,
-		`{"created": 1700000000, "session": {"a": 1}} x`,
-		`{"created": 1700000000, "session": {"a": 1}}{}`,
-		`{"created": -1.5, "session": {}}`,
-		`{"created": 1e400, "session": {}}`,
-		`{"created": true, "session": {}}`,
-		`{"created": 1700000000, "session": [1]}`,
-		`{"created": 1700000000, "session": {"a": }}`,
-		`{"created": 1700000000, "session": {"a": 01}}`,
-		`{"created": 1700000000, "session": {"a": "\x"}}`,
-		`{"created": 1700000000, "session": {"a": "` + "\x01" + `"}}`,
-		`{"created": 1700000000, "session": {}, "flash": "x"}`,
-		`{"created": 1700000000, "session": {}, "persist": 1}`,
-		`{"created": 1700000000, "session": {}, "accessed": "1700000000"}`,
-		`{"created": 1700000000, "session": {}, "accessed": 1700000000.}`,
-		`{"created": 1700000000, "session": {}, "accessed": .5}`,
-		`{"created": 1700000000, "session": {}, "accessed": 1e400}`,
-		`{"created": 1700000000, "session": {}, "accessed": 99999999999999999999}`,
-		`{"created": 1700000000, "session": {}, "accessed": NaN}`,
+// The expected strings are what Python's http.cookies._quote produced
+// (aiohttp_session-wire.md §4.2 and §6.2).
+func TestPythonQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"created": 1700000000, "session": {"a": 1}}`: `"{\"created\": 1700000000\054 \"session\": {\"a\": 1}}"`,
+		`{}`:       `"{}"`,
+		"abc+-._":  "abc+-._",
+		"":         `""`,
+		"a;b,c\\d": `"a\073b\054c\\d"`,
+		"x=y/z":    `"x=y/z"`,
+		"\x7f\x01": `"\177\001"`,
 	} {
-		var rec Record
-		if err := c.DecodeRecord([]byte(bad), &rec); err == nil {
-			t.Errorf("DecodeRecord(%s) accepted: %+v", bad, rec)
+		if got := pythonQuote([]byte(in)); got != want {
+			t.Errorf("pythonQuote(%q) = %s, want %s", in, got, want)
+		}
+		inner := want
+		if len(inner) >= 2 && inner[0] == '"' {
+			inner = inner[1 : len(inner)-1]
+		}
+		if got, ok := pythonUnquote(inner); !ok || string(got) != in {
+			t.Errorf("pythonUnquote(%s) = %q, %v; want %q", inner, got, ok, in)
 		}
 	}
-	var rec2 Record
-	if err := c.DecodeRecord([]byte(`{}`), &rec2); !errors.Is(err, ErrDecode) {
-		t.Errorf("DecodeRecord({}) = %v, want ErrDecode", err)
+	if got, ok := pythonUnquote(`\351t\u00e9`); !ok || string(got) != "étu00e9" {
+		t.Errorf("octal Latin-1 escape: %q", got)
 	}
-
-	// created may be a float (Python's time.time()); it is truncated.
-	for _, s := range []string{"1700000000.75", "1.7e9", "1700000000.0"} {
-		var rec Record
-		if err := c.DecodeRecord([]byte(`{"created": `+s+`, "session": {}}`), &rec); err != nil {
-			t.Errorf("created %s: %v", s, err)
-		} else if rec.Created.Unix() != 1700000000 {
-			t.Errorf("created %s = %d", s, rec.Created.Unix())
-		}
-	}
-
-	// Metadata written by another writer, with spaces.
-	meta := `{"created": 1700000000, "session": {}, "accessed": 1700000500.25, "lifetime": 3600, "persist": true, "flash": ["a", "b"], "other": {"x": [1, {"y": null}]}}`
-	var m Record
-	if err := c.DecodeRecord([]byte(meta), &m); err != nil {
-		t.Fatal(err)
-	}
-	if !m.Accessed.Equal(time.Unix(1700000500, 250e6)) || m.Lifetime != time.Hour || m.Persistent == nil || !*m.Persistent ||
-		len(m.Flashes) != 2 || m.Flashes[1] != "b" || len(m.Values) != 0 {
-		t.Errorf("metadata decoded as %+v", m)
-	}
-	// Out-of-range metadata falls back to the defaults.
-	var o Record
-	if err := c.DecodeRecord([]byte(`{"created": 1, "session": {}, "accessed": -5, "lifetime": 99999999999999}`), &o); err != nil {
-		t.Fatal(err)
-	}
-	if !o.Accessed.IsZero() || o.Lifetime != 0 {
-		t.Errorf("out-of-range metadata decoded as accessed %v lifetime %v", o.Accessed, o.Lifetime)
+	if _, ok := pythonUnquote(`trailing\`); ok {
+		t.Error("a lone trailing backslash was accepted")
 	}
 }
 
-// TestCSLongLifetime: a "remember me forever" lifetime must give a
-// persistent cookie, not one that the browser deletes at once.
-func TestCSLongLifetime(t *testing.T) {
-	for _, d := range []time.Duration{100 * 365 * 24 * time.Hour, math.MaxInt64} {
-		t.Run(d.String(), func(t *testing.T) {
-			clock := testClockAt(time.Unix(1700000000, 0))
-			h := newMiddleware(t, mustStore(t, kindNamed("nacl")), WithClock(clock.Now))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				s, _ := Get(r)
-				s.SetLifetime(d)
-				s.Set("user", "alice")
-			}))
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, httptest.NewRequest("GET", "http://127.0.0.1/", nil))
-			sc := w.Header().Get("Set-Cookie")
-			cookies := w.Result().Cookies()
-			if w.Code != 200 || len(cookies) != 1 || cookies[0].Value == "" {
-				t.Fatalf("SetLifetime(%v): %d, Set-Cookie %q", d, w.Code, sc)
-			}
-			if cookies[0].MaxAge <= 0 {
-				t.Errorf("SetLifetime(%v): Set-Cookie %q: the browser drops this cookie at once", d, sc)
-			}
-			// Two days later (past the default 24h lifetime) the session
-			// is still there.
-			clock.Set(clock.Now().Add(48 * time.Hour))
-			code, body := probe(newMiddleware(t, mustStore(t, kindNamed("nacl")), WithClock(clock.Now))(appRoutes()),
-				DefaultCookieName+"="+cookies[0].Value)
-			if code != 200 || body != "new=false user=alice" {
-				t.Errorf("SetLifetime(%v): two days later: %d %q, want the session", d, code, body)
-			}
-		})
+func TestInsecureCookieStoreIsAiohttpSimpleFormat(t *testing.T) {
+	store := NewInsecureCookieStore()
+	tok, err := store.Save(context.Background(), "", []byte(`{"created":1700000000,"session":{"u":"é😀","c":"a,b;c"}}`), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"{\"created\":1700000000\054\"session\":{\"u\":\"\\u00e9\\ud83d\\ude00\"\054\"c\":\"a\054b\073c\"}}"`
+	if tok != want {
+		t.Fatalf("token\n%s\nwant\n%s", tok, want)
+	}
+	if err := checkCookieValue(tok); err != nil {
+		t.Fatal(err)
+	}
+	var rec Record
+	data, err := store.Load(context.Background(), tok[1:len(tok)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (JSONCodec{}).DecodeRecord(data, &rec); err != nil {
+		t.Fatalf("%s: %v", data, err)
+	}
+	var u string
+	if err := (JSONCodec{}).DecodeValue(rec.Values["u"], &u); err != nil || u != "é😀" {
+		t.Fatalf("u = %q, %v", u, err)
 	}
 }

@@ -27,6 +27,9 @@ import (
 	"time"
 )
 
+// ---------------------------------------------------------------------------
+// Clock and logs.
+
 // testClock is an injectable clock, safe for concurrent use: the test sets
 // and advances it while the middleware and the stores read it through Now.
 type testClock struct {
@@ -90,6 +93,217 @@ func newLogger() (*slog.Logger, *logBuffer) {
 	buf := &logBuffer{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
+
+// ---------------------------------------------------------------------------
+// Stores under test: the one table of stores, and tokens for them.
+
+// Three distinct 32-byte keys.
+var (
+	keyA = bytes.Repeat([]byte{0xA1}, 32)
+	keyB = bytes.Repeat([]byte{0xB2}, 32)
+	keyC = bytes.Repeat([]byte{0xC3}, 32)
+)
+
+// storeKind describes one Store the tests run against: the table every
+// test that covers all stores, or picks one by name, takes them from.
+type storeKind struct {
+	name   string
+	keyed  bool // the constructor takes secret keys
+	cookie bool // the record travels in the cookie
+	// forgeable: anyone can mint a cookie the store accepts (insecure store).
+	forgeable bool
+	// rawCookies: the cookie is Python-quoted JSON, which net/http's
+	// client and cookiejar drop ("\\" and '"' inside the quotes), so the
+	// end-to-end tests carry it with a rawJar instead.
+	rawCookies bool
+	// minKey and maxKey are the accepted key lengths of a keyed store.
+	minKey, maxKey int
+	// build makes the store with keys; now (nil: real time) is the clock
+	// of a store that has one: the memory store's expiry, the timestamp
+	// of Fernet tokens.
+	build func(now func() time.Time, keys ...[]byte) (Store, error)
+	// decode and encode split a cookie value into its raw byte parts (below
+	// the text encoding) and join them back, for bit flips of the decoded
+	// bytes.
+	decode func(string) ([][]byte, bool)
+	encode func([][]byte) string
+}
+
+func onePart(enc *base64.Encoding) (func(string) ([][]byte, bool), func([][]byte) string) {
+	return func(s string) ([][]byte, bool) {
+			b, err := enc.DecodeString(s)
+			return [][]byte{b}, err == nil
+		}, func(p [][]byte) string {
+			return enc.EncodeToString(p[0])
+		}
+}
+
+func storeKinds() []storeKind {
+	naclDec, naclEnc := onePart(base64.StdEncoding)
+	urlDec, urlEnc := onePart(base64.URLEncoding)
+	return []storeKind{
+		{
+			// The record as Python-quoted JSON: below the text there is
+			// only the JSON itself.
+			name: "insecure", cookie: true, forgeable: true, rawCookies: true,
+			build: func(_ func() time.Time, _ ...[]byte) (Store, error) { return NewInsecureCookieStore(), nil },
+			decode: func(s string) ([][]byte, bool) {
+				d, err := NewInsecureCookieStore().Load(context.Background(), httpCookieValue(s))
+				return [][]byte{d}, err == nil
+			},
+			encode: func(p [][]byte) string {
+				tok, _ := NewInsecureCookieStore().Save(context.Background(), "", p[0], time.Hour)
+				return tok
+			},
+		},
+		{
+			name: "signed", keyed: true, cookie: true, minKey: 32, maxKey: 64,
+			build: func(_ func() time.Time, keys ...[]byte) (Store, error) { return NewSignedCookieStore(keys...) },
+			decode: func(s string) ([][]byte, bool) {
+				payload, sig, ok := strings.Cut(s, ".")
+				if !ok {
+					return nil, false
+				}
+				p, err1 := base64.RawURLEncoding.DecodeString(payload)
+				g, err2 := base64.RawURLEncoding.DecodeString(sig)
+				return [][]byte{p, g}, err1 == nil && err2 == nil
+			},
+			encode: func(p [][]byte) string {
+				return base64.RawURLEncoding.EncodeToString(p[0]) + "." + base64.RawURLEncoding.EncodeToString(p[1])
+			},
+		},
+		{
+			name: "encrypted", keyed: true, cookie: true, minKey: 32, maxKey: 64,
+			build:  func(_ func() time.Time, keys ...[]byte) (Store, error) { return NewEncryptedCookieStore(keys...) },
+			decode: urlDec, encode: urlEnc,
+		},
+		{
+			name: "nacl", keyed: true, cookie: true, minKey: 32, maxKey: 32,
+			build:  func(_ func() time.Time, keys ...[]byte) (Store, error) { return NewNaClCookieStore(keys...) },
+			decode: naclDec, encode: naclEnc,
+		},
+		{
+			name: "fernet", keyed: true, cookie: true, minKey: 32, maxKey: 32,
+			build: func(now func() time.Time, keys ...[]byte) (Store, error) {
+				s, err := NewFernetCookieStore(keys...)
+				if err == nil && now != nil {
+					s.sealer.(*fernetSealer).now = now
+				}
+				return s, err
+			},
+			decode: urlDec, encode: urlEnc,
+		},
+		{
+			name: "memory",
+			build: func(now func() time.Time, _ ...[]byte) (Store, error) {
+				return NewServerStore(NewMemoryBackend(0, now)), nil
+			},
+		},
+	}
+}
+
+func kindNamed(name string) storeKind {
+	for _, k := range storeKinds() {
+		if k.name == name {
+			return k
+		}
+	}
+	panic("no store kind " + name)
+}
+
+func cookieKinds() []storeKind {
+	var out []storeKind
+	for _, k := range storeKinds() {
+		if k.cookie {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func keyedKinds() []storeKind {
+	var out []storeKind
+	for _, k := range storeKinds() {
+		if k.keyed {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// mustStore builds k's store with keys (keyA when none), on real time.
+func mustStore(t testing.TB, k storeKind, keys ...[]byte) Store {
+	t.Helper()
+	return mustStoreAt(t, k, nil, keys...)
+}
+
+// mustStoreAt builds k's store with keys (keyA when none) on the clock now.
+func mustStoreAt(t testing.TB, k storeKind, now func() time.Time, keys ...[]byte) Store {
+	t.Helper()
+	if len(keys) == 0 {
+		keys = [][]byte{keyA}
+	}
+	s, err := k.build(now, keys...)
+	if err != nil {
+		t.Fatalf("%s: build store: %v", k.name, err)
+	}
+	return s
+}
+
+// The worked examples of aiohttp_session-wire.md share a key and a record:
+// §6.3 seals it with Fernet (fernet_store_test.go), §6.4 with NaCl, whose
+// token, made with the nonce 0, 1, 2, ..., 23, is aiohttpToken.
+const (
+	aiohttpKey   = "Thirty  two  length  bytes  key."
+	aiohttpToken = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXhiEaTCpeLavmGqBg97m2JZNOajbEBqQnCjzbPyAhcyjOW4Tcgtzrow6P5+f4WwXV00xrhrzUXCe7PkES"
+	aiohttpPlain = `{"created": 1700000000, "session": {"a": 1}}`
+)
+
+// aiohttpNonce is the nonce of aiohttpToken.
+func aiohttpNonce() *[24]byte {
+	var n [24]byte
+	for i := range n {
+		n[i] = byte(i)
+	}
+	return &n
+}
+
+// insecureToken builds a cookie value that NewInsecureCookieStore opens:
+// a live record created at created holding values. Send it with a raw
+// Cookie header: it is Python-quoted JSON, which http.Cookie would mangle.
+func insecureToken(t *testing.T, created time.Time, values map[string]any) string {
+	t.Helper()
+	return sealToken(t, NewInsecureCookieStore(), created, values)
+}
+
+// sealToken saves a live record created at created holding values in store
+// and returns its cookie value.
+func sealToken(t *testing.T, store Store, created time.Time, values map[string]any) string {
+	t.Helper()
+	rec := Record{Created: created, Values: map[string][]byte{}}
+	for k, v := range values {
+		raw, err := JSONCodec{}.EncodeValue(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Values[k] = raw
+	}
+	data, err := JSONCodec{}.EncodeRecord(&rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := store.Save(context.Background(), "", data, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// errCause is the root cause the failing stores report.
+var errCause = errors.New("backend exploded at 10.0.0.7:6379")
+
+// ---------------------------------------------------------------------------
+// Counting stores and backends.
 
 // countingStore counts the calls that reach a Store. It is not a
 // *ServerStore, so Session.ID stays empty behind it: use a countingBackend
@@ -331,6 +545,9 @@ func TestCountingConditional(t *testing.T) {
 	}
 }
 
+// ---------------------------------------------------------------------------
+// Cookies and browsers.
+
 // parseSetCookie parses a Set-Cookie line leniently: unlike
 // http.ParseSetCookie it keeps values net/http refuses (the insecure
 // store's Python-quoted JSON) verbatim, quotes included. Max-Age <= 0
@@ -403,6 +620,29 @@ func countSetCookies(h http.Header, name string) int {
 		}
 	}
 	return n
+}
+
+// varyCookieCount counts "Cookie" tokens across all Vary headers.
+func varyCookieCount(h http.Header) int {
+	n := 0
+	for _, v := range h.Values("Vary") {
+		for _, f := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), "Cookie") {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// httpCookieValue is a cookie value as a server sees it: without surrounding
+// blanks and double quotes.
+func httpCookieValue(v string) string {
+	v = strings.Trim(v, " \t")
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	return v
 }
 
 // rawJar keeps one cookie's value byte for byte, as a browser does, where
@@ -511,168 +751,8 @@ func (b *browser) setCookie(v string) {
 	b.jar.SetCookies(b.url, []*http.Cookie{c})
 }
 
-// Three distinct 32-byte keys.
-var (
-	keyA = bytes.Repeat([]byte{0xA1}, 32)
-	keyB = bytes.Repeat([]byte{0xB2}, 32)
-	keyC = bytes.Repeat([]byte{0xC3}, 32)
-)
-
-// storeKind describes one Store the tests run against: the table every
-// test that covers all stores, or picks one by name, takes them from.
-type storeKind struct {
-	name   string
-	keyed  bool // the constructor takes secret keys
-	cookie bool // the record travels in the cookie
-	// forgeable: anyone can mint a cookie the store accepts (insecure store).
-	forgeable bool
-	// rawCookies: the cookie is Python-quoted JSON, which net/http's
-	// client and cookiejar drop ("\\" and '"' inside the quotes), so the
-	// end-to-end tests carry it with a rawJar instead.
-	rawCookies bool
-	// minKey and maxKey are the accepted key lengths of a keyed store.
-	minKey, maxKey int
-	// build makes the store with keys; now (nil: real time) is the clock
-	// of a store that has one: the memory store's expiry, the timestamp
-	// of Fernet tokens.
-	build func(now func() time.Time, keys ...[]byte) (Store, error)
-	// decode and encode split a cookie value into its raw byte parts (below
-	// the text encoding) and join them back, for bit flips of the decoded
-	// bytes.
-	decode func(string) ([][]byte, bool)
-	encode func([][]byte) string
-}
-
-func onePart(enc *base64.Encoding) (func(string) ([][]byte, bool), func([][]byte) string) {
-	return func(s string) ([][]byte, bool) {
-			b, err := enc.DecodeString(s)
-			return [][]byte{b}, err == nil
-		}, func(p [][]byte) string {
-			return enc.EncodeToString(p[0])
-		}
-}
-
-func storeKinds() []storeKind {
-	naclDec, naclEnc := onePart(base64.StdEncoding)
-	urlDec, urlEnc := onePart(base64.URLEncoding)
-	return []storeKind{
-		{
-			// The record as Python-quoted JSON: below the text there is
-			// only the JSON itself.
-			name: "insecure", cookie: true, forgeable: true, rawCookies: true,
-			build: func(_ func() time.Time, _ ...[]byte) (Store, error) { return NewInsecureCookieStore(), nil },
-			decode: func(s string) ([][]byte, bool) {
-				d, err := NewInsecureCookieStore().Load(context.Background(), httpCookieValue(s))
-				return [][]byte{d}, err == nil
-			},
-			encode: func(p [][]byte) string {
-				tok, _ := NewInsecureCookieStore().Save(context.Background(), "", p[0], time.Hour)
-				return tok
-			},
-		},
-		{
-			name: "signed", keyed: true, cookie: true, minKey: 32, maxKey: 64,
-			build: func(_ func() time.Time, keys ...[]byte) (Store, error) { return NewSignedCookieStore(keys...) },
-			decode: func(s string) ([][]byte, bool) {
-				payload, sig, ok := strings.Cut(s, ".")
-				if !ok {
-					return nil, false
-				}
-				p, err1 := base64.RawURLEncoding.DecodeString(payload)
-				g, err2 := base64.RawURLEncoding.DecodeString(sig)
-				return [][]byte{p, g}, err1 == nil && err2 == nil
-			},
-			encode: func(p [][]byte) string {
-				return base64.RawURLEncoding.EncodeToString(p[0]) + "." + base64.RawURLEncoding.EncodeToString(p[1])
-			},
-		},
-		{
-			name: "encrypted", keyed: true, cookie: true, minKey: 32, maxKey: 64,
-			build:  func(_ func() time.Time, keys ...[]byte) (Store, error) { return NewEncryptedCookieStore(keys...) },
-			decode: urlDec, encode: urlEnc,
-		},
-		{
-			name: "nacl", keyed: true, cookie: true, minKey: 32, maxKey: 32,
-			build:  func(_ func() time.Time, keys ...[]byte) (Store, error) { return NewNaClCookieStore(keys...) },
-			decode: naclDec, encode: naclEnc,
-		},
-		{
-			name: "fernet", keyed: true, cookie: true, minKey: 32, maxKey: 32,
-			build: func(now func() time.Time, keys ...[]byte) (Store, error) {
-				s, err := NewFernetCookieStore(keys...)
-				if err == nil && now != nil {
-					s.sealer.(*fernetSealer).now = now
-				}
-				return s, err
-			},
-			decode: urlDec, encode: urlEnc,
-		},
-		{
-			name: "memory",
-			build: func(now func() time.Time, _ ...[]byte) (Store, error) {
-				return NewServerStore(NewMemoryBackend(0, now)), nil
-			},
-		},
-	}
-}
-
-func kindNamed(name string) storeKind {
-	for _, k := range storeKinds() {
-		if k.name == name {
-			return k
-		}
-	}
-	panic("no store kind " + name)
-}
-
-func cookieKinds() []storeKind {
-	var out []storeKind
-	for _, k := range storeKinds() {
-		if k.cookie {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-func keyedKinds() []storeKind {
-	var out []storeKind
-	for _, k := range storeKinds() {
-		if k.keyed {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// mustStore builds k's store with keys (keyA when none), on real time.
-func mustStore(t testing.TB, k storeKind, keys ...[]byte) Store {
-	t.Helper()
-	return mustStoreAt(t, k, nil, keys...)
-}
-
-// mustStoreAt builds k's store with keys (keyA when none) on the clock now.
-func mustStoreAt(t testing.TB, k storeKind, now func() time.Time, keys ...[]byte) Store {
-	t.Helper()
-	if len(keys) == 0 {
-		keys = [][]byte{keyA}
-	}
-	s, err := k.build(now, keys...)
-	if err != nil {
-		t.Fatalf("%s: build store: %v", k.name, err)
-	}
-	return s
-}
-
-// httpCookieValue is a cookie value as a server sees it: without surrounding
-// blanks and double quotes.
-func httpCookieValue(v string) string {
-	v = strings.Trim(v, " \t")
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		v = v[1 : len(v)-1]
-	}
-	return v
-}
+// ---------------------------------------------------------------------------
+// The middleware and the test app.
 
 // newMiddleware returns Middleware(store, opts...) with a debug logger
 // whose last lines are shown if the test fails; opts may replace it.
@@ -975,6 +1055,52 @@ func appRoutes() *http.ServeMux {
 	return mux
 }
 
+func identityRoutes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/login", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		_ = s.Set("user", "ann")
+		_ = s.Set("cart", 3)
+	}))
+	mux.Handle("/whoami", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		fmt.Fprintf(w, "user=%v cart=%v new=%v id=%s", s.Get("user"), s.Get("cart"), s.IsNew(), s.ID())
+	}))
+	mux.Handle("/logout", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		s.Invalidate()
+		fmt.Fprintf(w, "len=%d user=%v", s.Len(), s.Get("user"))
+	}))
+	mux.Handle("/relogin", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		s.Invalidate()
+		_ = s.Set("user", "bob")
+		fmt.Fprintf(w, "new=%v cart=%v", s.IsNew(), s.Get("cart"))
+	}))
+	mux.Handle("/renew", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		s.NewIdentity()
+	}))
+	mux.HandleFunc("/fresh", func(w http.ResponseWriter, r *http.Request) {
+		s, err := NewSession(r)
+		if err != nil {
+			http.Error(w, err.Error(), 599)
+			return
+		}
+		msg := fmt.Sprintf("len=%d new=%v", s.Len(), s.IsNew())
+		if r.URL.Query().Has("bob") {
+			_ = s.Set("user", "bob")
+		}
+		_, _ = io.WriteString(w, msg)
+	})
+	return mux
+}
+
+func loginCookie(t *testing.T, app *testApp) *http.Cookie {
+	t.Helper()
+	r := app.do(t, nil, "/login")
+	ck, _ := r.setCookie("session")
+	if ck == nil {
+		t.Fatalf("login set no cookie: %v", r.header)
+	}
+	return &http.Cookie{Name: "session", Value: ck.Value}
+}
+
 // freshSession is what dumpSession writes for a new, empty session.
 const freshSession = "new=true"
 
@@ -1089,6 +1215,9 @@ func (o *handlerErrors) report(t *testing.T) {
 	}
 }
 
+// ---------------------------------------------------------------------------
+// Records.
+
 // sameJSON reports whether a and b are equal JSON documents.
 func sameJSON(a, b []byte) bool {
 	var x, y any
@@ -1125,21 +1254,3 @@ func recordDiff(a, b *Record, sameValue func(a, b []byte) bool) string {
 
 // keysOf returns m's keys, sorted.
 func keysOf(m map[string][]byte) []string { return slices.Sorted(maps.Keys(m)) }
-
-// The worked examples of aiohttp_session-wire.md share a key and a record:
-// §6.3 seals it with Fernet (fernet_store_test.go), §6.4 with NaCl, whose
-// token, made with the nonce 0, 1, 2, ..., 23, is aiohttpToken.
-const (
-	aiohttpKey   = "Thirty  two  length  bytes  key."
-	aiohttpToken = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXhiEaTCpeLavmGqBg97m2JZNOajbEBqQnCjzbPyAhcyjOW4Tcgtzrow6P5+f4WwXV00xrhrzUXCe7PkES"
-	aiohttpPlain = `{"created": 1700000000, "session": {"a": 1}}`
-)
-
-// aiohttpNonce is the nonce of aiohttpToken.
-func aiohttpNonce() *[24]byte {
-	var n [24]byte
-	for i := range n {
-		n[i] = byte(i)
-	}
-	return &n
-}

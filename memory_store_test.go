@@ -115,3 +115,11 @@ func TestMemoryBackendVersions(t *testing.T) {
 		t.Fatalf("Len = %d, want 1 (b)", n)
 	}
 }
+
+// TestMemoryServerStore runs the conformance suite on the in-memory store.
+func TestMemoryServerStore(t *testing.T) {
+	t.Parallel()
+	testServerStore(t, func(t *testing.T) *ServerStore {
+		return NewMemoryStore(WithKeyPrefix(keyPrefix(t)))
+	})
+}

@@ -865,63 +865,62 @@ func wantTTL(t *testing.T, c backendUnderTest, key string, want time.Duration) {
 	}
 }
 
-// storeWrapper is a Store around another one, as a metrics wrapper would be.
-type storeWrapper struct {
-	Store
-	saves atomic.Int32
-}
-
-func (w *storeWrapper) Save(ctx context.Context, token string, data []byte, ttl time.Duration) (string, error) {
-	w.saves.Add(1)
-	return w.Store.Save(ctx, token, data, ttl)
-}
-
-// unwrappingWrapper is storeWrapper with the Unwrap method Store asks wrappers for.
-type unwrappingWrapper struct{ storeWrapper }
-
-func (w *unwrappingWrapper) Unwrap() Store { return w.Store }
-
-// TestWrappedServerStore: through a wrapper with Unwrap the middleware
-// still knows a ServerStore, so Session.ID is the session's ID; without
-// Unwrap it cannot tell, and ID stays empty as documented.
-func TestWrappedServerStore(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name   string
-		wrap   func(Store) Store
-		wantID bool
-	}{
-		{"unwrap", func(s Store) Store { return &unwrappingWrapper{storeWrapper{Store: s}} }, true},
-		{"unwrap twice", func(s Store) Store {
-			return &unwrappingWrapper{storeWrapper{Store: &unwrappingWrapper{storeWrapper{Store: s}}}}
-		}, true},
-		{"no unwrap", func(s Store) Store { return &storeWrapper{Store: s} }, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			app := newApp(t, tc.wrap(NewMemoryStore()))
-			cl := jarClient(t)
-			if r := app.do(t, cl, "/set?k=user&v=alice"); r.cookie == nil {
-				t.Fatalf("create: no cookie (status %d)", r.status)
-			}
-			r := app.do(t, cl, "/renew")
-			if r.status != http.StatusOK || r.cookie == nil || !validID(r.cookie.Value) {
-				t.Fatalf("renew: status %d cookie %v, want a new ID", r.status, r.cookie)
-			}
-			if got, want := r.body, map[bool]string{true: r.cookie.Value, false: ""}[tc.wantID]; got != want {
-				t.Errorf("Session.ID() = %q, want %q", got, want)
-			}
-			if got := app.do(t, cl, "/get?k=user"); got.body != "alice" {
-				t.Errorf("after renew: %q, want alice", got.body)
+// anonymousFlood sends n read-only requests: a third without a cookie, a
+// third with malformed cookies, a third with valid but unknown IDs. None
+// may write the store or hand out a live cookie (a dead cookie may be
+// cleared with a deletion cookie; a request without one gets none).
+func anonymousFlood(t *testing.T, store *ServerStore, count *countingBackend, n int) {
+	t.Helper()
+	app := newApp(t, store)
+	cl := jarClient(t)
+	cl.Jar = nil // every request carries only the cookie it sets itself
+	var unknown atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	var next atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				req, _ := http.NewRequest(http.MethodGet, app.srv.URL+"/get?k=user", nil)
+				switch i % 3 {
+				case 1:
+					req.Header.Set("Cookie", DefaultCookieName+"=garbage-"+strconv.FormatInt(i, 10))
+				case 2:
+					unknown.Add(1)
+					req.Header.Set("Cookie", DefaultCookieName+"="+newID())
+				}
+				r := readResponse(cl.Do(req))
+				if r.err == nil && r.status != http.StatusOK {
+					r.err = fmt.Errorf("request %d: status %d", i, r.status)
+				}
+				if r.err == nil && i%3 == 0 && len(r.header.Values("Set-Cookie")) != 0 {
+					r.err = fmt.Errorf("request %d without a cookie: Set-Cookie %q", i, r.header.Values("Set-Cookie"))
+				}
+				if r.err == nil {
+					r.err = noLiveCookie(r)
+				}
+				if r.err != nil {
+					select {
+					case errs <- r.err:
+					default:
+					}
+					return
+				}
 			}
 		})
 	}
-}
-
-// TestMemoryServerStore runs the conformance suite on the in-memory store.
-func TestMemoryServerStore(t *testing.T) {
-	t.Parallel()
-	testServerStore(t, func(t *testing.T) *ServerStore {
-		return NewMemoryStore(WithKeyPrefix(keyPrefix(t)))
-	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got := count.snapshot()
+	t.Logf("%d anonymous requests: %+v", n, got)
+	if got.writes() != 0 || got.gets != unknown.Load() {
+		t.Fatalf("backend calls %+v, want %d gets (the unknown IDs) and no writes", got, unknown.Load())
+	}
 }

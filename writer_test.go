@@ -492,3 +492,42 @@ func TestWriterErrorNotGluedAfterPartialOutput(t *testing.T) {
 		t.Errorf("body %q", body)
 	}
 }
+
+// rawGet sends one GET over a fresh TCP connection and returns every
+// response read from it: the 1xx interim responses, then the final one.
+func rawGet(t *testing.T, addr, path string, cookies ...*http.Cookie) []response {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ck := range cookies {
+		req.Header.Add("Cookie", ck.Name+"="+ck.Value)
+	}
+	req.Close = true
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	var out []response
+	for {
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatalf("read response %d: %v", len(out)+1, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("read body: %v", err)
+		}
+		out = append(out, response{status: resp.StatusCode, header: resp.Header, body: string(body)})
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return out
+		}
+	}
+}
