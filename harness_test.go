@@ -891,6 +891,21 @@ func (a *testApp) getWithCookie(t *testing.T, path, cookie string) response {
 	return a.do(t, nil, path, cookies...)
 }
 
+// getAs sends GET path from the sender the round-trip scenarios name:
+// "jar", cl with the session in its jar; "unknown", a well-formed ID that
+// names no session; "", nobody with a cookie.
+func (a *testApp) getAs(t *testing.T, cl *http.Client, sender, path string) response {
+	t.Helper()
+	switch sender {
+	case "jar":
+		return a.do(t, cl, path)
+	case "unknown":
+		return a.getWithCookie(t, path, newID())
+	default:
+		return a.getWithCookie(t, path, "")
+	}
+}
+
 // doWithCookie is getWithCookie for another goroutine than the test's: it
 // neither fails the test nor waits for the middleware.
 func (a *testApp) doWithCookie(path, cookie string) response {

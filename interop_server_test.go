@@ -121,29 +121,7 @@ func TestInteropAiohttpRedisStorage(t *testing.T) {
 	})
 	t.Run("RealTTLExpiry", func(t *testing.T) {
 		// Python's per-request session.max_age becomes the Redis TTL.
-		p.fresh(t)
-		p.view("py", "POST", "/set", kvaQuery("user", `"alice"`, "max_age", "1"))
-		pyCookie := p.br.cookie()
-		goShort := goServer(t, kind.store(t, p.clock), p.clock, 1)
-		br := p.br
-		p.br = newBrowser("http://127.0.0.1/", aiohttpCookie, false)
-		if status, body, _ := p.do(goShort, "POST", "/set", kvQuery("user", `"bob"`)); status != 200 {
-			t.Fatalf("Go set = %d %s", status, body)
-		}
-		goCookie := p.br.cookie()
-		time.Sleep(1200 * time.Millisecond)
-		for _, c := range []struct{ who, cookie string }{{"Python", pyCookie}, {"Go", goCookie}} {
-			if _, found := kind.record(t, c.cookie); found {
-				t.Errorf("the %s-written record with a 1 s TTL is still there", c.who)
-			}
-			p.br.setCookie(c.cookie) // the jar dropped it (Max-Age=1): replay it
-			if py := p.pyGet(); !py.New {
-				t.Errorf("Python with a %s session past its Redis TTL = %+v, want new", c.who, py)
-			}
-			p.br.setCookie(c.cookie)
-			p.goFresh(t, c.who+" session past its Redis TTL")
-		}
-		p.br = br
+		p.realExpiry(t, 1200*time.Millisecond, "Redis TTL")
 	})
 }
 
@@ -197,30 +175,38 @@ func TestInteropAiohttpMemcachedStorage(t *testing.T) {
 		}
 	})
 	t.Run("RealExptimeExpiry", func(t *testing.T) {
-		p.fresh(t)
-		p.view("py", "POST", "/set", kvaQuery("user", `"alice"`, "max_age", "1"))
-		pyCookie := p.br.cookie()
-		goShort := goServer(t, kind.store(t, p.clock), p.clock, 1)
-		br := p.br
-		p.br = newBrowser("http://127.0.0.1/", aiohttpCookie, false)
-		if status, body, _ := p.do(goShort, "POST", "/set", kvQuery("user", `"bob"`)); status != 200 {
-			t.Fatalf("Go set = %d %s", status, body)
-		}
-		goCookie := p.br.cookie()
-		time.Sleep(2100 * time.Millisecond) // Memcached's clock ticks in whole seconds
-		for _, c := range []struct{ who, cookie string }{{"Python", pyCookie}, {"Go", goCookie}} {
-			if r := peerGet(t, addr, aiohttpCookie+"_"+c.cookie); r.Found {
-				t.Errorf("the %s-written item with exptime 1 is still there: %+v", c.who, r)
-			}
-			p.br.setCookie(c.cookie)
-			if py := p.pyGet(); !py.New {
-				t.Errorf("Python with a %s session past its exptime = %+v, want new", c.who, py)
-			}
-			p.br.setCookie(c.cookie)
-			p.goFresh(t, c.who+" session past its exptime")
-		}
-		p.br = br
+		p.realExpiry(t, 2100*time.Millisecond, "exptime") // Memcached's clock ticks in whole seconds
 	})
+}
+
+// realExpiry stores a session from Python with max_age 1 and one from Go
+// with a 1 s lifetime, waits, and checks that the store expired both (its
+// what, for messages) and that neither side opens them any more.
+func (p *interopPair) realExpiry(t *testing.T, wait time.Duration, what string) {
+	t.Helper()
+	p.fresh(t)
+	p.view("py", "POST", "/set", kvaQuery("user", `"alice"`, "max_age", "1"))
+	pyCookie := p.br.cookie()
+	goShort := goServer(t, p.kind.store(t, p.clock), p.clock, 1)
+	br := p.br
+	p.br = newBrowser("http://127.0.0.1/", aiohttpCookie, false)
+	if status, body, _ := p.do(goShort, "POST", "/set", kvQuery("user", `"bob"`)); status != 200 {
+		t.Fatalf("Go set = %d %s", status, body)
+	}
+	goCookie := p.br.cookie()
+	time.Sleep(wait)
+	for _, c := range []struct{ who, cookie string }{{"Python", pyCookie}, {"Go", goCookie}} {
+		if v, found := p.kind.record(t, c.cookie); found {
+			t.Errorf("the %s-written record with a 1 s %s is still there: %s", c.who, what, v)
+		}
+		p.br.setCookie(c.cookie) // the jar dropped it (Max-Age=1): replay it
+		if py := p.pyGet(); !py.New {
+			t.Errorf("Python with a %s session past its %s = %+v, want new", c.who, what, py)
+		}
+		p.br.setCookie(c.cookie)
+		p.goFresh(t, c.who+" session past its "+what)
+	}
+	p.br = br
 }
 
 func kvaQuery(k, v, ak, av string) url.Values {

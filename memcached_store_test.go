@@ -201,14 +201,7 @@ func TestMemcachedConditionalDelete(t *testing.T) {
 	b := s.backend
 	ctx := t.Context()
 	k := s.prefix + "k"
-	if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	v1 := wantVersion(t, b, k, "v1")
-	if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	v2 := wantVersion(t, b, k, "v2")
+	v1, v2 := writeTwice(t, b, k)
 
 	before := memcachedStats(t, p.addr)
 	cur, curV, err := b.ReplaceIf(ctx, k, v1, nil, time.Hour)
@@ -388,15 +381,7 @@ func TestMemcachedRoundTrips(t *testing.T) {
 			continue
 		}
 		before, statsBefore := count.snapshot(), memcachedStats(t, p.addr)
-		var r response
-		switch st.cookie {
-		case "jar":
-			r = app.do(t, cl, st.path)
-		case "unknown":
-			r = app.getWithCookie(t, st.path, newID())
-		default:
-			r = app.getWithCookie(t, st.path, "")
-		}
+		r := app.getAs(t, cl, st.cookie, st.path)
 		if r.status != http.StatusOK {
 			t.Fatalf("%s: status %d", st.name, r.status)
 		}

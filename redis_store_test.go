@@ -63,6 +63,21 @@ func redisStore(t *testing.T, c redis.UniversalClient, opts ...ServerOption) *Se
 	return NewRedisStore(c, append([]ServerOption{WithKeyPrefix(prefix)}, opts...)...)
 }
 
+// onSharedRedis runs test in parallel subtests, on a client of the single
+// node and on one of the Cluster that scripts/testenv.sh started.
+func onSharedRedis(t *testing.T, test func(t *testing.T, c redis.UniversalClient)) {
+	for _, tc := range []struct{ name, env string }{
+		{"Single", "HTTPSESSION_REDIS_ADDR"},
+		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addrs := splitAddrs(needEnv(t, tc.env))
+			t.Parallel()
+			test(t, redisClient(t, addrs...))
+		})
+	}
+}
+
 // TestRedisStore runs the conformance suite on a single Redis node.
 func TestRedisStore(t *testing.T) {
 	addr := needEnv(t, "HTTPSESSION_REDIS_ADDR")
@@ -113,74 +128,66 @@ func TestRedisClusterStore(t *testing.T) {
 // TestRedisBackend checks the command-level contract on a single node and
 // on the Cluster: NX/XX semantics, TTLs, error mapping.
 func TestRedisBackend(t *testing.T) {
-	for _, tc := range []struct{ name, env string }{
-		{"Single", "HTTPSESSION_REDIS_ADDR"},
-		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			addrs := splitAddrs(needEnv(t, tc.env))
-			t.Parallel()
-			c := redisClient(t, addrs...)
-			prefix := redisStore(t, c).prefix // for its cleanup
-			b := NewRedisBackend(c)
-			ctx := t.Context()
-			k := prefix + "k"
-			if _, err := b.Get(ctx, k); err != ErrNotFound {
-				t.Fatalf("Get missing = %v, want ErrNotFound", err)
+	onSharedRedis(t, func(t *testing.T, c redis.UniversalClient) {
+		prefix := redisStore(t, c).prefix // for its cleanup
+		b := NewRedisBackend(c)
+		ctx := t.Context()
+		k := prefix + "k"
+		if _, err := b.Get(ctx, k); err != ErrNotFound {
+			t.Fatalf("Get missing = %v, want ErrNotFound", err)
+		}
+		if err := b.Replace(ctx, k, []byte("v"), time.Hour); err != ErrNotFound {
+			t.Fatalf("Replace missing = %v, want ErrNotFound", err)
+		}
+		if n := c.Exists(ctx, k).Val(); n != 0 {
+			t.Fatal("Replace of a missing key created it")
+		}
+		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
+			t.Fatalf("Add: %v", err)
+		}
+		if err := b.Add(ctx, k, []byte("v2"), time.Hour); err != ErrExists {
+			t.Fatalf("Add existing = %v, want ErrExists", err)
+		}
+		if v, err := b.Get(ctx, k); err != nil || string(v) != "v1" {
+			t.Fatalf("Get = %q, %v; want v1 (Add must not overwrite)", v, err)
+		}
+		if ttl := c.PTTL(ctx, k).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+			t.Fatalf("PTTL after Add(1h) = %v", ttl)
+		}
+		if err := b.Replace(ctx, k, []byte("v3"), 90*time.Minute); err != nil {
+			t.Fatalf("Replace: %v", err)
+		}
+		if ttl := c.PTTL(ctx, k).Val(); ttl <= 89*time.Minute || ttl > 90*time.Minute {
+			t.Fatalf("PTTL after Replace(90m) = %v: Replace must reset the TTL", ttl)
+		}
+		// Sub-millisecond TTLs round up, never down to "no expiry".
+		if err := b.Replace(ctx, k, []byte("v4"), 1500*time.Microsecond); err != nil {
+			t.Fatal(err)
+		}
+		if ttl := c.PTTL(ctx, k).Val(); ttl > 2*time.Millisecond {
+			t.Fatalf("PTTL after Replace(1.5ms) = %v, want <= 2ms", ttl)
+		}
+		waitExpired(t, c, k)
+		// A ttl <= 0 (a session past its deadline) never makes an
+		// immortal key: it expires at once.
+		for _, ttl := range []time.Duration{0, -time.Second} {
+			if err := b.Add(ctx, k, []byte("v5"), ttl); err != nil {
+				t.Fatalf("Add(ttl %v): %v", ttl, err)
 			}
-			if err := b.Replace(ctx, k, []byte("v"), time.Hour); err != ErrNotFound {
-				t.Fatalf("Replace missing = %v, want ErrNotFound", err)
-			}
-			if n := c.Exists(ctx, k).Val(); n != 0 {
-				t.Fatal("Replace of a missing key created it")
-			}
-			if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
-				t.Fatalf("Add: %v", err)
-			}
-			if err := b.Add(ctx, k, []byte("v2"), time.Hour); err != ErrExists {
-				t.Fatalf("Add existing = %v, want ErrExists", err)
-			}
-			if v, err := b.Get(ctx, k); err != nil || string(v) != "v1" {
-				t.Fatalf("Get = %q, %v; want v1 (Add must not overwrite)", v, err)
-			}
-			if ttl := c.PTTL(ctx, k).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
-				t.Fatalf("PTTL after Add(1h) = %v", ttl)
-			}
-			if err := b.Replace(ctx, k, []byte("v3"), 90*time.Minute); err != nil {
-				t.Fatalf("Replace: %v", err)
-			}
-			if ttl := c.PTTL(ctx, k).Val(); ttl <= 89*time.Minute || ttl > 90*time.Minute {
-				t.Fatalf("PTTL after Replace(90m) = %v: Replace must reset the TTL", ttl)
-			}
-			// Sub-millisecond TTLs round up, never down to "no expiry".
-			if err := b.Replace(ctx, k, []byte("v4"), 1500*time.Microsecond); err != nil {
-				t.Fatal(err)
-			}
-			if ttl := c.PTTL(ctx, k).Val(); ttl > 2*time.Millisecond {
-				t.Fatalf("PTTL after Replace(1.5ms) = %v, want <= 2ms", ttl)
+			if pttl := c.PTTL(ctx, k).Val(); pttl > time.Millisecond {
+				t.Fatalf("PTTL after Add(ttl %v) = %v, want at most 1ms", ttl, pttl)
 			}
 			waitExpired(t, c, k)
-			// A ttl <= 0 (a session past its deadline) never makes an
-			// immortal key: it expires at once.
-			for _, ttl := range []time.Duration{0, -time.Second} {
-				if err := b.Add(ctx, k, []byte("v5"), ttl); err != nil {
-					t.Fatalf("Add(ttl %v): %v", ttl, err)
-				}
-				if pttl := c.PTTL(ctx, k).Val(); pttl > time.Millisecond {
-					t.Fatalf("PTTL after Add(ttl %v) = %v, want at most 1ms", ttl, pttl)
-				}
-				waitExpired(t, c, k)
-			}
-			if err := b.Delete(ctx, k); err != nil {
-				t.Fatalf("Delete missing = %v, want nil", err)
-			}
-			cctx, cancel := context.WithCancel(ctx)
-			cancel()
-			if _, err := b.Get(cctx, k); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
-				t.Fatalf("Get with cancelled ctx = %v", err)
-			}
-		})
-	}
+		}
+		if err := b.Delete(ctx, k); err != nil {
+			t.Fatalf("Delete missing = %v, want nil", err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := b.Get(cctx, k); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Get with cancelled ctx = %v", err)
+		}
+	})
 	t.Run("ErrorWrapping", func(t *testing.T) {
 		t.Parallel()
 		// A port nobody listens on: the cause (ECONNREFUSED) stays visible.
@@ -200,31 +207,23 @@ func TestRedisBackend(t *testing.T) {
 // TestRedisConditionalBackend runs the ConditionalBackend suite on a single
 // node and on the Cluster.
 func TestRedisConditionalBackend(t *testing.T) {
-	for _, tc := range []struct{ name, env string }{
-		{"Single", "HTTPSESSION_REDIS_ADDR"},
-		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			addrs := splitAddrs(needEnv(t, tc.env))
-			t.Parallel()
-			c := redisClient(t, addrs...)
-			testConditionalBackend(t, func(t *testing.T) backendUnderTest {
-				return backendUnderTest{
-					backend: NewRedisBackend(c),
-					prefix:  redisStore(t, c).prefix, // for its cleanup
-					current: true,
-					ttl: func(t *testing.T, key string) time.Duration {
-						t.Helper()
-						d, err := c.PTTL(t.Context(), key).Result()
-						if err != nil {
-							t.Fatalf("PTTL %q: %v", key, err)
-						}
-						return d
-					},
-				}
-			})
+	onSharedRedis(t, func(t *testing.T, c redis.UniversalClient) {
+		testConditionalBackend(t, func(t *testing.T) backendUnderTest {
+			return backendUnderTest{
+				backend: NewRedisBackend(c),
+				prefix:  redisStore(t, c).prefix, // for its cleanup
+				current: true,
+				ttl: func(t *testing.T, key string) time.Duration {
+					t.Helper()
+					d, err := c.PTTL(t.Context(), key).Result()
+					if err != nil {
+						t.Fatalf("PTTL %q: %v", key, err)
+					}
+					return d
+				},
+			}
 		})
-	}
+	})
 }
 
 // TestRedisVersionDigest checks that the version is the digest of the
@@ -242,56 +241,48 @@ func TestRedisVersionDigest(t *testing.T) {
 	if h := redisVersionHex(1); h != "0000000000000001" {
 		t.Fatalf("redisVersionHex(1) = %q, want zero-padded", h)
 	}
-	for _, tc := range []struct{ name, env string }{
-		{"Single", "HTTPSESSION_REDIS_ADDR"},
-		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			addrs := splitAddrs(needEnv(t, tc.env))
-			t.Parallel()
-			c := redisClient(t, addrs...)
-			prefix := redisStore(t, c).prefix // for its cleanup
-			b := NewRedisBackend(c)
-			ctx := t.Context()
-			// A value whose SHA-1 starts with a zero byte: its version
-			// formats to leading zeros, which the script must see too.
-			var zero []byte
-			for i := 0; zero == nil; i++ {
-				if v := fmt.Appendf(nil, "record-%d", i); redisVersion(v)>>56 == 0 {
-					zero = v
-				}
+	onSharedRedis(t, func(t *testing.T, c redis.UniversalClient) {
+		prefix := redisStore(t, c).prefix // for its cleanup
+		b := NewRedisBackend(c)
+		ctx := t.Context()
+		// A value whose SHA-1 starts with a zero byte: its version
+		// formats to leading zeros, which the script must see too.
+		var zero []byte
+		for i := 0; zero == nil; i++ {
+			if v := fmt.Appendf(nil, "record-%d", i); redisVersion(v)>>56 == 0 {
+				zero = v
 			}
-			for i, value := range [][]byte{
-				[]byte(`{"created": 1, "session": {"user": "alice"}}`), // as aiohttp_session writes it
-				{0, 0xff, '\r', '\n', 0x80, '"', '\\'},
-				zero,
-				{},
-			} {
-				k := fmt.Sprintf("%sk%d", prefix, i)
-				// Written by another client, with no version beside it.
-				if err := c.Set(ctx, k, value, time.Hour).Err(); err != nil {
-					t.Fatal(err)
-				}
-				got, v, err := b.GetVersion(ctx, k)
-				if err != nil || !bytes.Equal(got, value) || v != redisVersion(value) {
-					t.Fatalf("GetVersion of %q = %q, %#x, %v; want the value and %#x", value, got, v, err, redisVersion(value))
-				}
-				if _, _, err := b.ReplaceIf(ctx, k, v+1, []byte("wrong"), time.Hour); err != ErrConflict {
-					t.Fatalf("ReplaceIf of %q at version+1 = %v, want ErrConflict", value, err)
-				}
-				if _, _, err := b.ReplaceIf(ctx, k, v, value, time.Hour); err != nil {
-					t.Fatalf("ReplaceIf of %q at its digest: %v", value, err)
-				}
-				// The same bytes again: the same version, still current.
-				if _, _, err := b.ReplaceIf(ctx, k, v, nil, time.Hour); err != nil {
-					t.Fatalf("conditional delete of %q after rewriting it: %v", value, err)
-				}
-				if n := c.Exists(ctx, k).Val(); n != 0 {
-					t.Fatalf("key of %q still there after the conditional delete", value)
-				}
+		}
+		for i, value := range [][]byte{
+			[]byte(`{"created": 1, "session": {"user": "alice"}}`), // as aiohttp_session writes it
+			{0, 0xff, '\r', '\n', 0x80, '"', '\\'},
+			zero,
+			{},
+		} {
+			k := fmt.Sprintf("%sk%d", prefix, i)
+			// Written by another client, with no version beside it.
+			if err := c.Set(ctx, k, value, time.Hour).Err(); err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
+			got, v, err := b.GetVersion(ctx, k)
+			if err != nil || !bytes.Equal(got, value) || v != redisVersion(value) {
+				t.Fatalf("GetVersion of %q = %q, %#x, %v; want the value and %#x", value, got, v, err, redisVersion(value))
+			}
+			if _, _, err := b.ReplaceIf(ctx, k, v+1, []byte("wrong"), time.Hour); err != ErrConflict {
+				t.Fatalf("ReplaceIf of %q at version+1 = %v, want ErrConflict", value, err)
+			}
+			if _, _, err := b.ReplaceIf(ctx, k, v, value, time.Hour); err != nil {
+				t.Fatalf("ReplaceIf of %q at its digest: %v", value, err)
+			}
+			// The same bytes again: the same version, still current.
+			if _, _, err := b.ReplaceIf(ctx, k, v, nil, time.Hour); err != nil {
+				t.Fatalf("conditional delete of %q after rewriting it: %v", value, err)
+			}
+			if n := c.Exists(ctx, k).Val(); n != 0 {
+				t.Fatalf("key of %q still there after the conditional delete", value)
+			}
+		}
+	})
 }
 
 // TestRedisReplaceIfRoundTrips counts ReplaceIf's commands on a private
@@ -511,15 +502,7 @@ func redisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Client)
 		if stats != nil {
 			before = commandStats(t, stats)
 		}
-		var r response
-		switch st.cookie {
-		case "jar":
-			r = app.do(t, cl, st.path)
-		case "unknown":
-			r = app.getWithCookie(t, st.path, newID())
-		default:
-			r = app.getWithCookie(t, st.path, "")
-		}
+		r := app.getAs(t, cl, st.cookie, st.path)
 		if r.status != st.status {
 			t.Fatalf("%s: status %d, want %d", st.name, r.status, st.status)
 		}
@@ -572,16 +555,7 @@ func TestRedisRoundTrips(t *testing.T) {
 // TestRedisRoundTripsShared counts commands per request with the hook on the
 // shared single node and on the Cluster.
 func TestRedisRoundTripsShared(t *testing.T) {
-	for _, tc := range []struct{ name, env string }{
-		{"Single", "HTTPSESSION_REDIS_ADDR"},
-		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			addrs := splitAddrs(needEnv(t, tc.env))
-			t.Parallel()
-			redisRoundTrips(t, redisClient(t, addrs...), nil)
-		})
-	}
+	onSharedRedis(t, func(t *testing.T, c redis.UniversalClient) { redisRoundTrips(t, c, nil) })
 }
 
 // ---------------------------------------------------------------------------
@@ -700,20 +674,12 @@ func TestRedisSlowStore(t *testing.T) {
 // session and checks that no key exists under the store's prefix, on the
 // single node and on the Cluster.
 func TestRedisAnonymousFlood(t *testing.T) {
-	for _, tc := range []struct{ name, env string }{
-		{"Single", "HTTPSESSION_REDIS_ADDR"},
-		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			addrs := splitAddrs(needEnv(t, tc.env))
-			t.Parallel()
-			c := redisClient(t, addrs...)
-			store, count := withCounting(redisStore(t, c))
-			anonymousFlood(t, store, count, 10_000)
-			keys, err := redisKeys(t.Context(), c, store.prefix)
-			if err != nil || len(keys) != 0 {
-				t.Fatalf("keys after anonymous flood: %d, %v", len(keys), err)
-			}
-		})
-	}
+	onSharedRedis(t, func(t *testing.T, c redis.UniversalClient) {
+		store, count := withCounting(redisStore(t, c))
+		anonymousFlood(t, store, count, 10_000)
+		keys, err := redisKeys(t.Context(), c, store.prefix)
+		if err != nil || len(keys) != 0 {
+			t.Fatalf("keys after anonymous flood: %d, %v", len(keys), err)
+		}
+	})
 }

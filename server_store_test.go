@@ -86,20 +86,10 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		}
 		start := time.Now()
 		wantData(t, s, id, "short")
-		for {
+		waitNotFound(t, start, "record with a 1.5s ttl", func() error {
 			_, err := s.Load(t.Context(), id)
-			if errors.Is(err, ErrNotFound) {
-				t.Logf("expired after %v", time.Since(start).Round(10*time.Millisecond))
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if time.Since(start) > 4*time.Second {
-				t.Fatal("record with a 1.5s ttl still there after 4s")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return err
+		})
 		// An expired session is gone for updates as well.
 		if _, err := s.Save(t.Context(), id, []byte("late"), time.Minute); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("update of expired session: %v, want ErrNotFound", err)
@@ -465,6 +455,27 @@ func noLiveCookie(r response) error {
 	return nil
 }
 
+// waitNotFound polls load until it answers ErrNotFound, which it must do
+// within 4s of start: a 1.5s ttl, which Memcached rounds up to 2s on a
+// clock that ticks in whole seconds.
+func waitNotFound(t *testing.T, start time.Time, what string, load func() error) {
+	t.Helper()
+	for {
+		err := load()
+		if errors.Is(err, ErrNotFound) {
+			t.Logf("expired after %v", time.Since(start).Round(10*time.Millisecond))
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(start) > 4*time.Second {
+			t.Fatalf("%s still there after 4s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // wantData asserts that id loads data.
 func wantData(t *testing.T, s *ServerStore, id, data string) {
 	t.Helper()
@@ -587,14 +598,7 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) backendU
 		t.Parallel()
 		c := newBackend(t)
 		b, k, ctx := c.backend, c.prefix+"k", t.Context()
-		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		v1 := wantVersion(t, b, k, "v1")
-		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		v2 := wantVersion(t, b, k, "v2")
+		v1, v2 := writeTwice(t, b, k)
 		cur, curV, err := b.ReplaceIf(ctx, k, v1, []byte("stale"), 90*time.Minute)
 		wantConflict(t, c, "ReplaceIf at a stale version", cur, curV, err, "v2", v2)
 		cur, curV, err = b.ReplaceIf(ctx, k, v1, nil, time.Hour)
@@ -637,14 +641,7 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) backendU
 		t.Parallel()
 		c := newBackend(t)
 		b, k, ctx := c.backend, c.prefix+"k", t.Context()
-		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		v1 := wantVersion(t, b, k, "v1")
-		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		v2 := wantVersion(t, b, k, "v2")
+		v1, v2 := writeTwice(t, b, k)
 		cur, curV, err := b.ReplaceIf(ctx, k, v1, nil, time.Hour)
 		wantConflict(t, c, "conditional delete at a stale version", cur, curV, err, "v2", v2)
 		wantVersion(t, b, k, "v2")
@@ -704,20 +701,10 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) backendU
 		}
 		start := time.Now()
 		v2 := wantVersion(t, b, k, "short")
-		for {
+		waitNotFound(t, start, "value with a 1.5s ttl from ReplaceIf", func() error {
 			_, _, err := b.GetVersion(ctx, k)
-			if errors.Is(err, ErrNotFound) {
-				t.Logf("expired after %v", time.Since(start).Round(10*time.Millisecond))
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if time.Since(start) > 4*time.Second {
-				t.Fatal("value with a 1.5s ttl from ReplaceIf still there after 4s")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return err
+		})
 		if _, _, err := b.ReplaceIf(ctx, k, v2, []byte("late"), time.Hour); err != ErrNotFound {
 			t.Fatalf("ReplaceIf of an expired key = %v, want ErrNotFound", err)
 		}
@@ -827,6 +814,20 @@ func wantVersion(t *testing.T, b ConditionalBackend, key, want string) uint64 {
 		t.Fatalf("GetVersion = %q, %#x, %v; want %q", v, ver, err, want)
 	}
 	return ver
+}
+
+// writeTwice stores v1 under key (Add), then v2 in its place (ReplaceIf at
+// v1's version), and returns both versions.
+func writeTwice(t *testing.T, b ConditionalBackend, key string) (v1, v2 uint64) {
+	t.Helper()
+	if err := b.Add(t.Context(), key, []byte("v1"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	v1 = wantVersion(t, b, key, "v1")
+	if _, _, err := b.ReplaceIf(t.Context(), key, v1, []byte("v2"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return v1, wantVersion(t, b, key, "v2")
 }
 
 // wantAbsent asserts that key holds nothing, for GetVersion and Get.
