@@ -1,75 +1,59 @@
 package httpsession
 
 import (
-	"context"
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 )
 
-// csDiscard is the cheapest ResponseWriter: a reused header map and no
-// body, so the benchmarks measure the middleware rather than the recorder.
-type csDiscard struct {
-	h    http.Header
-	code int
+// benchStores are the stores benchmarked, in the order reported.
+var benchStores = []string{"nacl", "encrypted", "signed", "memory"}
+
+// benchValues is the session every benchmark request carries: five short
+// strings and a counter.
+var benchValues = map[string]any{"user": "alice", "role": "admin", "lang": "en-GB", "theme": "dark", "csrf": "c5f3e1a0b9d2", "n": 0}
+
+// setBenchPayload fills s with benchValues.
+func setBenchPayload(s *Session) {
+	for k, v := range benchValues {
+		s.Set(k, v)
+	}
 }
 
-func (d *csDiscard) Header() http.Header         { return d.h }
-func (d *csDiscard) Write(p []byte) (int, error) { return len(p), nil }
-func (d *csDiscard) WriteHeader(code int)        { d.code = code }
-
-func (d *csDiscard) reset() {
-	clear(d.h)
-	d.code = 0
-}
-
-// csBenchStores are the stores benchmarked, in the order reported.
-var csBenchStores = []string{"nacl", "encrypted", "signed", "memory"}
-
-// csBenchPayload is the session every benchmark request carries: five
-// short strings and a counter.
-func csBenchPayload(s *Session) {
-	s.Set("user", "alice")
-	s.Set("role", "admin")
-	s.Set("lang", "en-GB")
-	s.Set("theme", "dark")
-	s.Set("csrf", "c5f3e1a0b9d2")
-	s.Set("n", 0)
-}
-
-// csBenchSetup returns the middleware around next and a request that
-// carries a valid session cookie with csBenchPayload.
-func csBenchSetup(b *testing.B, storeName string, next http.Handler) (http.Handler, *http.Request) {
+// benchSetup returns the middleware around next and a request that
+// carries a valid session cookie with setBenchPayload.
+func benchSetup(b *testing.B, storeName string, next http.Handler) (http.Handler, *http.Request) {
 	b.Helper()
-	store := csMustStore(b, csKindNamed(storeName))
-	mw := csMiddleware(b, store)
+	store := mustStore(b, kindNamed(storeName))
+	mw := newMiddleware(b, store)
 	seed := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := Get(r)
 		if err != nil {
 			b.Fatal(err)
 		}
-		csBenchPayload(s)
+		setBenchPayload(s)
 	}))
 	w := httptest.NewRecorder()
 	seed.ServeHTTP(w, httptest.NewRequest("GET", "https://example.com/", nil))
-	value, _, ok := csSetCookie(w.Header())
-	if !ok {
+	c, _ := setCookie(w.Header(), DefaultCookieName)
+	if c == nil {
 		b.Fatalf("%s: no session cookie", storeName)
 	}
 	req := httptest.NewRequest("GET", "https://example.com/", nil)
-	req.Header.Set("Cookie", DefaultCookieName+"="+value)
+	req.Header.Set("Cookie", DefaultCookieName+"="+c.Value)
 	return mw(next), req
 }
 
-func csBenchRun(b *testing.B, h http.Handler, req *http.Request, wantCookie bool) {
-	w := &csDiscard{h: make(http.Header)}
+func benchRun(b *testing.B, h http.Handler, req *http.Request, wantCookie bool) {
+	w := &discardWriter{h: make(http.Header)}
 	h.ServeHTTP(w, req) // warm up, and check
 	if w.code != http.StatusOK {
 		b.Fatalf("status %d", w.code)
 	}
-	if _, _, ok := csSetCookie(w.h); ok != wantCookie {
-		b.Fatalf("Set-Cookie sent: %v, want %v", ok, wantCookie)
+	if c, _ := setCookie(w.h, DefaultCookieName); (c != nil) != wantCookie {
+		b.Fatalf("Set-Cookie sent: %v, want %v", c != nil, wantCookie)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -79,16 +63,16 @@ func csBenchRun(b *testing.B, h http.Handler, req *http.Request, wantCookie bool
 	}
 }
 
-var csOK = []byte("ok")
+var okBody = []byte("ok")
 
-// csUntouched never calls Get.
-var csUntouched = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// untouchedHandler never calls Get.
+var untouchedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
-	w.Write(csOK)
+	w.Write(okBody)
 })
 
-// csRead reads one key.
-var csRead = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// readHandler reads one key.
+var readHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	s, err := Get(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -99,11 +83,11 @@ var csRead = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	w.Write(csOK)
+	w.Write(okBody)
 })
 
-// csModify increments the counter.
-var csModify = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// modifyHandler increments the counter.
+var modifyHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	s, err := Get(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -119,29 +103,29 @@ var csModify = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	w.Write(csOK)
+	w.Write(okBody)
 })
 
 // BenchmarkUntouched: a request with a session cookie whose handler never
 // calls Get, against the bare handler ("floor").
 func BenchmarkUntouched(b *testing.B) {
 	b.Run("floor", func(b *testing.B) {
-		csBenchRun(b, csUntouched, httptest.NewRequest("GET", "https://example.com/", nil), false)
+		benchRun(b, untouchedHandler, httptest.NewRequest("GET", "https://example.com/", nil), false)
 	})
-	for _, name := range csBenchStores {
+	for _, name := range benchStores {
 		b.Run(name, func(b *testing.B) {
-			h, req := csBenchSetup(b, name, csUntouched)
-			csBenchRun(b, h, req, false)
+			h, req := benchSetup(b, name, untouchedHandler)
+			benchRun(b, h, req, false)
 		})
 	}
 }
 
 // BenchmarkRead: the handler reads one key of the six.
 func BenchmarkRead(b *testing.B) {
-	for _, name := range csBenchStores {
+	for _, name := range benchStores {
 		b.Run(name, func(b *testing.B) {
-			h, req := csBenchSetup(b, name, csRead)
-			csBenchRun(b, h, req, false)
+			h, req := benchSetup(b, name, readHandler)
+			benchRun(b, h, req, false)
 		})
 	}
 }
@@ -149,33 +133,76 @@ func BenchmarkRead(b *testing.B) {
 // BenchmarkModify: the handler increments the counter, so the session is
 // saved and a cookie sent.
 func BenchmarkModify(b *testing.B) {
-	for _, name := range csBenchStores {
+	for _, name := range benchStores {
 		b.Run(name, func(b *testing.B) {
-			h, req := csBenchSetup(b, name, csModify)
-			csBenchRun(b, h, req, true)
+			h, req := benchSetup(b, name, modifyHandler)
+			benchRun(b, h, req, true)
 		})
 	}
 }
 
-// csCountingStore counts the calls reaching a store.
-type csCountingStore struct {
-	Store
-	loads, saves, deletes int
+// benchRecord is benchValues as a Record, saved at accessed.
+func benchRecord(b *testing.B, accessed time.Time) *Record {
+	b.Helper()
+	rec := &Record{Created: time.Unix(1700000000, 0), Accessed: accessed, Values: map[string][]byte{}}
+	for k, v := range benchValues {
+		raw, err := JSONCodec{}.EncodeValue(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rec.Values[k] = raw
+	}
+	return rec
 }
 
-func (s *csCountingStore) Load(ctx context.Context, token string) ([]byte, error) {
-	s.loads++
-	return s.Store.Load(ctx, token)
+// BenchmarkEncodeRecord: the envelope of a six-key session, saved on a
+// whole second and on a fraction of one.
+func BenchmarkEncodeRecord(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		accessed time.Time
+	}{
+		{"sec", time.Unix(1700000100, 0)},
+		{"ms", time.Unix(1700000100, 123e6)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			rec := benchRecord(b, bc.accessed)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := (JSONCodec{}).EncodeRecord(rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
-func (s *csCountingStore) Save(ctx context.Context, token string, data []byte, ttl time.Duration) (string, error) {
-	s.saves++
-	return s.Store.Save(ctx, token, data, ttl)
-}
-
-func (s *csCountingStore) Delete(ctx context.Context, token string) error {
-	s.deletes++
-	return s.Store.Delete(ctx, token)
+// BenchmarkDecodeRecord: the envelope of a six-key session, with accessed
+// in whole seconds (every record before millisecond precision) and, when
+// the codec writes them, with milliseconds.
+func BenchmarkDecodeRecord(b *testing.B) {
+	for _, name := range []string{"sec", "ms"} {
+		b.Run(name, func(b *testing.B) {
+			accessed := time.Unix(1700000100, 0)
+			if name == "ms" {
+				accessed = time.Unix(1700000100, 123e6)
+			}
+			data, err := JSONCodec{}.EncodeRecord(benchRecord(b, accessed))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if name == "ms" && !bytes.Contains(data, []byte(`"accessed":1700000100.123`)) {
+				b.Skipf("the codec writes %s", data)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				var rec Record
+				if err := (JSONCodec{}).DecodeRecord(data, &rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 // TestCSUntouchedIsFree: with a valid cookie, a handler that never calls
@@ -183,36 +210,36 @@ func (s *csCountingStore) Delete(ctx context.Context, token string) error {
 // more than the bare handler (issue 2's acceptance bar).
 func TestCSUntouchedIsFree(t *testing.T) {
 	floorReq := httptest.NewRequest("GET", "https://example.com/", nil)
-	w := &csDiscard{h: make(http.Header)}
+	w := &discardWriter{h: make(http.Header)}
 	floor := testing.AllocsPerRun(200, func() {
 		w.reset()
-		csUntouched.ServeHTTP(w, floorReq)
+		untouchedHandler.ServeHTTP(w, floorReq)
 	})
-	for _, name := range csBenchStores {
+	for _, name := range benchStores {
 		t.Run(name, func(t *testing.T) {
-			counting := &csCountingStore{Store: csMustStore(t, csKindNamed(name))}
-			mw := csMiddleware(t, counting)
+			counting := &countingStore{Store: mustStore(t, kindNamed(name))}
+			mw := newMiddleware(t, counting)
 			rec := httptest.NewRecorder()
 			mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				s, _ := Get(r)
-				csBenchPayload(s)
+				setBenchPayload(s)
 			})).ServeHTTP(rec, httptest.NewRequest("GET", "https://example.com/", nil))
-			value, _, ok := csSetCookie(rec.Header())
-			if !ok {
+			c, _ := setCookie(rec.Header(), DefaultCookieName)
+			if c == nil {
 				t.Fatal("no cookie")
 			}
 			req := httptest.NewRequest("GET", "https://example.com/", nil)
-			req.Header.Set("Cookie", DefaultCookieName+"="+value)
-			h := mw(csUntouched)
-			*counting = csCountingStore{Store: counting.Store}
+			req.Header.Set("Cookie", DefaultCookieName+"="+c.Value)
+			h := mw(untouchedHandler)
+			before := counting.calls()
 
-			w := &csDiscard{h: make(http.Header)}
+			w := &discardWriter{h: make(http.Header)}
 			allocs := testing.AllocsPerRun(200, func() {
 				w.reset()
 				h.ServeHTTP(w, req)
 			})
-			if counting.loads+counting.saves+counting.deletes != 0 {
-				t.Errorf("untouched requests reached the store: %+v", *counting)
+			if n := counting.calls() - before; n != 0 {
+				t.Errorf("untouched requests reached the store %d times", n)
 			}
 			if len(w.h) != 0 {
 				t.Errorf("untouched request got headers %v", w.h)

@@ -4,498 +4,85 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"math"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
-
-	"golang.org/x/crypto/nacl/secretbox"
 )
-
-// Three distinct 32-byte keys.
-var (
-	csKeyA = bytes.Repeat([]byte{0xA1}, 32)
-	csKeyB = bytes.Repeat([]byte{0xB2}, 32)
-	csKeyC = bytes.Repeat([]byte{0xC3}, 32)
-)
-
-// csKind describes one store under test.
-type csKind struct {
-	name   string
-	keyed  bool // the constructor takes secret keys
-	cookie bool // the record travels in the cookie
-	// forgeable: anyone can mint a cookie the store accepts (insecure store).
-	forgeable bool
-	// rawCookies: the cookie is Python-quoted JSON, which net/http's
-	// client and cookiejar drop ("\\" and '"' inside the quotes), so the
-	// end-to-end tests carry it with csRawJar instead.
-	rawCookies bool
-	// minKey and maxKey are the accepted key lengths of a keyed store.
-	minKey, maxKey int
-	build          func(keys ...[]byte) (Store, error)
-	// decode and encode split a cookie value into its raw byte parts (below
-	// the text encoding) and join them back, for bit flips of the decoded
-	// bytes.
-	decode func(string) ([][]byte, bool)
-	encode func([][]byte) string
-}
-
-func csOnePart(enc *base64.Encoding) (func(string) ([][]byte, bool), func([][]byte) string) {
-	return func(s string) ([][]byte, bool) {
-			b, err := enc.DecodeString(s)
-			return [][]byte{b}, err == nil
-		}, func(p [][]byte) string {
-			return enc.EncodeToString(p[0])
-		}
-}
-
-func csKinds() []csKind {
-	naclDec, naclEnc := csOnePart(base64.StdEncoding)
-	urlDec, urlEnc := csOnePart(base64.URLEncoding)
-	return []csKind{
-		{
-			// The record as Python-quoted JSON: below the text there is
-			// only the JSON itself.
-			name: "insecure", cookie: true, forgeable: true, rawCookies: true,
-			build: func(...[]byte) (Store, error) { return NewInsecureCookieStore(), nil },
-			decode: func(s string) ([][]byte, bool) {
-				d, err := NewInsecureCookieStore().Load(context.Background(), csHTTPValue(s))
-				return [][]byte{d}, err == nil
-			},
-			encode: func(p [][]byte) string {
-				tok, _ := NewInsecureCookieStore().Save(context.Background(), "", p[0], time.Hour)
-				return tok
-			},
-		},
-		{
-			name: "signed", keyed: true, cookie: true, minKey: 32, maxKey: 64,
-			build: func(keys ...[]byte) (Store, error) { return NewSignedCookieStore(keys...) },
-			decode: func(s string) ([][]byte, bool) {
-				payload, sig, ok := strings.Cut(s, ".")
-				if !ok {
-					return nil, false
-				}
-				p, err1 := base64.RawURLEncoding.DecodeString(payload)
-				g, err2 := base64.RawURLEncoding.DecodeString(sig)
-				return [][]byte{p, g}, err1 == nil && err2 == nil
-			},
-			encode: func(p [][]byte) string {
-				return base64.RawURLEncoding.EncodeToString(p[0]) + "." + base64.RawURLEncoding.EncodeToString(p[1])
-			},
-		},
-		{
-			name: "encrypted", keyed: true, cookie: true, minKey: 32, maxKey: 64,
-			build:  func(keys ...[]byte) (Store, error) { return NewEncryptedCookieStore(keys...) },
-			decode: urlDec, encode: urlEnc,
-		},
-		{
-			name: "nacl", keyed: true, cookie: true, minKey: 32, maxKey: 32,
-			build:  func(keys ...[]byte) (Store, error) { return NewNaClCookieStore(keys...) },
-			decode: naclDec, encode: naclEnc,
-		},
-		{
-			name: "fernet", keyed: true, cookie: true, minKey: 32, maxKey: 32,
-			build:  func(keys ...[]byte) (Store, error) { return NewFernetCookieStore(keys...) },
-			decode: urlDec, encode: urlEnc,
-		},
-		{
-			name:  "memory",
-			build: func(...[]byte) (Store, error) { return NewMemoryStore(), nil },
-		},
-	}
-}
-
-func csKindNamed(name string) csKind {
-	for _, k := range csKinds() {
-		if k.name == name {
-			return k
-		}
-	}
-	panic("no store kind " + name)
-}
-
-func csCookieKinds() []csKind {
-	var out []csKind
-	for _, k := range csKinds() {
-		if k.cookie {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-func csKeyedKinds() []csKind {
-	var out []csKind
-	for _, k := range csKinds() {
-		if k.keyed {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-func csMustStore(t testing.TB, k csKind, keys ...[]byte) Store {
-	t.Helper()
-	if len(keys) == 0 {
-		keys = [][]byte{csKeyA}
-	}
-	s, err := k.build(keys...)
-	if err != nil {
-		t.Fatalf("%s: build store: %v", k.name, err)
-	}
-	return s
-}
-
-var csQuiet = slog.New(slog.DiscardHandler)
-
-// csNewClock is the cookie store tests' clock: mwClock, starting at a
-// fixed Unix time the tests' expiry arithmetic is written against.
-func csNewClock() *mwClock {
-	c := mwNewClock()
-	c.Set(time.Unix(1700000000, 0))
-	return c
-}
-
-func csMiddleware(t testing.TB, store Store, opts ...Option) func(http.Handler) http.Handler {
-	t.Helper()
-	mw, err := Middleware(store, append([]Option{WithLogger(csQuiet)}, opts...)...)
-	if err != nil {
-		t.Fatalf("Middleware: %v", err)
-	}
-	return mw
-}
-
-// csApp is the application used by the end-to-end tests:
-//
-//	/get             shows the session
-//	/set?k=v&...     sets string values
-//	/incr            increments the integer "n"
-//	/logout          invalidates the session
-//	/big?n=N         sets "big" to N bytes, then writes SECRET-BODY
-func csApp() http.Handler {
-	mux := http.NewServeMux()
-	session := func(w http.ResponseWriter, r *http.Request) *Session {
-		s, err := Get(r)
-		if err != nil {
-			http.Error(w, "get: "+err.Error(), http.StatusInternalServerError)
-			return nil
-		}
-		return s
-	}
-	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
-		if s := session(w, r); s != nil {
-			io.WriteString(w, csDump(s))
-		}
-	})
-	mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
-		s := session(w, r)
-		if s == nil {
-			return
-		}
-		for k, v := range r.URL.Query() {
-			if err := s.Set(k, v[0]); err != nil {
-				http.Error(w, "set: "+err.Error(), http.StatusInternalServerError)
-				return
-			}
-		}
-		io.WriteString(w, csDump(s))
-	})
-	mux.HandleFunc("/incr", func(w http.ResponseWriter, r *http.Request) {
-		s := session(w, r)
-		if s == nil {
-			return
-		}
-		n, _ := GetAs[int](s, "n")
-		if err := s.Set("n", n+1); err != nil {
-			http.Error(w, "set: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		io.WriteString(w, csDump(s))
-	})
-	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
-		if s := session(w, r); s != nil {
-			s.Invalidate()
-			io.WriteString(w, "bye")
-		}
-	})
-	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
-		s := session(w, r)
-		if s == nil {
-			return
-		}
-		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
-		if err := s.Set("big", strings.Repeat("x", n)); err != nil {
-			http.Error(w, "set: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		if _, err := io.WriteString(w, "SECRET-BODY"); err != nil {
-			w.Header().Set("X-Write-Error", err.Error()) // too late to show; kept for the record
-		}
-	})
-	return mux
-}
-
-// csDump renders a session deterministically: "new=<bool>" then its keys
-// in order.
-func csDump(s *Session) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "new=%v", s.IsNew())
-	for _, k := range s.Keys() {
-		fmt.Fprintf(&b, " %s=%v", k, s.Get(k))
-	}
-	return b.String()
-}
-
-const csFresh = "new=true"
-
-// csClient is a browser: a real server and a cookie jar (net/http's, or
-// csRawJar for cookies net/http cannot parse).
-type csClient struct {
-	t   testing.TB
-	srv *httptest.Server
-	c   *http.Client
-	jar *cookiejar.Jar
-	raw *csRawJar
-}
-
-func csNewClient(t testing.TB, rawCookies bool, h http.Handler) *csClient {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	c := &csClient{t: t, srv: srv}
-	if rawCookies {
-		c.raw = &csRawJar{next: srv.Client().Transport}
-		c.c = &http.Client{Transport: c.raw}
-		return c
-	}
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.jar, c.c = jar, &http.Client{Jar: jar}
-	return c
-}
-
-// csRawJar keeps the session cookie's value byte for byte, as a browser
-// does. net/http's cookiejar drops Python-quoted values such as the
-// insecure store's.
-type csRawJar struct {
-	mu    sync.Mutex
-	value string
-	next  http.RoundTripper
-}
-
-func (j *csRawJar) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	j.mu.Lock()
-	if j.value != "" {
-		r.Header.Set("Cookie", DefaultCookieName+"="+j.value)
-	}
-	j.mu.Unlock()
-	resp, err := j.next.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	if v, deleted, ok := csSetCookie(resp.Header); ok {
-		j.mu.Lock()
-		j.value = v
-		if deleted {
-			j.value = ""
-		}
-		j.mu.Unlock()
-	}
-	return resp, nil
-}
-
-// csSetCookie returns the raw value of the session's Set-Cookie line and
-// whether it deletes the cookie.
-func csSetCookie(h http.Header) (value string, deleted, ok bool) {
-	for _, line := range h.Values("Set-Cookie") {
-		name, rest, _ := strings.Cut(line, "=")
-		if name != DefaultCookieName {
-			continue
-		}
-		value, attrs, _ := strings.Cut(rest, ";")
-		return value, value == "" || strings.Contains(attrs, "Max-Age=0"), true
-	}
-	return "", false, false
-}
-
-type csResp struct {
-	status    int
-	body      string
-	setCookie []string
-	header    http.Header
-}
-
-func (c *csClient) get(path string) csResp {
-	c.t.Helper()
-	resp, err := c.c.Get(c.srv.URL + path)
-	if err != nil {
-		c.t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatalf("GET %s: read body: %v", path, err)
-	}
-	return csResp{resp.StatusCode, string(body), resp.Header.Values("Set-Cookie"), resp.Header}
-}
-
-// getWith sends one request with a raw Cookie header and no jar.
-func (c *csClient) getWith(path, cookie string) csResp {
-	c.t.Helper()
-	req, err := http.NewRequest("GET", c.srv.URL+path, nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Cookie", cookie)
-	resp, err := c.srv.Client().Do(req)
-	if err != nil {
-		c.t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return csResp{resp.StatusCode, string(body), resp.Header.Values("Set-Cookie"), resp.Header}
-}
-
-// cookie returns the session cookie's value in the jar, or "".
-func (c *csClient) cookie() string {
-	if c.raw != nil {
-		c.raw.mu.Lock()
-		defer c.raw.mu.Unlock()
-		return c.raw.value
-	}
-	u, _ := url.Parse(c.srv.URL)
-	for _, ck := range c.jar.Cookies(u) {
-		if ck.Name == DefaultCookieName {
-			return ck.Value
-		}
-	}
-	return ""
-}
-
-func (c *csClient) expect(path string, status int, body string) csResp {
-	c.t.Helper()
-	r := c.get(path)
-	if r.status != status || r.body != body {
-		c.t.Fatalf("GET %s = %d %q, want %d %q", path, r.status, r.body, status, body)
-	}
-	return r
-}
-
-// csProbe runs one request in process with a raw Cookie header (any bytes,
-// no client-side validation) and returns the status and body.
-func csProbe(h http.Handler, cookieHeader string) (int, string) {
-	r := httptest.NewRequest("GET", "http://127.0.0.1/get", nil)
-	if cookieHeader != "" {
-		r.Header.Set("Cookie", cookieHeader)
-	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	return w.Code, w.Body.String()
-}
-
-// csMint runs path in process (with an optional cookie value) and returns
-// the session cookie value the response sets.
-func csMint(t testing.TB, h http.Handler, path, cookie string) string {
-	t.Helper()
-	r := httptest.NewRequest("GET", "http://127.0.0.1"+path, nil)
-	if cookie != "" {
-		r.Header.Set("Cookie", DefaultCookieName+"="+cookie)
-	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	if w.Code != http.StatusOK {
-		t.Fatalf("GET %s = %d %q", path, w.Code, w.Body.String())
-	}
-	if v, deleted, ok := csSetCookie(w.Header()); ok && !deleted {
-		return v
-	}
-	t.Fatalf("GET %s set no session cookie (headers %v)", path, w.Header())
-	return ""
-}
 
 // TestCSEndToEnd runs set → read → modify → logout → fresh over a real
 // server and a cookie jar, for every store.
 func TestCSEndToEnd(t *testing.T) {
-	for _, k := range csKinds() {
+	for _, k := range storeKinds() {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			c := csNewClient(t, k.rawCookies, csMiddleware(t, csMustStore(t, k))(csApp()))
+			c := startApp(t, mustStore(t, k), appRoutes()).visitor(k.rawCookies)
 
 			// An anonymous visitor who only reads gets no cookie.
-			r := c.expect("/get", 200, csFresh)
-			if len(r.setCookie) != 0 {
-				t.Fatalf("anonymous read set a cookie: %q", r.setCookie)
+			r := c.expect(t, "/get", 200, freshSession)
+			if len(r.setCookies()) != 0 {
+				t.Fatalf("anonymous read set a cookie: %q", r.setCookies())
 			}
 			if got := r.header.Get("Vary"); got != "Cookie" {
 				t.Errorf("Vary = %q, want Cookie", got)
 			}
 
 			// Set.
-			r = c.expect("/set?user=alice", 200, "new=true user=alice")
-			if len(r.setCookie) != 1 {
-				t.Fatalf("Set-Cookie = %q, want one", r.setCookie)
+			r = c.expect(t, "/set?k=user&v=alice", 200, "new=true user=alice")
+			if len(r.setCookies()) != 1 {
+				t.Fatalf("Set-Cookie = %q, want one", r.setCookies())
 			}
 			for _, attr := range []string{"session=", "; Path=/", "; HttpOnly", "; Secure", "; SameSite=Lax", "; Max-Age=86400", "; Expires="} {
-				if !strings.Contains(r.setCookie[0], attr) {
-					t.Errorf("Set-Cookie %q lacks %q", r.setCookie[0], attr)
+				if !strings.Contains(r.setCookies()[0], attr) {
+					t.Errorf("Set-Cookie %q lacks %q", r.setCookies()[0], attr)
 				}
 			}
-			if n := len(r.setCookie[0]); n > 4096+200 {
+			if n := len(r.setCookies()[0]); n > 4096+200 {
 				t.Errorf("Set-Cookie is %d bytes", n)
 			}
 
 			// Read back on the next request; a read sends no cookie.
-			r = c.expect("/get", 200, "new=false user=alice")
-			if len(r.setCookie) != 0 {
-				t.Errorf("read-only request set a cookie: %q", r.setCookie)
+			r = c.expect(t, "/get", 200, "new=false user=alice")
+			if len(r.setCookies()) != 0 {
+				t.Errorf("read-only request set a cookie: %q", r.setCookies())
 			}
 
 			// Modify.
-			c.expect("/incr", 200, "new=false n=1 user=alice")
-			c.expect("/incr", 200, "new=false n=2 user=alice")
-			c.expect("/set?user=bob", 200, "new=false n=2 user=bob")
-			c.expect("/get", 200, "new=false n=2 user=bob")
+			c.expect(t, "/incr", 200, "new=false n=1 user=alice")
+			c.expect(t, "/incr", 200, "new=false n=2 user=alice")
+			c.expect(t, "/set?k=user&v=bob", 200, "new=false n=2 user=bob")
+			c.expect(t, "/get", 200, "new=false n=2 user=bob")
 			before := c.cookie()
 			if before == "" {
 				t.Fatal("no session cookie in the jar")
 			}
 
 			// Logout: the cookie is deleted with the same attributes.
-			r = c.expect("/logout", 200, "bye")
-			if len(r.setCookie) != 1 || !strings.Contains(r.setCookie[0], "Max-Age=0") ||
-				!strings.Contains(r.setCookie[0], "; Path=/") {
-				t.Fatalf("logout Set-Cookie = %q, want a deletion", r.setCookie)
+			r = c.expect(t, "/logout", 200, "bye")
+			if len(r.setCookies()) != 1 || !strings.Contains(r.setCookies()[0], "Max-Age=0") ||
+				!strings.Contains(r.setCookies()[0], "; Path=/") {
+				t.Fatalf("logout Set-Cookie = %q, want a deletion", r.setCookies())
 			}
 			if got := c.cookie(); got != "" {
 				t.Fatalf("jar still holds %q after logout", got)
 			}
 
 			// The next request is a fresh session.
-			c.expect("/get", 200, csFresh)
-			c.expect("/incr", 200, "new=true n=1")
+			c.expect(t, "/get", 200, freshSession)
+			c.expect(t, "/incr", 200, "new=true n=1")
 
 			// Replaying the cookie from before the logout: a server-side
 			// store has deleted the record; a cookie store cannot revoke
 			// (documented on CookieStore), so the old cookie still opens.
-			r = c.getWith("/get", DefaultCookieName+"="+before)
+			r = c.app.do(t, nil, "/get", &http.Cookie{Name: DefaultCookieName, Value: before})
 			want := "new=false n=2 user=bob"
 			if !k.cookie {
-				want = csFresh
+				want = freshSession
 			}
 			if r.status != 200 || r.body != want {
 				t.Fatalf("replayed pre-logout cookie: %d %q, want 200 %q", r.status, r.body, want)
@@ -510,14 +97,14 @@ func TestCSEndToEnd(t *testing.T) {
 func TestCSStoreContract(t *testing.T) {
 	ctx := context.Background()
 	records := []string{
-		csAiohttpPlain,
+		aiohttpPlain,
 		`{"created":1700000000,"session":{"user":"alice","q":"a\"b;c,d\\e"},"accessed":1700000100,"flash":["x"]}`,
 		`{"created":1700000000,"session":{"n":1},"accessed":1700000100.025}`,
 		`{"created":1700000000,"session":{"u":"é日本😀"}}`,
 	}
-	for _, k := range csKinds() {
+	for _, k := range storeKinds() {
 		t.Run(k.name, func(t *testing.T) {
-			store := csMustStore(t, k)
+			store := mustStore(t, k)
 			for _, rec := range records {
 				data := []byte(rec)
 				tok, err := store.Save(ctx, "", data, time.Hour)
@@ -532,13 +119,13 @@ func TestCSStoreContract(t *testing.T) {
 					t.Errorf("Load(Save(%s)) = %v (token %q)", rec, err, tok)
 					continue
 				}
-				if string(got) != rec && !(k.name == "insecure" && csSameJSON(got, []byte(rec))) {
+				if string(got) != rec && !(k.name == "insecure" && sameJSON(got, []byte(rec))) {
 					t.Errorf("Load(Save(%s)) = %q", rec, got)
 				}
 				for i := range got {
 					got[i] = 'X'
 				}
-				if again, err := store.Load(ctx, tok); err != nil || !csSameJSON(again, []byte(rec)) {
+				if again, err := store.Load(ctx, tok); err != nil || !sameJSON(again, []byte(rec)) {
 					t.Errorf("second Load after changing the first result: %q, %v", again, err)
 				}
 			}
@@ -546,17 +133,8 @@ func TestCSStoreContract(t *testing.T) {
 	}
 }
 
-// csSameJSON reports whether a and b are equal JSON documents.
-func csSameJSON(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	return fmt.Sprintf("%#v", x) == fmt.Sprintf("%#v", y)
-}
-
-// csVariant is one tampered cookie value.
-type csVariant struct {
+// tamperVariant is one tampered cookie value.
+type tamperVariant struct {
 	desc  string
 	value string
 	// strict: the store must reject it. Otherwise (a change of the text
@@ -565,11 +143,11 @@ type csVariant struct {
 	strict bool
 }
 
-func csVariants(k csKind, tok string) []csVariant {
-	var vs []csVariant
+func tamperVariants(k storeKind, tok string) []tamperVariant {
+	var vs []tamperVariant
 	add := func(strict bool, desc, v string) {
 		if v != tok {
-			vs = append(vs, csVariant{desc, v, strict})
+			vs = append(vs, tamperVariant{desc, v, strict})
 		}
 	}
 	// Bit flips of the text.
@@ -591,7 +169,7 @@ func csVariants(k csKind, tok string) []csVariant {
 	// Bit flips, truncation and appends below the text encoding.
 	parts, ok := k.decode(tok)
 	if !ok {
-		panic("csVariants: cannot decode a real cookie")
+		panic("tamperVariants: cannot decode a real cookie")
 	}
 	clone := func() [][]byte {
 		c := make([][]byte, len(parts))
@@ -628,31 +206,21 @@ func csVariants(k csKind, tok string) []csVariant {
 	return vs
 }
 
-// csHTTPValue is a cookie value as a server sees it: without surrounding
-// blanks and double quotes.
-func csHTTPValue(v string) string {
-	v = strings.Trim(v, " \t")
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		v = v[1 : len(v)-1]
-	}
-	return v
-}
-
 // TestCSTamperSweep feeds every cookie store tampered, truncated, extended,
 // empty, garbage, foreign-key and expired cookies: each must read as a
 // fresh empty session with status 200. The insecure store is swept too, for
 // status 200 only: it cannot detect tampering.
 func TestCSTamperSweep(t *testing.T) {
 	ctx := context.Background()
-	for _, k := range csCookieKinds() {
+	for _, k := range cookieKinds() {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			store := csMustStore(t, k, csKeyA)
-			clock := csNewClock()
-			h := csMiddleware(t, store, WithClock(clock.Now), WithLifetime(time.Hour))(csApp())
-			tok := csMint(t, h, "/set?user=alice&role=admin", "")
+			store := mustStore(t, k, keyA)
+			clock := testClockAt(time.Unix(1700000000, 0))
+			h := newMiddleware(t, store, WithClock(clock.Now), WithLifetime(time.Hour))(appRoutes())
+			tok := mint(t, h, "/set?k=user&v=alice&k=role&v=admin", "")
 			const orig = "new=false role=admin user=alice"
-			if code, body := csProbe(h, DefaultCookieName+"="+tok); code != 200 || body != orig {
+			if code, body := probe(h, DefaultCookieName+"="+tok); code != 200 || body != orig {
 				t.Fatalf("genuine cookie: %d %q", code, body)
 			}
 			origData, err := store.Load(ctx, tok)
@@ -660,7 +228,7 @@ func TestCSTamperSweep(t *testing.T) {
 				t.Fatalf("Load(genuine) = %v", err)
 			}
 
-			variants := csVariants(k, tok)
+			variants := tamperVariants(k, tok)
 			sameData, forged := 0, 0
 			for _, v := range variants {
 				data, err := store.Load(ctx, v.value)
@@ -681,21 +249,21 @@ func TestCSTamperSweep(t *testing.T) {
 				// What reaches the store through HTTP: surrounding blanks
 				// and quotes are not part of a cookie's value.
 				httpOpened := opened
-				if hv := csHTTPValue(v.value); hv != v.value {
+				if hv := httpCookieValue(v.value); hv != v.value {
 					d, err := store.Load(ctx, hv)
 					httpOpened = err == nil && bytes.Equal(d, origData)
 				}
-				code, body := csProbe(h, DefaultCookieName+"="+v.value)
+				code, body := probe(h, DefaultCookieName+"="+v.value)
 				if code != http.StatusOK {
 					t.Errorf("%s: status %d %q, want 200", v.desc, code, body)
 					continue
 				}
 				switch {
 				case k.forgeable:
-					if body != csFresh && body != orig {
+					if body != freshSession && body != orig {
 						forged++
 					}
-				case body == csFresh:
+				case body == freshSession:
 				case body == orig && httpOpened:
 				default:
 					t.Errorf("%s: session %q, want a fresh one", v.desc, body)
@@ -706,31 +274,31 @@ func TestCSTamperSweep(t *testing.T) {
 
 			// Sealed with another key.
 			if k.keyed {
-				other := csMiddleware(t, csMustStore(t, k, csKeyB), WithClock(clock.Now))(csApp())
-				foreign := csMint(t, other, "/set?user=mallory", "")
+				other := newMiddleware(t, mustStore(t, k, keyB), WithClock(clock.Now))(appRoutes())
+				foreign := mint(t, other, "/set?k=user&v=mallory", "")
 				if _, err := store.Load(ctx, foreign); !errors.Is(err, ErrNotFound) {
 					t.Errorf("Load(other key) = %v, want ErrNotFound", err)
 				}
-				if code, body := csProbe(h, DefaultCookieName+"="+foreign); code != 200 || body != csFresh {
-					t.Errorf("cookie sealed with another key: %d %q, want 200 %q", code, body, csFresh)
+				if code, body := probe(h, DefaultCookieName+"="+foreign); code != 200 || body != freshSession {
+					t.Errorf("cookie sealed with another key: %d %q, want 200 %q", code, body, freshSession)
 				}
 			}
 
 			// Expired: the lifetime is enforced from the sealed record,
 			// whatever the cookie's Max-Age says.
 			clock.Set(time.Unix(1700000000, 0).Add(time.Hour - time.Second))
-			if code, body := csProbe(h, DefaultCookieName+"="+tok); code != 200 || body != orig {
+			if code, body := probe(h, DefaultCookieName+"="+tok); code != 200 || body != orig {
 				t.Errorf("1s before expiry: %d %q, want 200 %q", code, body, orig)
 			}
 			clock.Set(time.Unix(1700000000, 0).Add(time.Hour))
-			if code, body := csProbe(h, DefaultCookieName+"="+tok); code != 200 || body != csFresh {
-				t.Errorf("expired cookie: %d %q, want 200 %q", code, body, csFresh)
+			if code, body := probe(h, DefaultCookieName+"="+tok); code != 200 || body != freshSession {
+				t.Errorf("expired cookie: %d %q, want 200 %q", code, body, freshSession)
 			}
 
 			// Several bad cookies of the same name, then the good one.
 			clock.Set(time.Unix(1700000000, 0))
 			hdr := DefaultCookieName + "=garbage; " + DefaultCookieName + "=" + tok[:len(tok)/2] + "; " + DefaultCookieName + "=" + tok
-			if code, body := csProbe(h, hdr); code != 200 || body != orig {
+			if code, body := probe(h, hdr); code != 200 || body != orig {
 				t.Errorf("bad cookies before the good one: %d %q, want 200 %q", code, body, orig)
 			}
 		})
@@ -742,19 +310,19 @@ func TestCSTamperSweep(t *testing.T) {
 // aiohttp_session's SimpleCookieStorage quoting (aiohttp_session-wire.md
 // §6.2), and anyone can read it.
 func TestCSInsecureStoreForgery(t *testing.T) {
-	clock := csNewClock()
-	h := csMiddleware(t, NewInsecureCookieStore(), WithClock(clock.Now))(csApp())
+	clock := testClockAt(time.Unix(1700000000, 0))
+	h := newMiddleware(t, NewInsecureCookieStore(), WithClock(clock.Now))(appRoutes())
 	forged := `"{\"created\": 1700000000\054 \"session\": {\"user\": \"admin\"}}"`
-	code, body := csProbe(h, DefaultCookieName+"="+forged)
+	code, body := probe(h, DefaultCookieName+"="+forged)
 	if code != 200 || body != "new=false user=admin" {
 		t.Fatalf("forged cookie: %d %q; the insecure store is documented to accept it", code, body)
 	}
 	// Unquoted raw JSON is accepted as well.
-	code, body = csProbe(h, DefaultCookieName+`={"created":1700000000,"session":{"user":"root"}}`)
+	code, body = probe(h, DefaultCookieName+`={"created":1700000000,"session":{"user":"root"}}`)
 	if code != 200 || body != "new=false user=root" {
 		t.Fatalf("forged raw JSON cookie: %d %q", code, body)
 	}
-	tok := csMint(t, h, "/set?secret=hunter2", "")
+	tok := mint(t, h, "/set?k=secret&v=hunter2", "")
 	if !strings.Contains(tok, "hunter2") {
 		t.Fatalf("insecure cookie %q does not carry the plain record", tok)
 	}
@@ -763,17 +331,17 @@ func TestCSInsecureStoreForgery(t *testing.T) {
 // TestCSSignedStoreReadable pins that a signed cookie hides nothing from
 // the client, while it cannot be changed.
 func TestCSSignedStoreReadable(t *testing.T) {
-	h := csMiddleware(t, csMustStore(t, csKindNamed("signed")))(csApp())
-	tok := csMint(t, h, "/set?secret=hunter2", "")
+	h := newMiddleware(t, mustStore(t, kindNamed("signed")))(appRoutes())
+	tok := mint(t, h, "/set?k=secret&v=hunter2", "")
 	payload, _, _ := strings.Cut(tok, ".")
 	plain, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil || !bytes.Contains(plain, []byte("hunter2")) {
 		t.Fatalf("signed cookie %q does not carry the readable record (%v)", tok, err)
 	}
 	// Nor do the encrypted stores show it.
-	for _, k := range []csKind{csKindNamed("encrypted"), csKindNamed("nacl")} {
-		h := csMiddleware(t, csMustStore(t, k))(csApp())
-		tok := csMint(t, h, "/set?secret=hunter2", "")
+	for _, k := range []storeKind{kindNamed("encrypted"), kindNamed("nacl")} {
+		h := newMiddleware(t, mustStore(t, k))(appRoutes())
+		tok := mint(t, h, "/set?k=secret&v=hunter2", "")
 		parts, _ := k.decode(tok)
 		for _, p := range parts {
 			if bytes.Contains(p, []byte("hunter2")) || strings.Contains(tok, "hunter2") {
@@ -787,21 +355,21 @@ func TestCSSignedStoreReadable(t *testing.T) {
 // are sealed with newKey, and dropping oldKey ends the old sessions.
 func TestCSKeyRotation(t *testing.T) {
 	ctx := context.Background()
-	oldKey, newKey := csKeyA, csKeyB
-	for _, k := range csKeyedKinds() {
+	oldKey, newKey := keyA, keyB
+	for _, k := range keyedKinds() {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			hOld := csMiddleware(t, csMustStore(t, k, oldKey))(csApp())
-			tokOld := csMint(t, hOld, "/set?user=alice", "")
+			hOld := newMiddleware(t, mustStore(t, k, oldKey))(appRoutes())
+			tokOld := mint(t, hOld, "/set?k=user&v=alice", "")
 
-			both := csMustStore(t, k, newKey, oldKey)
-			hBoth := csMiddleware(t, both)(csApp())
-			if code, body := csProbe(hBoth, DefaultCookieName+"="+tokOld); code != 200 || body != "new=false user=alice" {
+			both := mustStore(t, k, newKey, oldKey)
+			hBoth := newMiddleware(t, both)(appRoutes())
+			if code, body := probe(hBoth, DefaultCookieName+"="+tokOld); code != 200 || body != "new=false user=alice" {
 				t.Fatalf("old cookie after rotation: %d %q", code, body)
 			}
-			tokNew := csMint(t, hBoth, "/set?user=bob", tokOld)
+			tokNew := mint(t, hBoth, "/set?k=user&v=bob", tokOld)
 
-			onlyNew := csMustStore(t, k, newKey)
+			onlyNew := mustStore(t, k, newKey)
 			data, err := onlyNew.Load(ctx, tokNew)
 			if err != nil {
 				t.Fatalf("store with only the new key: Load(new cookie) = %v", err)
@@ -810,23 +378,23 @@ func TestCSKeyRotation(t *testing.T) {
 			if err := (JSONCodec{}).DecodeRecord(data, &rec); err != nil || string(rec.Values["user"]) != `"bob"` {
 				t.Fatalf("new cookie holds %q (%v)", data, err)
 			}
-			if _, err := csMustStore(t, k, oldKey).Load(ctx, tokNew); !errors.Is(err, ErrNotFound) {
+			if _, err := mustStore(t, k, oldKey).Load(ctx, tokNew); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("store with only the old key: Load(new cookie) = %v, want ErrNotFound", err)
 			}
 			// A second rotation step with the keys in the other order
 			// still opens both.
 			for _, tok := range []string{tokOld, tokNew} {
-				if _, err := csMustStore(t, k, oldKey, newKey).Load(ctx, tok); err != nil {
+				if _, err := mustStore(t, k, oldKey, newKey).Load(ctx, tok); err != nil {
 					t.Errorf("(old, new) store: Load = %v", err)
 				}
 			}
 
 			// Old key dropped.
-			hNew := csMiddleware(t, onlyNew)(csApp())
-			if code, body := csProbe(hNew, DefaultCookieName+"="+tokOld); code != 200 || body != csFresh {
+			hNew := newMiddleware(t, onlyNew)(appRoutes())
+			if code, body := probe(hNew, DefaultCookieName+"="+tokOld); code != 200 || body != freshSession {
 				t.Errorf("old cookie after the old key was dropped: %d %q, want a fresh session", code, body)
 			}
-			if code, body := csProbe(hNew, DefaultCookieName+"="+tokNew); code != 200 || body != "new=false user=bob" {
+			if code, body := probe(hNew, DefaultCookieName+"="+tokNew); code != 200 || body != "new=false user=bob" {
 				t.Errorf("new cookie after the old key was dropped: %d %q", code, body)
 			}
 		})
@@ -836,7 +404,7 @@ func TestCSKeyRotation(t *testing.T) {
 // TestCSKeyValidation: no key, short, long, empty and repeated keys are
 // refused with ErrInvalidKey; every accepted length works.
 func TestCSKeyValidation(t *testing.T) {
-	for _, k := range csKeyedKinds() {
+	for _, k := range keyedKinds() {
 		t.Run(k.name, func(t *testing.T) {
 			bad := map[string][][]byte{
 				"no key":         nil,
@@ -846,11 +414,11 @@ func TestCSKeyValidation(t *testing.T) {
 				"16 bytes":       {make([]byte, 16)},
 				"long":           {make([]byte, k.maxKey+1)},
 				"128 bytes":      {make([]byte, 128)},
-				"duplicate":      {csKeyA, csKeyB, bytes.Clone(csKeyA)},
-				"bad second key": {csKeyA, make([]byte, k.minKey-1)},
+				"duplicate":      {keyA, keyB, bytes.Clone(keyA)},
+				"bad second key": {keyA, make([]byte, k.minKey-1)},
 			}
 			for name, keys := range bad {
-				s, err := k.build(keys...)
+				s, err := k.build(nil, keys...)
 				if !errors.Is(err, ErrInvalidKey) {
 					t.Errorf("%s: err = %v, want ErrInvalidKey", name, err)
 				}
@@ -860,7 +428,7 @@ func TestCSKeyValidation(t *testing.T) {
 			}
 			for _, n := range []int{k.minKey, (k.minKey + k.maxKey) / 2, k.maxKey} {
 				key := bytes.Repeat([]byte{byte(n)}, n)
-				s, err := k.build(key, csKeyC)
+				s, err := k.build(nil, key, keyC)
 				if err != nil {
 					t.Errorf("%d-byte key: %v", n, err)
 					continue
@@ -881,9 +449,9 @@ func TestCSKeyValidation(t *testing.T) {
 // change the store.
 func TestCSKeysAreCopied(t *testing.T) {
 	ctx := context.Background()
-	for _, k := range csKeyedKinds() {
-		key := bytes.Clone(csKeyA)
-		s := csMustStore(t, k, key)
+	for _, k := range keyedKinds() {
+		key := bytes.Clone(keyA)
+		s := mustStore(t, k, key)
 		tok, _ := s.Save(ctx, "", []byte("data"), time.Hour)
 		for i := range key {
 			key[i] = 0
@@ -892,7 +460,7 @@ func TestCSKeysAreCopied(t *testing.T) {
 			t.Errorf("%s: after zeroing the caller's key: %q, %v", k.name, data, err)
 		}
 		tok2, _ := s.Save(ctx, "", []byte("data2"), time.Hour)
-		if _, err := csMustStore(t, k, csKeyA).Load(ctx, tok2); err != nil {
+		if _, err := mustStore(t, k, keyA).Load(ctx, tok2); err != nil {
 			t.Errorf("%s: sealed with a key changed by the caller: %v", k.name, err)
 		}
 	}
@@ -902,7 +470,7 @@ func TestCSKeysAreCopied(t *testing.T) {
 // response, with no Set-Cookie and none of the handler's body; the
 // client's previous session is untouched.
 func TestCSOversizedSession(t *testing.T) {
-	for _, k := range csCookieKinds() {
+	for _, k := range cookieKinds() {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
 			var mu sync.Mutex
@@ -913,14 +481,14 @@ func TestCSOversizedSession(t *testing.T) {
 				mu.Unlock()
 				http.Error(w, "session too large", http.StatusInternalServerError)
 			}
-			c := csNewClient(t, k.rawCookies, csMiddleware(t, csMustStore(t, k), WithErrorHandler(eh))(csApp()))
-			c.expect("/set?user=alice", 200, "new=true user=alice")
-			r := c.get("/big?n=5000")
+			c := startApp(t, mustStore(t, k), appRoutes(), WithErrorHandler(eh)).visitor(k.rawCookies)
+			c.expect(t, "/set?k=user&v=alice", 200, "new=true user=alice")
+			r := c.get(t, "/big?n=5000")
 			if r.status != http.StatusInternalServerError || r.body != "session too large\n" {
 				t.Fatalf("oversized: %d %q, want the error handler's 500", r.status, r.body)
 			}
-			if len(r.setCookie) != 0 {
-				t.Fatalf("oversized: Set-Cookie %q sent", r.setCookie)
+			if len(r.setCookies()) != 0 {
+				t.Fatalf("oversized: Set-Cookie %q sent", r.setCookies())
 			}
 			if strings.Contains(r.body, "SECRET-BODY") {
 				t.Fatal("the handler's body was sent")
@@ -931,15 +499,15 @@ func TestCSOversizedSession(t *testing.T) {
 			if !errors.Is(err, ErrCookieTooLarge) {
 				t.Fatalf("error handler got %v, want ErrCookieTooLarge", err)
 			}
-			c.expect("/get", 200, "new=false user=alice")
+			c.expect(t, "/get", 200, "new=false user=alice")
 		})
 	}
 	// A server-side store keeps large values out of the cookie.
 	t.Run("memory", func(t *testing.T) {
-		c := csNewClient(t, false, csMiddleware(t, NewMemoryStore())(csApp()))
-		r := c.get("/big?n=100000")
-		if r.status != 200 || r.body != "SECRET-BODY" || len(r.setCookie) != 1 {
-			t.Fatalf("memory store, 100 kB value: %d %q %q", r.status, r.body, r.setCookie)
+		c := startApp(t, NewMemoryStore(), appRoutes()).visitor(false)
+		r := c.get(t, "/big?n=100000")
+		if r.status != 200 || r.body != "SECRET-BODY" || len(r.setCookies()) != 1 {
+			t.Fatalf("memory store, 100 kB value: %d %q %q", r.status, r.body, r.setCookies())
 		}
 	})
 }
@@ -949,9 +517,9 @@ func TestCSOversizedSession(t *testing.T) {
 // accepted and reads back; 4097 is refused.
 func TestCSCookieSizeBoundary(t *testing.T) {
 	ctx := context.Background()
-	clock := csNewClock()
+	clock := testClockAt(time.Unix(1700000000, 0))
 	store := NewInsecureCookieStore()
-	h := csMiddleware(t, store, WithClock(clock.Now))(csApp())
+	h := newMiddleware(t, store, WithClock(clock.Now))(appRoutes())
 	// The cookie value for a "big" value of n bytes, as the middleware
 	// will seal it.
 	tokenLen := func(n int) int {
@@ -973,14 +541,18 @@ func TestCSCookieSizeBoundary(t *testing.T) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		size := len(DefaultCookieName) + 1 + base + n
-		value, _, sent := csSetCookie(w.Header())
+		c, _ := setCookie(w.Header(), DefaultCookieName)
+		sent, value := c != nil, ""
+		if sent {
+			value = c.Value
+		}
 		switch {
 		case n <= limit && (w.Code != 200 || !sent || len(value) != base+n):
 			t.Errorf("cookie of %d bytes: %d, sent %v (%d bytes), want 200 with the cookie", size, w.Code, sent, len(value))
 		case n > limit && (w.Code != 500 || sent):
 			t.Errorf("cookie of %d bytes: %d, sent %v, want 500 and no cookie", size, w.Code, sent)
 		case n <= limit:
-			code, body := csProbe(h, DefaultCookieName+"="+value)
+			code, body := probe(h, DefaultCookieName+"="+value)
 			if code != 200 || !strings.HasPrefix(body, "new=false big=xxx") {
 				t.Errorf("cookie of %d bytes does not read back: %d %.40q", size, code, body)
 			}
@@ -988,388 +560,60 @@ func TestCSCookieSizeBoundary(t *testing.T) {
 	}
 }
 
-// The aiohttp_session NaCl worked example (aiohttp_session-wire.md §6.4).
-const (
-	csAiohttpKey   = "Thirty  two  length  bytes  key."
-	csAiohttpToken = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXhiEaTCpeLavmGqBg97m2JZNOajbEBqQnCjzbPyAhcyjOW4Tcgtzrow6P5+f4WwXV00xrhrzUXCe7PkES"
-	csAiohttpPlain = `{"created": 1700000000, "session": {"a": 1}}`
-)
-
-func csAiohttpNonce() *[24]byte {
-	var n [24]byte
-	for i := range n {
-		n[i] = byte(i)
-	}
-	return &n
-}
-
-// TestCSNaClAiohttpWire: the §6.4 token opens to the exact plaintext,
-// sealing with the same nonce reproduces it byte for byte, and the session
-// inside reads through the middleware.
-func TestCSNaClAiohttpWire(t *testing.T) {
-	ctx := context.Background()
-	key := []byte(csAiohttpKey)
-	if len(key) != 32 {
-		t.Fatalf("key has %d bytes", len(key))
-	}
-	store, err := NewNaClCookieStore(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := store.Load(ctx, csAiohttpToken)
-	if err != nil || string(data) != csAiohttpPlain {
-		t.Fatalf("Load(aiohttp token) = %q, %v; want %q", data, err, csAiohttpPlain)
-	}
-
-	// The format: standard base64 with padding of nonce || secretbox.
-	var k32 [32]byte
-	copy(k32[:], key)
-	box := secretbox.Seal(csAiohttpNonce()[:], []byte(csAiohttpPlain), csAiohttpNonce(), &k32)
-	if got := base64.StdEncoding.EncodeToString(box); got != csAiohttpToken {
-		t.Fatalf("secretbox with the fixed nonce = %s, want %s", got, csAiohttpToken)
-	}
-	// The sealer produces that format: its nonce prefix opens the box.
-	tok, err := store.Save(ctx, "", []byte(csAiohttpPlain), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := base64.StdEncoding.DecodeString(tok)
-	if err != nil || len(raw) != 24+secretbox.Overhead+len(csAiohttpPlain) {
-		t.Fatalf("sealed token %q: %d raw bytes, %v", tok, len(raw), err)
-	}
-	var nonce [24]byte
-	copy(nonce[:], raw)
-	if plain, ok := secretbox.Open(nil, raw[24:], &nonce, &k32); !ok || string(plain) != csAiohttpPlain {
-		t.Fatalf("sealer output does not open with plain secretbox: %q %v", plain, ok)
-	}
-	if tok == csAiohttpToken {
-		t.Fatal("sealer reused the example's nonce")
-	}
-
-	// The padded variant (45 bytes ⇒ 85 raw ⇒ "=="), also quoted as Python
-	// emits it.
-	padded := `{"created": 1700000000, "session": {"a": 12}}`
-	ptok := base64.StdEncoding.EncodeToString(secretbox.Seal(csAiohttpNonce()[:], []byte(padded), csAiohttpNonce(), &k32))
-	if !strings.HasSuffix(ptok, "==") {
-		t.Fatalf("padded token %q", ptok)
-	}
-	if data, err := store.Load(ctx, ptok); err != nil || string(data) != padded {
-		t.Fatalf("Load(padded) = %q, %v", data, err)
-	}
-	if _, err := store.Load(ctx, strings.TrimRight(ptok, "=")); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Load(unpadded) = %v; Python rejects it too", err)
-	}
-	if _, err := store.Load(ctx, strings.NewReplacer("+", "-", "/", "_").Replace(csAiohttpToken)); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Load(urlsafe alphabet) = %v, want ErrNotFound", err)
-	}
-
-	// Through the middleware, a minute after aiohttp wrote it.
-	clock := csNewClock()
-	clock.Set(time.Unix(1700000060, 0))
-	var gotA int
-	var gotCreated time.Time
-	h := csMiddleware(t, store, WithClock(clock.Now))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := Get(r)
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		gotA, _ = GetAs[int](s, "a")
-		gotCreated = s.Created()
-		io.WriteString(w, csDump(s))
-	}))
-	for _, hdr := range []string{"session=" + csAiohttpToken, `session="` + ptok + `"`} {
-		code, body := csProbe(h, hdr)
-		if code != 200 || !strings.HasPrefix(body, "new=false a=1") {
-			t.Errorf("%s: %d %q", hdr, code, body)
-		}
-		if !gotCreated.Equal(time.Unix(1700000000, 0)) {
-			t.Errorf("Created = %v", gotCreated)
-		}
-	}
-	if gotA != 12 {
-		t.Errorf("a = %d, want 12 from the quoted padded cookie", gotA)
-	}
-
-	// A cookie written back by Go is still aiohttp's envelope: Python's
-	// json.loads finds "created" and "session" and ignores the rest.
-	tok = csMint(t, csMiddleware(t, store, WithClock(clock.Now))(csApp()), "/set?b=x", csAiohttpToken)
-	data, err = store.Load(ctx, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var env struct {
-		Created int64          `json:"created"`
-		Session map[string]any `json:"session"`
-	}
-	if err := json.Unmarshal(data, &env); err != nil || env.Created != 1700000000 ||
-		env.Session["a"] != float64(1) || env.Session["b"] != "x" {
-		t.Errorf("Go-written record %s: %+v %v", data, env, err)
-	}
-}
-
-// TestCSJSONCodecRoundTrip: every metadata field and awkward keys survive
-// EncodeRecord → DecodeRecord, and the output is valid JSON.
-func TestCSJSONCodecRoundTrip(t *testing.T) {
-	var c JSONCodec
-	keys := []string{"plain", `q"uote`, `back\slash`, "ctl\x00\x01\x1f\n\t", "ls\u2028ps\u2029",
-		"<&>", "é日本😀", "", " "}
-	persist := false
-	in := Record{
-		Created:    time.Unix(1700000000, 0),
-		Accessed:   time.Unix(1700000123, 456e6),
-		Lifetime:   90 * 24 * time.Hour,
-		Persistent: &persist,
-		Values:     map[string][]byte{},
-		Flashes:    []string{"saved", `"quoted"`, "line\nbreak", "\u2028", "é"},
-	}
-	for i, k := range keys {
-		v, err := c.EncodeValue(map[string]any{"i": i, "k": k})
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.Values[k] = v
-	}
-	data, err := c.EncodeRecord(&in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !json.Valid(data) {
-		t.Fatalf("EncodeRecord wrote invalid JSON: %s", data)
-	}
-	if bytes.Contains(data, []byte("\u2028")) || bytes.Contains(data, []byte("\u2029")) {
-		t.Errorf("raw U+2028/U+2029 in %s", data)
-	}
-	var out Record
-	if err := c.DecodeRecord(data, &out); err != nil {
-		t.Fatalf("DecodeRecord(%s): %v", data, err)
-	}
-	csSameRecord(t, &in, &out)
-
-	// Python's json.loads reads it too (same field names and structure).
-	var generic map[string]any
-	if err := json.Unmarshal(data, &generic); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"created", "session", "accessed", "lifetime", "persist", "flash"} {
-		if _, ok := generic[f]; !ok {
-			t.Errorf("field %q missing from %s", f, data)
-		}
-	}
-
-	// Defaults are omitted and read back as defaults.
-	minimal := Record{Created: time.Unix(5, 0), Values: map[string][]byte{"a": []byte("1")}}
-	data, _ = c.EncodeRecord(&minimal)
-	if string(data) != `{"created":5,"session":{"a":1}}` {
-		t.Errorf("minimal record = %s", data)
-	}
-	out = Record{}
-	if err := c.DecodeRecord(data, &out); err != nil {
-		t.Fatal(err)
-	}
-	if !out.Accessed.IsZero() || out.Lifetime != 0 || out.Persistent != nil || len(out.Flashes) != 0 {
-		t.Errorf("defaults decoded as %+v", out)
-	}
-
-	// Invalid UTF-8 in a key becomes U+FFFD, as encoding/json does.
-	bad := Record{Created: time.Unix(1, 0), Values: map[string][]byte{"bad\xffkey": []byte("1")}}
-	data, _ = c.EncodeRecord(&bad)
-	if !utf8.Valid(data) || !json.Valid(data) {
-		t.Fatalf("invalid UTF-8 key encoded as %q", data)
-	}
-	out = Record{}
-	if err := c.DecodeRecord(data, &out); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := out.Values["bad\uFFFDkey"]; !ok || len(out.Values) != 1 {
-		t.Errorf("invalid UTF-8 key decoded as %q", csKeysOf(out.Values))
-	}
-
-	// Values are not HTML-escaped, matching Python's json.dumps.
-	if v, _ := c.EncodeValue("<&>"); string(v) != `"<&>"` {
-		t.Errorf(`EncodeValue("<&>") = %s`, v)
-	}
-}
-
-func csKeysOf(m map[string][]byte) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	return ks
-}
-
-// csSameRecord compares two records, values by their decoded JSON.
-func csSameRecord(t testing.TB, a, b *Record) {
-	t.Helper()
-	if a.Created.Unix() != b.Created.Unix() || !a.Accessed.Equal(b.Accessed) || a.Lifetime != b.Lifetime {
-		t.Errorf("times differ: %v %v %v / %v %v %v", a.Created, a.Accessed, a.Lifetime, b.Created, b.Accessed, b.Lifetime)
-	}
-	if (a.Persistent == nil) != (b.Persistent == nil) || a.Persistent != nil && *a.Persistent != *b.Persistent {
-		t.Errorf("persistent differs: %v / %v", a.Persistent, b.Persistent)
-	}
-	if len(a.Flashes) != len(b.Flashes) {
-		t.Errorf("flashes differ: %q / %q", a.Flashes, b.Flashes)
-	} else {
-		for i := range a.Flashes {
-			if a.Flashes[i] != b.Flashes[i] {
-				t.Errorf("flash %d: %q / %q", i, a.Flashes[i], b.Flashes[i])
-			}
-		}
-	}
-	if len(a.Values) != len(b.Values) {
-		t.Errorf("keys differ: %q / %q", csKeysOf(a.Values), csKeysOf(b.Values))
-	}
-	for k, va := range a.Values {
-		vb, ok := b.Values[k]
-		if !ok {
-			t.Errorf("key %q lost", k)
-			continue
-		}
-		var x, y any
-		errA, errB := json.Unmarshal(va, &x), json.Unmarshal(vb, &y)
-		if errA != nil || errB != nil || fmt.Sprintf("%#v", x) != fmt.Sprintf("%#v", y) {
-			t.Errorf("key %q: %s / %s", k, va, vb)
-		}
-	}
-}
-
-// TestCSJSONCodecPython: what Python writes (with spaces, NaN, floats),
-// and what must be refused: "{}" (aiohttp's invalidated session), no
-// created time, non-objects, malformed JSON.
-func TestCSJSONCodecPython(t *testing.T) {
-	var c JSONCodec
-	// §6.1 example without its NaN member.
-	py := `{"created": 1700000000, "session": {"f": 1.0, "g": 1e-05, "h": 1e+16, "lt": "<&>", "u": "\u00e9\u2028\ud83d\ude00", "n": null, "t": true, "l": [1, 2]}}`
-	var rec Record
-	if err := c.DecodeRecord([]byte(py), &rec); err != nil {
-		t.Fatalf("Python envelope: %v", err)
-	}
-	if !rec.Created.Equal(time.Unix(1700000000, 0)) || len(rec.Values) != 8 {
-		t.Fatalf("decoded %v with %d values", rec.Created, len(rec.Values))
-	}
-	want := map[string]any{"f": 1.0, "g": 1e-05, "h": 1e16, "lt": "<&>", "u": "é\u2028😀", "n": nil, "t": true, "l": []any{1.0, 2.0}}
-	for k, w := range want {
-		var v any
-		if err := c.DecodeValue(rec.Values[k], &v); err != nil || fmt.Sprint(v) != fmt.Sprint(w) {
-			t.Errorf("%s = %#v (%v), want %#v", k, v, err, w)
-		}
-	}
-
-	// The same with Python's NaN, Infinity and -Infinity values: the
-	// envelope is accepted and keeps the rest of the session; those values
-	// alone fail to decode (encoding/json has no NaN).
-	nan := strings.Replace(py, `"l": [1, 2]}`, `"l": [1, 2], "nan": NaN, "inf": Infinity, "ninf": -Infinity}`, 1)
-	var nrec Record
-	if err := c.DecodeRecord([]byte(nan), &nrec); err != nil {
-		t.Fatalf("envelope with NaN: %v", err)
-	}
-	if len(nrec.Values) != 11 || string(nrec.Values["f"]) != "1.0" {
-		t.Errorf("envelope with NaN: values %q", nrec.Values)
-	}
-	for _, k := range []string{"nan", "inf", "ninf"} {
-		var f float64
-		if err := c.DecodeValue(nrec.Values[k], &f); err == nil {
-			t.Errorf("%s: decoded %v without error", k, f)
-		}
-	}
-	for _, bad := range []string{
-		`{"created": NaN, "session": {}}`,
-		`{"created": Infinity, "session": {}}`,
-		`{"created": 1700000000, "session": {"x": nan}}`,
-		`{"created": 1700000000, "session": {"x": NaNa}}`,
-		`{}`,
-		`{"session": {"a": 1}}`,
-		`[]`, `[{"created": 1, "session": {}}]`, `"x"`, `1`, `null`, `true`, ``, ` `,
-		`{"created": 1700000000, "session": {"a": 1}`,
-		`{"created": 1700000000, "session": {"a": 1}} x`,
-		`{"created": 1700000000, "session": {"a": 1}}{}`,
-		`{"created": -1.5, "session": {}}`,
-		`{"created": 1e400, "session": {}}`,
-		`{"created": true, "session": {}}`,
-		`{"created": 1700000000, "session": [1]}`,
-		`{"created": 1700000000, "session": {"a": }}`,
-		`{"created": 1700000000, "session": {"a": 01}}`,
-		`{"created": 1700000000, "session": {"a": "\x"}}`,
-		`{"created": 1700000000, "session": {"a": "` + "\x01" + `"}}`,
-		`{"created": 1700000000, "session": {}, "flash": "x"}`,
-		`{"created": 1700000000, "session": {}, "persist": 1}`,
-		`{"created": 1700000000, "session": {}, "accessed": "1700000000"}`,
-		`{"created": 1700000000, "session": {}, "accessed": 1700000000.}`,
-		`{"created": 1700000000, "session": {}, "accessed": .5}`,
-		`{"created": 1700000000, "session": {}, "accessed": 1e400}`,
-		`{"created": 1700000000, "session": {}, "accessed": 99999999999999999999}`,
-		`{"created": 1700000000, "session": {}, "accessed": NaN}`,
+// The expected strings are what Python's http.cookies._quote produced
+// (aiohttp_session-wire.md §4.2 and §6.2).
+func TestPythonQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"created": 1700000000, "session": {"a": 1}}`: `"{\"created\": 1700000000\054 \"session\": {\"a\": 1}}"`,
+		`{}`:       `"{}"`,
+		"abc+-._":  "abc+-._",
+		"":         `""`,
+		"a;b,c\\d": `"a\073b\054c\\d"`,
+		"x=y/z":    `"x=y/z"`,
+		"\x7f\x01": `"\177\001"`,
 	} {
-		var rec Record
-		if err := c.DecodeRecord([]byte(bad), &rec); err == nil {
-			t.Errorf("DecodeRecord(%s) accepted: %+v", bad, rec)
+		if got := pythonQuote([]byte(in)); got != want {
+			t.Errorf("pythonQuote(%q) = %s, want %s", in, got, want)
+		}
+		inner := want
+		if len(inner) >= 2 && inner[0] == '"' {
+			inner = inner[1 : len(inner)-1]
+		}
+		if got, ok := pythonUnquote(inner); !ok || string(got) != in {
+			t.Errorf("pythonUnquote(%s) = %q, %v; want %q", inner, got, ok, in)
 		}
 	}
-	var rec2 Record
-	if err := c.DecodeRecord([]byte(`{}`), &rec2); !errors.Is(err, ErrDecode) {
-		t.Errorf("DecodeRecord({}) = %v, want ErrDecode", err)
+	if got, ok := pythonUnquote(`\351t\u00e9`); !ok || string(got) != "étu00e9" {
+		t.Errorf("octal Latin-1 escape: %q", got)
 	}
-
-	// created may be a float (Python's time.time()); it is truncated.
-	for _, s := range []string{"1700000000.75", "1.7e9", "1700000000.0"} {
-		var rec Record
-		if err := c.DecodeRecord([]byte(`{"created": `+s+`, "session": {}}`), &rec); err != nil {
-			t.Errorf("created %s: %v", s, err)
-		} else if rec.Created.Unix() != 1700000000 {
-			t.Errorf("created %s = %d", s, rec.Created.Unix())
-		}
-	}
-
-	// Metadata written by another writer, with spaces.
-	meta := `{"created": 1700000000, "session": {}, "accessed": 1700000500.25, "lifetime": 3600, "persist": true, "flash": ["a", "b"], "other": {"x": [1, {"y": null}]}}`
-	var m Record
-	if err := c.DecodeRecord([]byte(meta), &m); err != nil {
-		t.Fatal(err)
-	}
-	if !m.Accessed.Equal(time.Unix(1700000500, 250e6)) || m.Lifetime != time.Hour || m.Persistent == nil || !*m.Persistent ||
-		len(m.Flashes) != 2 || m.Flashes[1] != "b" || len(m.Values) != 0 {
-		t.Errorf("metadata decoded as %+v", m)
-	}
-	// Out-of-range metadata falls back to the defaults.
-	var o Record
-	if err := c.DecodeRecord([]byte(`{"created": 1, "session": {}, "accessed": -5, "lifetime": 99999999999999}`), &o); err != nil {
-		t.Fatal(err)
-	}
-	if !o.Accessed.IsZero() || o.Lifetime != 0 {
-		t.Errorf("out-of-range metadata decoded as accessed %v lifetime %v", o.Accessed, o.Lifetime)
+	if _, ok := pythonUnquote(`trailing\`); ok {
+		t.Error("a lone trailing backslash was accepted")
 	}
 }
 
-// TestCSLongLifetime: a "remember me forever" lifetime must give a
-// persistent cookie, not one that the browser deletes at once.
-func TestCSLongLifetime(t *testing.T) {
-	for _, d := range []time.Duration{100 * 365 * 24 * time.Hour, math.MaxInt64} {
-		t.Run(d.String(), func(t *testing.T) {
-			clock := csNewClock()
-			h := csMiddleware(t, csMustStore(t, csKindNamed("nacl")), WithClock(clock.Now))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				s, _ := Get(r)
-				s.SetLifetime(d)
-				s.Set("user", "alice")
-			}))
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, httptest.NewRequest("GET", "http://127.0.0.1/", nil))
-			sc := w.Header().Get("Set-Cookie")
-			cookies := w.Result().Cookies()
-			if w.Code != 200 || len(cookies) != 1 || cookies[0].Value == "" {
-				t.Fatalf("SetLifetime(%v): %d, Set-Cookie %q", d, w.Code, sc)
-			}
-			if cookies[0].MaxAge <= 0 {
-				t.Errorf("SetLifetime(%v): Set-Cookie %q: the browser drops this cookie at once", d, sc)
-			}
-			// Two days later (past the default 24h lifetime) the session
-			// is still there.
-			clock.Set(clock.Now().Add(48 * time.Hour))
-			code, body := csProbe(csMiddleware(t, csMustStore(t, csKindNamed("nacl")), WithClock(clock.Now))(csApp()),
-				DefaultCookieName+"="+cookies[0].Value)
-			if code != 200 || body != "new=false user=alice" {
-				t.Errorf("SetLifetime(%v): two days later: %d %q, want the session", d, code, body)
-			}
-		})
+func TestInsecureCookieStoreIsAiohttpSimpleFormat(t *testing.T) {
+	store := NewInsecureCookieStore()
+	tok, err := store.Save(context.Background(), "", []byte(`{"created":1700000000,"session":{"u":"é😀","c":"a,b;c"}}`), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"{\"created\":1700000000\054\"session\":{\"u\":\"\\u00e9\\ud83d\\ude00\"\054\"c\":\"a\054b\073c\"}}"`
+	if tok != want {
+		t.Fatalf("token\n%s\nwant\n%s", tok, want)
+	}
+	if err := checkCookieValue(tok); err != nil {
+		t.Fatal(err)
+	}
+	var rec Record
+	data, err := store.Load(context.Background(), tok[1:len(tok)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (JSONCodec{}).DecodeRecord(data, &rec); err != nil {
+		t.Fatalf("%s: %v", data, err)
+	}
+	var u string
+	if err := (JSONCodec{}).DecodeValue(rec.Values["u"], &u); err != nil || u != "é😀" {
+		t.Fatalf("u = %q, %v", u, err)
 	}
 }

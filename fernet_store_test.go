@@ -9,18 +9,17 @@ import (
 )
 
 // The vectors are aiohttp_session-wire.md §6.3: made by Python's
-// cryptography with a fixed key, timestamp and IV.
+// cryptography with aiohttpKey, a fixed timestamp and IV, from aiohttpPlain
+// and a padded record.
 const (
-	fernetVectorKey    = "Thirty  two  length  bytes  key."
 	fernetVectorToken  = "gAAAAABlU_EAAAECAwQFBgcICQoLDA0ODx7QhgcEzEUi-EcQBzQ68eQA6F1RrvetCR6QgTKSYwHjvtdpQGi_vQtBbxZgESJ9bhQFOCmjyRljyfvcb215OLjKF2G1Rr3j5x3AEN-XIFN0"
-	fernetVectorPlain  = `{"created": 1700000000, "session": {"a": 1}}`
 	fernetPaddedPlain  = `{"created": 1700000000, "session": {"a": "xxxxxxx"}}`
 	fernetPaddedVector = "gAAAAABlU_EAAAECAwQFBgcICQoLDA0ODx7QhgcEzEUi-EcQBzQ68eQA6F1RrvetCR6QgTKSYwHj7_SbJ8iIR6KboO_ba1EtNvGDDzJO6bI9UYgG_hbTyMtYMHezvN7-e6R1_aUFNINx8o4mHOETGhRYgi0Hy-nO6w=="
 )
 
 func fernetVectorStore(t *testing.T) (*CookieStore, *fernetSealer) {
 	t.Helper()
-	store, err := NewFernetCookieStore([]byte(fernetVectorKey))
+	store, err := NewFernetCookieStore([]byte(aiohttpKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +31,7 @@ func fernetVectorStore(t *testing.T) (*CookieStore, *fernetSealer) {
 
 func TestFernetProducesSpecVectors(t *testing.T) {
 	for _, v := range []struct{ plain, token string }{
-		{fernetVectorPlain, fernetVectorToken},
+		{aiohttpPlain, fernetVectorToken},
 		{fernetPaddedPlain, fernetPaddedVector},
 	} {
 		store, _ := fernetVectorStore(t)
@@ -77,12 +76,12 @@ func TestFernetRejectsDamagedTokens(t *testing.T) {
 }
 
 func TestFernetKeyRotation(t *testing.T) {
-	oldKey, newKey := []byte(fernetVectorKey), bytes.Repeat([]byte{7}, 32)
+	oldKey, newKey := []byte(aiohttpKey), bytes.Repeat([]byte{7}, 32)
 	rotated, err := NewFernetCookieStore(newKey, oldKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if data, err := rotated.Load(context.Background(), fernetVectorToken); err != nil || string(data) != fernetVectorPlain {
+	if data, err := rotated.Load(context.Background(), fernetVectorToken); err != nil || string(data) != aiohttpPlain {
 		t.Fatalf("old token under rotated keys: %q, %v", data, err)
 	}
 	tok, err := rotated.Save(context.Background(), "", []byte("x"), time.Hour)
@@ -105,13 +104,13 @@ func FuzzFernetOpen(f *testing.F) {
 	f.Add(fernetVectorToken)
 	f.Add(fernetPaddedVector)
 	f.Add("gAAAAABlU_EA")
-	store, err := NewFernetCookieStore([]byte(fernetVectorKey))
+	store, err := NewFernetCookieStore([]byte(aiohttpKey))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, token string) {
 		data, err := store.Load(context.Background(), token)
-		if err == nil && string(data) != fernetVectorPlain && string(data) != fernetPaddedPlain {
+		if err == nil && string(data) != aiohttpPlain && string(data) != fernetPaddedPlain {
 			// Only a key holder can make a token that opens; base64's
 			// leniency (line breaks, spare bits) may respell the seeds.
 			t.Fatalf("forged token %q opened to %q", token, data)

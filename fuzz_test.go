@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,15 +15,15 @@ import (
 	"golang.org/x/crypto/nacl/secretbox"
 )
 
-// csFuzzKey seals the committed seed tokens of the cookie-store fuzzers
+// fuzzKey seals the committed seed tokens of the cookie-store fuzzers
 // (testdata/fuzz/Fuzz*Open).
-var csFuzzKey = []byte("httpsession fuzz key, 32 bytes!!")
+var fuzzKey = []byte("httpsession fuzz key, 32 bytes!!")
 
-// csFuzzPlains are every plaintext ever sealed under csFuzzKey or the
+// fuzzPlains are every plaintext ever sealed under fuzzKey or the
 // aiohttp key for the seeds. Without the key nobody can seal anything else,
 // so whatever a fuzzed token opens to must be one of these.
-var csFuzzPlains = []string{
-	csAiohttpPlain,
+var fuzzPlains = []string{
+	aiohttpPlain,
 	`{"created": 1700000000, "session": {"a": 12}}`,
 	`{"created":1700000000,"session":{"user":"alice","n":3},"accessed":1700000100}`,
 	`{"created":1700000000,"session":{"user":"alice","n":3},"accessed":1700000100.125}`,
@@ -33,8 +32,8 @@ var csFuzzPlains = []string{
 	`x`,
 }
 
-func csKnownPlain(data []byte) bool {
-	for _, p := range csFuzzPlains {
+func knownPlain(data []byte) bool {
+	for _, p := range fuzzPlains {
 		if string(data) == p {
 			return true
 		}
@@ -42,11 +41,11 @@ func csKnownPlain(data []byte) bool {
 	return false
 }
 
-// csFuzzStoreSeeds adds, for a cookie store, tokens sealed now from every
+// addStoreSeeds adds, for a cookie store, tokens sealed now from every
 // known plaintext, their truncations and a few garbage values.
-func csFuzzStoreSeeds(f *testing.F, s Store) {
+func addStoreSeeds(f *testing.F, s Store) {
 	ctx := context.Background()
-	for _, p := range csFuzzPlains {
+	for _, p := range fuzzPlains {
 		tok, err := s.Save(ctx, "", []byte(p), time.Hour)
 		if err != nil {
 			f.Fatal(err)
@@ -61,12 +60,12 @@ func csFuzzStoreSeeds(f *testing.F, s Store) {
 	}
 }
 
-// csFuzzOpen is the property every cookie decoder must keep: Load never
+// checkOpen is the property every cookie decoder must keep: Load never
 // panics, fails only with ErrNotFound, opens only to bytes that were sealed
 // with its keys, and what it opens seals and opens again to the same bytes
 // (for the insecure store, to the same JSON: it writes ASCII-escaped,
 // Python-quoted JSON).
-func csFuzzOpen(t *testing.T, s Store, token string, sealedOnly bool) {
+func checkOpen(t *testing.T, s Store, token string, sealedOnly bool) {
 	ctx := context.Background()
 	data, err := s.Load(ctx, token)
 	if err != nil {
@@ -75,7 +74,7 @@ func csFuzzOpen(t *testing.T, s Store, token string, sealedOnly bool) {
 		}
 		return
 	}
-	if sealedOnly && !csKnownPlain(data) {
+	if sealedOnly && !knownPlain(data) {
 		t.Fatalf("Load(%.300q) opened to %.300q, which was never sealed: forgery", token, data)
 	}
 	// The record inside, whatever it is, never panics the codec.
@@ -91,7 +90,7 @@ func csFuzzOpen(t *testing.T, s Store, token string, sealedOnly bool) {
 	if len(tok2) > MaxCookieSize {
 		return // the middleware refuses to send it (ErrCookieTooLarge), Load to open it
 	}
-	data2, err := s.Load(ctx, csHTTPValue(tok2))
+	data2, err := s.Load(ctx, httpCookieValue(tok2))
 	if err != nil {
 		t.Fatalf("re-sealed %.300q (token %.300q) does not open: %v", data, tok2, err)
 	}
@@ -107,73 +106,65 @@ func csFuzzOpen(t *testing.T, s Store, token string, sealedOnly bool) {
 		t.Fatalf("record %.300q (%v) re-sealed as %.300q reads as %.300q (%v)", data, recErr, tok2, data2, recErr2)
 	}
 	if recErr == nil {
-		csSameRecordJSON(t, &rec, &rec2)
-	}
-}
-
-// csSameRecordJSON compares two records, values as JSON documents.
-func csSameRecordJSON(t *testing.T, a, b *Record) {
-	t.Helper()
-	if a.Created.Unix() != b.Created.Unix() || !a.Accessed.Equal(b.Accessed) || a.Lifetime != b.Lifetime ||
-		(a.Persistent == nil) != (b.Persistent == nil) || strings.Join(a.Flashes, "\x00") != strings.Join(b.Flashes, "\x00") ||
-		len(a.Values) != len(b.Values) {
-		t.Fatalf("records differ: %+v / %+v", a, b)
-	}
-	for k, v := range a.Values {
-		w, ok := b.Values[k]
-		var x, y any
-		errX, errY := json.Unmarshal(v, &x), json.Unmarshal(w, &y)
-		if !ok || (errX == nil) != (errY == nil) || fmt.Sprintf("%#v", x) != fmt.Sprintf("%#v", y) {
-			t.Fatalf("value of %.300q: %.300q / %.300q", k, v, w)
+		// Values are the same JSON, or both not JSON encoding/json reads.
+		sameValue := func(a, b []byte) bool {
+			var v any
+			if json.Unmarshal(a, &v) != nil {
+				return json.Unmarshal(b, &v) != nil
+			}
+			return sameJSON(a, b)
+		}
+		if d := recordDiff(&rec, &rec2, sameValue); d != "" {
+			t.Fatal(d)
 		}
 	}
 }
 
 func FuzzNaClOpen(f *testing.F) {
-	s, err := NewNaClCookieStore(csFuzzKey, []byte(csAiohttpKey))
+	s, err := NewNaClCookieStore(fuzzKey, []byte(aiohttpKey))
 	if err != nil {
 		f.Fatal(err)
 	}
 	var k [32]byte
-	copy(k[:], csAiohttpKey)
-	f.Add(csAiohttpToken)
-	f.Add(base64.StdEncoding.EncodeToString(secretbox.Seal(csAiohttpNonce()[:], []byte(csFuzzPlains[1]), csAiohttpNonce(), &k)))
-	f.Add(strings.NewReplacer("+", "-", "/", "_").Replace(csAiohttpToken))
-	csFuzzStoreSeeds(f, s)
+	copy(k[:], aiohttpKey)
+	f.Add(aiohttpToken)
+	f.Add(base64.StdEncoding.EncodeToString(secretbox.Seal(aiohttpNonce()[:], []byte(fuzzPlains[1]), aiohttpNonce(), &k)))
+	f.Add(strings.NewReplacer("+", "-", "/", "_").Replace(aiohttpToken))
+	addStoreSeeds(f, s)
 	f.Fuzz(func(t *testing.T, token string) {
-		csFuzzOpen(t, s, token, true)
+		checkOpen(t, s, token, true)
 	})
 }
 
 func FuzzSignedOpen(f *testing.F) {
-	s, err := NewSignedCookieStore(csFuzzKey, csKeyA)
+	s, err := NewSignedCookieStore(fuzzKey, keyA)
 	if err != nil {
 		f.Fatal(err)
 	}
-	csFuzzStoreSeeds(f, s)
+	addStoreSeeds(f, s)
 	f.Fuzz(func(t *testing.T, token string) {
-		csFuzzOpen(t, s, token, true)
+		checkOpen(t, s, token, true)
 	})
 }
 
 func FuzzEncryptedOpen(f *testing.F) {
-	s, err := NewEncryptedCookieStore(csFuzzKey, csKeyA)
+	s, err := NewEncryptedCookieStore(fuzzKey, keyA)
 	if err != nil {
 		f.Fatal(err)
 	}
-	csFuzzStoreSeeds(f, s)
+	addStoreSeeds(f, s)
 	f.Fuzz(func(t *testing.T, token string) {
-		csFuzzOpen(t, s, token, true)
+		checkOpen(t, s, token, true)
 	})
 }
 
 func FuzzInsecureOpen(f *testing.F) {
 	s := NewInsecureCookieStore()
-	csFuzzStoreSeeds(f, s)
+	addStoreSeeds(f, s)
 	f.Add(base64.RawURLEncoding.EncodeToString([]byte(`{"created": 1700000000, "session": {"user": "admin"}}`)))
 	f.Fuzz(func(t *testing.T, token string) {
 		// Anyone can seal for this store: only the round trip is checked.
-		csFuzzOpen(t, s, token, false)
+		checkOpen(t, s, token, false)
 	})
 }
 
@@ -181,7 +172,7 @@ func FuzzInsecureOpen(f *testing.F) {
 // encodes and decodes again to the same record.
 func FuzzDecodeRecord(f *testing.F) {
 	for _, s := range []string{
-		csAiohttpPlain,
+		aiohttpPlain,
 		`{"created": 1700000000, "session": {"f": 1.0, "g": 1e-05, "h": 1e+16, "lt": "<&>", "u": "\u00e9\u2028\ud83d\ude00", "n": null, "t": true, "l": [1, 2], "nan": NaN}}`,
 		`{"created":1700000000,"session":{"user":"alice","n":3},"accessed":1700000100,"lifetime":3600,"persist":false,"flash":["hi"]}`,
 		`{"created": 1700000000.5, "session": {}}`,
@@ -217,7 +208,9 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err := c.DecodeRecord(enc1, &r2); err != nil {
 			t.Fatalf("DecodeRecord(EncodeRecord(DecodeRecord(%.300q))) = %v; encoded %.300q", data, err, enc1)
 		}
-		csSameRecordStrict(t, &r1, &r2)
+		if d := recordDiff(&r1, &r2, sameBytes); d != "" {
+			t.Fatal(d)
+		}
 		enc2, err := c.EncodeRecord(&r2)
 		if err != nil {
 			t.Fatal(err)
@@ -226,33 +219,14 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err := c.DecodeRecord(enc2, &r3); err != nil {
 			t.Fatal(err)
 		}
-		csSameRecordStrict(t, &r2, &r3)
+		if d := recordDiff(&r2, &r3, sameBytes); d != "" {
+			t.Fatal(d)
+		}
 	})
 }
 
-// csSameRecordStrict compares two records field by field, values byte for
-// byte (modulo surrounding blanks).
-func csSameRecordStrict(t *testing.T, a, b *Record) {
-	t.Helper()
-	if a.Created.Unix() != b.Created.Unix() || !a.Accessed.Equal(b.Accessed) || a.Lifetime != b.Lifetime {
-		t.Fatalf("metadata changed: %v %v %v → %v %v %v", a.Created.Unix(), a.Accessed, a.Lifetime, b.Created.Unix(), b.Accessed, b.Lifetime)
-	}
-	if (a.Persistent == nil) != (b.Persistent == nil) || a.Persistent != nil && *a.Persistent != *b.Persistent {
-		t.Fatalf("persistent changed: %v → %v", a.Persistent, b.Persistent)
-	}
-	if strings.Join(a.Flashes, "\x00") != strings.Join(b.Flashes, "\x00") || len(a.Flashes) != len(b.Flashes) {
-		t.Fatalf("flashes changed: %.300q → %.300q", a.Flashes, b.Flashes)
-	}
-	if len(a.Values) != len(b.Values) {
-		t.Fatalf("keys changed: %.300q → %.300q", csKeysOf(a.Values), csKeysOf(b.Values))
-	}
-	for k, v := range a.Values {
-		w, ok := b.Values[k]
-		if !ok || !bytes.Equal(bytes.TrimSpace(v), bytes.TrimSpace(w)) {
-			t.Fatalf("value of %.300q changed: %.300q → %.300q", k, v, w)
-		}
-	}
-}
+// sameBytes compares JSON values byte for byte, modulo surrounding blanks.
+func sameBytes(a, b []byte) bool { return bytes.Equal(bytes.TrimSpace(a), bytes.TrimSpace(b)) }
 
 // FuzzServerToken: ServerStore refuses any token but the one it minted,
 // with ErrNotFound, without panicking and without creating records.
@@ -301,15 +275,12 @@ func FuzzServerToken(f *testing.F) {
 // FuzzMiddlewareCookie: any Cookie header through the whole middleware
 // with a NaCl store gives the handler a session, never a 500 or a panic.
 func FuzzMiddlewareCookie(f *testing.F) {
-	store, err := NewNaClCookieStore([]byte(csAiohttpKey))
+	store, err := NewNaClCookieStore([]byte(aiohttpKey))
 	if err != nil {
 		f.Fatal(err)
 	}
-	now := func() time.Time { return time.Unix(1700000060, 0) }
-	mw, err := Middleware(store, WithClock(now), WithLogger(csQuiet))
-	if err != nil {
-		f.Fatal(err)
-	}
+	clock := testClockAt(time.Unix(1700000060, 0))
+	mw := newMiddleware(f, store, WithClock(clock.Now))
 	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := Get(r)
 		if err != nil {
@@ -326,15 +297,15 @@ func FuzzMiddlewareCookie(f *testing.F) {
 		w.Write([]byte("ok"))
 	}))
 	var k [32]byte
-	copy(k[:], csAiohttpKey)
-	padded := base64.StdEncoding.EncodeToString(secretbox.Seal(csAiohttpNonce()[:], []byte(csFuzzPlains[1]), csAiohttpNonce(), &k))
+	copy(k[:], aiohttpKey)
+	padded := base64.StdEncoding.EncodeToString(secretbox.Seal(aiohttpNonce()[:], []byte(fuzzPlains[1]), aiohttpNonce(), &k))
 	for _, hdr := range []string{
-		"session=" + csAiohttpToken,
+		"session=" + aiohttpToken,
 		`session="` + padded + `"`,
 		"session=" + padded,
-		"session=" + csAiohttpToken[:50],
-		"session=; session=" + csAiohttpToken,
-		"other=1; session=garbage; session=" + csAiohttpToken + "; x=y",
+		"session=" + aiohttpToken[:50],
+		"session=; session=" + aiohttpToken,
+		"other=1; session=garbage; session=" + aiohttpToken + "; x=y",
 		"session=",
 		`session=""`,
 		"session",

@@ -16,7 +16,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -29,34 +28,19 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ioEnvAddr returns the first address in the environment variable name,
-// which scripts/testenv.sh sets.
-func ioEnvAddr(t *testing.T, name string) string {
+func redisInteropKind(t *testing.T) (*interopKind, redis.UniversalClient) {
 	t.Helper()
-	v, _, _ := strings.Cut(os.Getenv(name), ",")
-	if v == "" {
-		ioPrereq(t, "%s is not set", name)
-	}
-	return v
-}
-
-func ioRedisKind(t *testing.T) (*ioKind, *redis.Client) {
-	t.Helper()
-	addr := ioEnvAddr(t, "HTTPSESSION_REDIS_ADDR")
-	client := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { client.Close() })
-	if err := client.Ping(t.Context()).Err(); err != nil {
-		t.Fatalf("redis %s: %v", addr, err)
-	}
-	return &ioKind{
+	addr := splitAddrs(needEnv(t, "HTTPSESSION_REDIS_ADDR"))[0]
+	client := redisClient(t, addr)
+	return &interopKind{
 		name:       "Redis",
 		pyArgs:     []string{"--storage", "redis", "--redis-url", "redis://" + addr + "/0"},
 		serverSide: true,
-		store: func(*testing.T, *ioClock) Store {
-			return NewRedisStore(client, WithAiohttpKeys(ioCookie))
+		store: func(*testing.T, *testClock) Store {
+			return NewRedisStore(client, WithAiohttpKeys(aiohttpCookie))
 		},
 		record: func(t *testing.T, id string) (string, bool) {
-			v, err := client.Get(t.Context(), ioCookie+"_"+id).Result()
+			v, err := client.Get(t.Context(), aiohttpCookie+"_"+id).Result()
 			if err == redis.Nil {
 				return "", false
 			}
@@ -68,46 +52,43 @@ func ioRedisKind(t *testing.T) (*ioKind, *redis.Client) {
 	}, client
 }
 
-func ioMemcachedKind(t *testing.T) (*ioKind, string) {
+func memcachedInteropKind(t *testing.T) (*interopKind, string) {
 	t.Helper()
-	addr := ioEnvAddr(t, "HTTPSESSION_MEMCACHED_ADDRS")
-	client := memcache.New(addr)
+	addr := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))[0]
+	client := memcachedClient(t, addr)
 	client.Timeout = 2 * time.Second
-	if err := client.Ping(); err != nil {
-		t.Fatalf("memcached %s: %v", addr, err)
-	}
-	return &ioKind{
+	return &interopKind{
 		name:       "Memcached",
 		pyArgs:     []string{"--storage", "memcached", "--memcached-addr", addr},
 		serverSide: true,
-		store: func(_ *testing.T, clock *ioClock) Store {
-			return ioMemcachedStore(client, clock)
+		store: func(_ *testing.T, clock *testClock) Store {
+			return aiohttpMemcachedStore(client, clock)
 		},
 		record: func(t *testing.T, id string) (string, bool) {
-			r := ioPeerGet(t, addr, ioCookie+"_"+id)
+			r := peerGet(t, addr, aiohttpCookie+"_"+id)
 			return r.Value, r.Found
 		},
 	}, addr
 }
 
-// ioMemcachedStore is the aiohttp-compatible Memcached store, its absolute
+// aiohttpMemcachedStore is the aiohttp-compatible Memcached store, its absolute
 // expiration times taken from clock.
-func ioMemcachedStore(client *memcache.Client, clock *ioClock) *ServerStore {
-	s := NewMemcachedStore(client, WithAiohttpKeys(ioCookie))
-	s.backend.(*MemcachedBackend).now = clock.now
+func aiohttpMemcachedStore(client *memcache.Client, clock *testClock) *ServerStore {
+	s := NewMemcachedStore(client, WithAiohttpKeys(aiohttpCookie))
+	s.backend.(*MemcachedBackend).now = clock.Now
 	return s
 }
 
 func TestInteropAiohttpRedisStorage(t *testing.T) {
-	ioNeedPython(t)
-	kind, client := ioRedisKind(t)
-	ioRunSuite(t, kind)
-	p := ioNewPair(t, kind, ioMaxAge)
+	needPython(t)
+	kind, client := redisInteropKind(t)
+	runInteropSuite(t, kind)
+	p := newInteropPair(t, kind, interopMaxAge)
 	t.Run("RecordAndTTL", func(t *testing.T) {
 		t0 := p.fresh(t)
 		p.pySet("user", `"alice"`)
 		id := p.br.cookie()
-		key := ioCookie + "_" + id
+		key := aiohttpCookie + "_" + id
 		if !validHexID(id) {
 			t.Fatalf("Python session key %q is not uuid4().hex", id)
 		}
@@ -116,8 +97,8 @@ func TestInteropAiohttpRedisStorage(t *testing.T) {
 			t.Errorf("Python record = %s, want %s", v, want)
 		}
 		ttl := client.TTL(t.Context(), key).Val()
-		if ttl <= (ioMaxAge-2)*time.Second || ttl > ioMaxAge*time.Second {
-			t.Errorf("TTL after a Python write = %v, want max_age %ds", ttl, ioMaxAge)
+		if ttl <= (interopMaxAge-2)*time.Second || ttl > interopMaxAge*time.Second {
+			t.Errorf("TTL after a Python write = %v, want max_age %ds", ttl, interopMaxAge)
 		}
 		// Go updates in place (SET XX) with what is left of the lifetime
 		// counted from the record's created, not a fresh max_age.
@@ -127,8 +108,8 @@ func TestInteropAiohttpRedisStorage(t *testing.T) {
 			t.Errorf("Go changed the session key %s -> %s", id, p.br.cookie())
 		}
 		ttl = client.TTL(t.Context(), key).Val()
-		if ttl <= (ioMaxAge-40-2)*time.Second || ttl > (ioMaxAge-40)*time.Second {
-			t.Errorf("TTL after a Go write at created+40 = %v, want the remaining %ds", ttl, ioMaxAge-40)
+		if ttl <= (interopMaxAge-40-2)*time.Second || ttl > (interopMaxAge-40)*time.Second {
+			t.Errorf("TTL after a Go write at created+40 = %v, want the remaining %ds", ttl, interopMaxAge-40)
 		}
 		// Go's records add metadata beside "session"; Python ignores it and
 		// drops it when it writes.
@@ -140,42 +121,20 @@ func TestInteropAiohttpRedisStorage(t *testing.T) {
 	})
 	t.Run("RealTTLExpiry", func(t *testing.T) {
 		// Python's per-request session.max_age becomes the Redis TTL.
-		p.fresh(t)
-		p.view("py", "POST", "/set", ioKVA("user", `"alice"`, "max_age", "1"))
-		pyCookie := p.br.cookie()
-		goShort := ioGoServer(t, kind.store(t, p.clock), p.clock, 1)
-		br := p.br
-		p.br = ioNewBrowser(t, false)
-		if status, body, _ := p.do(goShort, "POST", "/set", ioKV("user", `"bob"`)); status != 200 {
-			t.Fatalf("Go set = %d %s", status, body)
-		}
-		goCookie := p.br.cookie()
-		time.Sleep(1200 * time.Millisecond)
-		for _, c := range []struct{ who, cookie string }{{"Python", pyCookie}, {"Go", goCookie}} {
-			if _, found := kind.record(t, c.cookie); found {
-				t.Errorf("the %s-written record with a 1 s TTL is still there", c.who)
-			}
-			p.br.setCookie(c.cookie) // the jar dropped it (Max-Age=1): replay it
-			if py := p.pyGet(); !py.New {
-				t.Errorf("Python with a %s session past its Redis TTL = %+v, want new", c.who, py)
-			}
-			p.br.setCookie(c.cookie)
-			p.goFresh(t, c.who+" session past its Redis TTL")
-		}
-		p.br = br
+		p.realExpiry(t, 1200*time.Millisecond, "Redis TTL")
 	})
 }
 
 func TestInteropAiohttpMemcachedStorage(t *testing.T) {
-	ioNeedPython(t)
-	kind, addr := ioMemcachedKind(t)
-	ioRunSuite(t, kind)
-	p := ioNewPair(t, kind, ioMaxAge)
+	needPython(t)
+	kind, addr := memcachedInteropKind(t)
+	runInteropSuite(t, kind)
+	p := newInteropPair(t, kind, interopMaxAge)
 	t.Run("PymemcachePeerReadsGoRecord", func(t *testing.T) {
 		t0 := p.fresh(t)
 		p.goSet("user", `"bob"`)
-		p.view("go", "POST", "/setint", ioKV("big", "1152921504606846977"))
-		r := ioPeerGet(t, addr, ioCookie+"_"+p.br.cookie())
+		p.view("go", "POST", "/setint", kvQuery("big", "1152921504606846977"))
+		r := peerGet(t, addr, aiohttpCookie+"_"+p.br.cookie())
 		if !r.Found || r.Flags != 0 {
 			t.Fatalf("pymemcache get of the Go record = %+v, want found with flags 0", r)
 		}
@@ -188,7 +147,7 @@ func TestInteropAiohttpMemcachedStorage(t *testing.T) {
 		t0 := p.fresh(t)
 		const id = "00112233445566778899aabbccddeeff"
 		rec := fmt.Sprintf(`{"created": %d, "session": {"user": "carol", "nan": NaN}}`, t0)
-		ioPeer(t, addr, "set", ioCookie+"_"+id, rec, "60")
+		runPeer(t, addr, "set", aiohttpCookie+"_"+id, rec, "60")
 		p.br.setCookie(id)
 		g := p.goGet()
 		if g.New || g.ID != id || g.str(t, "user") != "carol" || g.Created != t0 {
@@ -200,7 +159,7 @@ func TestInteropAiohttpMemcachedStorage(t *testing.T) {
 		// absolute Unix time. A relative one that large would be a time in
 		// 1970, and the item would be gone at once.
 		const month = 31 * 24 * 3600
-		long := ioNewPair(t, kind, month)
+		long := newInteropPair(t, kind, month)
 		long.fresh(t)
 		long.pySet("user", `"alice"`)
 		if g := long.goGet(); g.New {
@@ -216,126 +175,101 @@ func TestInteropAiohttpMemcachedStorage(t *testing.T) {
 		}
 	})
 	t.Run("RealExptimeExpiry", func(t *testing.T) {
-		p.fresh(t)
-		p.view("py", "POST", "/set", ioKVA("user", `"alice"`, "max_age", "1"))
-		pyCookie := p.br.cookie()
-		goShort := ioGoServer(t, kind.store(t, p.clock), p.clock, 1)
-		br := p.br
-		p.br = ioNewBrowser(t, false)
-		if status, body, _ := p.do(goShort, "POST", "/set", ioKV("user", `"bob"`)); status != 200 {
-			t.Fatalf("Go set = %d %s", status, body)
-		}
-		goCookie := p.br.cookie()
-		time.Sleep(2100 * time.Millisecond) // Memcached's clock ticks in whole seconds
-		for _, c := range []struct{ who, cookie string }{{"Python", pyCookie}, {"Go", goCookie}} {
-			if r := ioPeerGet(t, addr, ioCookie+"_"+c.cookie); r.Found {
-				t.Errorf("the %s-written item with exptime 1 is still there: %+v", c.who, r)
-			}
-			p.br.setCookie(c.cookie)
-			if py := p.pyGet(); !py.New {
-				t.Errorf("Python with a %s session past its exptime = %+v, want new", c.who, py)
-			}
-			p.br.setCookie(c.cookie)
-			p.goFresh(t, c.who+" session past its exptime")
-		}
-		p.br = br
+		p.realExpiry(t, 2100*time.Millisecond, "exptime") // Memcached's clock ticks in whole seconds
 	})
 }
 
-func ioKVA(k, v, ak, av string) url.Values {
-	q := ioKV(k, v)
+// realExpiry stores a session from Python with max_age 1 and one from Go
+// with a 1 s lifetime, waits, and checks that the store expired both (its
+// what, for messages) and that neither side opens them any more.
+func (p *interopPair) realExpiry(t *testing.T, wait time.Duration, what string) {
+	t.Helper()
+	p.fresh(t)
+	p.view("py", "POST", "/set", kvaQuery("user", `"alice"`, "max_age", "1"))
+	pyCookie := p.br.cookie()
+	goShort := goServer(t, p.kind.store(t, p.clock), p.clock, 1)
+	br := p.br
+	p.br = newBrowser("http://127.0.0.1/", aiohttpCookie, false)
+	if status, body, _ := p.do(goShort, "POST", "/set", kvQuery("user", `"bob"`)); status != 200 {
+		t.Fatalf("Go set = %d %s", status, body)
+	}
+	goCookie := p.br.cookie()
+	time.Sleep(wait)
+	for _, c := range []struct{ who, cookie string }{{"Python", pyCookie}, {"Go", goCookie}} {
+		if v, found := p.kind.record(t, c.cookie); found {
+			t.Errorf("the %s-written record with a 1 s %s is still there: %s", c.who, what, v)
+		}
+		p.br.setCookie(c.cookie) // the jar dropped it (Max-Age=1): replay it
+		if py := p.pyGet(); !py.New {
+			t.Errorf("Python with a %s session past its %s = %+v, want new", c.who, what, py)
+		}
+		p.br.setCookie(c.cookie)
+		p.goFresh(t, c.who+" session past its "+what)
+	}
+	p.br = br
+}
+
+func kvaQuery(k, v, ak, av string) url.Values {
+	q := kvQuery(k, v)
 	q.Set(ak, av)
 	return q
 }
 
-// ioPeerResult is memcached_peer.py's answer to get.
-type ioPeerResult struct {
-	Found   bool   `json:"found"`
-	Flags   int    `json:"flags"`
-	Value   string `json:"value"`
-	Session ioView `json:"session"`
+// peerResult is memcached_peer.py's answer to get.
+type peerResult struct {
+	Found   bool        `json:"found"`
+	Flags   int         `json:"flags"`
+	Value   string      `json:"value"`
+	Session sessionView `json:"session"`
 }
 
-// ioPeer runs interop/memcached_peer.py ADDR ARGS... and returns its output.
-func ioPeer(t *testing.T, addr string, args ...string) string {
+// runPeer runs interop/memcached_peer.py ADDR ARGS... and returns its output.
+func runPeer(t *testing.T, addr string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(ioPython, append([]string{ioPeerScript, addr}, args...)...).CombinedOutput()
+	out, err := exec.Command(systemPython, append([]string{peerScript, addr}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("memcached_peer.py %v: %v\n%s", args, err, out)
 	}
 	return string(out)
 }
 
-func ioPeerGet(t *testing.T, addr, key string) ioPeerResult {
+func peerGet(t *testing.T, addr, key string) peerResult {
 	t.Helper()
-	var r ioPeerResult
-	out := ioPeer(t, addr, "get", key)
+	var r peerResult
+	out := runPeer(t, addr, "get", key)
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("memcached_peer.py get: %v: %s", err, out)
 	}
 	return r
 }
 
-// ioFakeMemcached is a Memcached text-protocol server that records every
+// fakeMemcached is a Memcached text-protocol server that records every
 // command byte for byte: the Memcached vectors of aiohttp_session-wire.md
 // §6.6 are checked against what each side sends.
-type ioFakeMemcached struct {
+type fakeMemcached struct {
 	addr string
 
 	mu    sync.Mutex
-	items map[string]ioMcItem
+	items map[string]fakeItem
 	cmds  []string // each command line, and a storage command's data block
 	cas   uint64   // the last CAS unique handed out
 }
 
-type ioMcItem struct {
+type fakeItem struct {
 	flags string
 	data  []byte
 	cas   uint64
 }
 
-func ioStartFakeMemcached(t *testing.T) *ioFakeMemcached {
+func startFakeMemcached(t *testing.T) *fakeMemcached {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &ioFakeMemcached{addr: l.Addr().String(), items: map[string]ioMcItem{}}
-	var wg sync.WaitGroup
-	var connsMu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		l.Close()
-		connsMu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		connsMu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			connsMu.Lock()
-			conns = append(conns, c)
-			connsMu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				m.serve(c)
-			}()
-		}
-	}()
+	m := &fakeMemcached{items: map[string]fakeItem{}}
+	m.addr = serveTCP(t, m.serve)
 	return m
 }
 
-func (m *ioFakeMemcached) serve(c net.Conn) {
+func (m *fakeMemcached) serve(c net.Conn) {
+	defer c.Close()
 	r, w := bufio.NewReader(c), bufio.NewWriter(c)
 	for {
 		line, err := r.ReadString('\n')
@@ -381,7 +315,7 @@ func (m *ioFakeMemcached) serve(c net.Conn) {
 				delete(m.items, f[1])
 			default:
 				m.cas++
-				m.items[f[1]] = ioMcItem{flags: f[2], data: data[:n], cas: m.cas}
+				m.items[f[1]] = fakeItem{flags: f[2], data: data[:n], cas: m.cas}
 			}
 			if f[len(f)-1] != "noreply" {
 				w.WriteString(reply)
@@ -406,7 +340,7 @@ func (m *ioFakeMemcached) serve(c net.Conn) {
 }
 
 // take returns and forgets the commands recorded so far.
-func (m *ioFakeMemcached) take() []string {
+func (m *fakeMemcached) take() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := m.cmds
@@ -420,20 +354,20 @@ func (m *ioFakeMemcached) take() []string {
 // side is aiohttp_session's real MemcachedStorage with pymemcache standing
 // in for aiomcache, so its key, flags, exptime and value are the library's.
 func TestInteropMemcachedVectors(t *testing.T) {
-	ioNeedPython(t)
+	needPython(t)
 	const t0 = 1700000000
-	fake := ioStartFakeMemcached(t)
-	kind := &ioKind{
+	fake := startFakeMemcached(t)
+	kind := &interopKind{
 		name:       "FakeMemcached",
 		pyArgs:     []string{"--storage", "memcached", "--memcached-addr", fake.addr},
 		serverSide: true,
-		store: func(_ *testing.T, clock *ioClock) Store {
+		store: func(_ *testing.T, clock *testClock) Store {
 			c := memcache.New(fake.addr)
 			c.Timeout = 2 * time.Second
-			return ioMemcachedStore(c, clock)
+			return aiohttpMemcachedStore(c, clock)
 		},
 	}
-	p := ioNewPair(t, kind, 3600)
+	p := newInteropPair(t, kind, 3600)
 	p.fresh(t)
 	p.at(t0)
 	keyRE := `AIOHTTP_SESSION_([0-9a-f]{32})`
@@ -510,12 +444,12 @@ func TestInteropMemcachedVectors(t *testing.T) {
 		{30*day + 1, t0 + 30*day + 1},
 		{31 * day, t0 + 31*day},
 	} {
-		q := ioNewPair(t, kind, c.maxAge)
+		q := newInteropPair(t, kind, c.maxAge)
 		q.fresh(t)
 		q.at(t0)
 		fake.take()
 		q.pySet("user", `"alice"`)
-		q.br = ioNewBrowser(t, false) // Go creates its own session
+		q.br = newBrowser("http://127.0.0.1/", aiohttpCookie, false) // Go creates its own session
 		q.goSet("user", `"bob"`)
 		cmds := fake.take()
 		re := regexp.MustCompile(`^(set|add) ` + keyRE + ` 0 (\d+) \d+\r\n`)
@@ -533,7 +467,7 @@ func TestInteropMemcachedVectors(t *testing.T) {
 
 	// max_age=None: Python stores with exptime 0 (no expiry). Go always has
 	// a lifetime, so it never writes 0.
-	q := ioNewPair(t, kind, -1)
+	q := newInteropPair(t, kind, -1)
 	q.fresh(t)
 	fake.take()
 	q.pySet("user", `"alice"`)

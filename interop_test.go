@@ -22,91 +22,72 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
 
 const (
-	ioCookie = "AIOHTTP_SESSION"
-	// ioPython is Debian's system Python, where apt installs the packages;
+	aiohttpCookie = "AIOHTTP_SESSION"
+	// systemPython is Debian's system Python, where apt installs the packages;
 	// a python3 found first on the PATH (pyenv, venv) usually lacks them.
-	ioPython     = "/usr/bin/python3"
-	ioApp        = "interop/aiohttp_app.py"
-	ioPeerScript = "interop/memcached_peer.py"
-	// ioMaxAge is the Python storage's max_age and the Go lifetime.
-	ioMaxAge = 100
-	ioHowTo  = "run `make test` (it installs the Debian packages and starts the servers), " +
-		"or `bash scripts/testenv.sh go test -race -run Interop -v .`"
+	systemPython     = "/usr/bin/python3"
+	aiohttpAppScript = "interop/aiohttp_app.py"
+	peerScript       = "interop/memcached_peer.py"
+	// interopMaxAge is the Python storage's max_age and the Go lifetime.
+	interopMaxAge = 100
 )
 
-// ioPrereq skips the test, or fails it under CI=true, when a prerequisite
-// is missing.
-func ioPrereq(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s, and CI=true: the interop suite must run in CI; %s", msg, ioHowTo)
+// pythonErr checks, once per test binary, that Debian's Python has every
+// module the interop app imports: starting Python costs most of a second.
+var pythonErr = sync.OnceValue(func() error {
+	if _, err := os.Stat(systemPython); err != nil {
+		return err
 	}
-	t.Skipf("%s: %s", msg, ioHowTo)
-}
+	out, err := exec.Command(systemPython, "-c",
+		"import aiohttp, aiohttp_session, aiohttp_session.cookie_storage, "+
+			"aiohttp_session.nacl_storage, cryptography.fernet, nacl.secret, "+
+			"redis.asyncio, pymemcache.client.base, distutils.version").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+})
 
-var (
-	ioPythonOnce sync.Once
-	ioPythonErr  error
-)
-
-// ioNeedPython checks once that Debian's Python has every module the
-// interop app imports.
-func ioNeedPython(t *testing.T) {
+// needPython skips the test (fails it under CI=true) unless Debian's
+// Python can run the aiohttp_session peer.
+func needPython(t *testing.T) {
 	t.Helper()
-	ioPythonOnce.Do(func() {
-		if _, err := os.Stat(ioPython); err != nil {
-			ioPythonErr = err
-			return
-		}
-		out, err := exec.Command(ioPython, "-c",
-			"import aiohttp, aiohttp_session, aiohttp_session.cookie_storage, "+
-				"aiohttp_session.nacl_storage, cryptography.fernet, nacl.secret, "+
-				"redis.asyncio, pymemcache.client.base, distutils.version").CombinedOutput()
-		if err != nil {
-			ioPythonErr = fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
-		}
-	})
-	if ioPythonErr != nil {
-		ioPrereq(t, "%s cannot run the aiohttp_session peer (%v)", ioPython, ioPythonErr)
+	if err := pythonErr(); err != nil {
+		missing(t, "%s cannot run the aiohttp_session peer (%v)", systemPython, err)
 	}
 }
 
-// ioPy is a running interop/aiohttp_app.py.
-type ioPy struct {
+// pythonApp is a running interop/aiohttp_app.py.
+type pythonApp struct {
 	url    string
-	stderr *mwLogBuf
+	stderr *logBuffer
 }
 
-// ioStartPython starts the aiohttp_session app with args (its --port is
+// startPython starts the aiohttp_session app with args (its --port is
 // chosen here) and waits for its READY line. The process is killed when
 // the test ends; its stderr is logged if the test failed.
-func ioStartPython(t *testing.T, args ...string) *ioPy {
+func startPython(t *testing.T, args ...string) *pythonApp {
 	t.Helper()
-	ioNeedPython(t)
+	needPython(t)
 	var lastErr string
 	for attempt := 0; attempt < 3; attempt++ {
-		port := srvFreePort(t)
-		cmd := exec.Command(ioPython, append([]string{ioApp, "--port", strconv.Itoa(port)}, args...)...)
+		port := freePort(t)
+		cmd := exec.Command(systemPython, append([]string{aiohttpAppScript, "--port", strconv.Itoa(port)}, args...)...)
 		cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
-		stderr := &mwLogBuf{}
+		stderr := &logBuffer{}
 		cmd.Stderr = stderr
 		stdin, err := cmd.StdinPipe() // the app exits when this closes
 		if err != nil {
@@ -117,7 +98,7 @@ func ioStartPython(t *testing.T, args ...string) *ioPy {
 			t.Fatal(err)
 		}
 		if err := cmd.Start(); err != nil {
-			t.Fatalf("start %s %s: %v", ioPython, ioApp, err)
+			t.Fatalf("start %s %s: %v", systemPython, aiohttpAppScript, err)
 		}
 		ready := make(chan bool, 1)
 		go func() {
@@ -149,7 +130,7 @@ func ioStartPython(t *testing.T, args ...string) *ioPy {
 			}
 			t.Fatalf("aiohttp app %v did not start:\n%s", args, lastErr)
 		}
-		py := &ioPy{url: "http://127.0.0.1:" + strconv.Itoa(port), stderr: stderr}
+		py := &pythonApp{url: "http://127.0.0.1:" + strconv.Itoa(port), stderr: stderr}
 		t.Cleanup(func() {
 			stop()
 			if t.Failed() {
@@ -162,9 +143,9 @@ func ioStartPython(t *testing.T, args ...string) *ioPy {
 	return nil
 }
 
-// ioSetPythonClock freezes the app's clock (aiohttp_session, Fernet and
+// setClock freezes the app's clock (aiohttp_session, Fernet and
 // MemcachedStorage read it) at unix; 0 unfreezes it.
-func (py *ioPy) setClock(t *testing.T, unix int64) {
+func (py *pythonApp) setClock(t *testing.T, unix int64) {
 	t.Helper()
 	at := ""
 	if unix != 0 {
@@ -180,50 +161,23 @@ func (py *ioPy) setClock(t *testing.T, unix int64) {
 	}
 }
 
-// ioClock is the Go side's clock: frozen at a Unix second, or real time.
-type ioClock struct{ at atomic.Int64 }
-
-func (c *ioClock) now() time.Time {
-	if at := c.at.Load(); at != 0 {
-		return time.Unix(at, 0)
-	}
-	return time.Now()
-}
-
-// ioGoServer serves ioGoHandler with store and the aiohttp-compatible
+// goServer serves goRoutes with store and the aiohttp-compatible
 // options: cookie AIOHTTP_SESSION, lifetime = Python's max_age (Go has no
 // max_age=None: maxAge < 0 keeps the default lifetime).
-func ioGoServer(t *testing.T, store Store, clock *ioClock, maxAge int, extra ...Option) string {
+func goServer(t *testing.T, store Store, clock *testClock, maxAge int, extra ...Option) string {
 	t.Helper()
-	logs := &mwLogBuf{}
 	lifetime := time.Duration(maxAge) * time.Second
 	if maxAge < 0 {
 		lifetime = DefaultLifetime
 	}
-	opts := append([]Option{
-		WithCookieName(ioCookie),
-		WithLifetime(lifetime),
-		WithClock(clock.now),
-		WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
-	}, extra...)
-	mw, err := Middleware(store, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(mw(ioGoHandler()))
-	t.Cleanup(func() {
-		srv.Close()
-		if t.Failed() {
-			t.Logf("go server log:\n%s", logs.String())
-		}
-	})
-	return srv.URL
+	opts := append([]Option{WithCookieName(aiohttpCookie), WithLifetime(lifetime), WithClock(clock.Now)}, extra...)
+	return startApp(t, store, goRoutes(), opts...).srv.URL
 }
 
-// ioGoDump is the Go side's view of a session, shaped like the Python
+// goDump is the Go side's view of a session, shaped like the Python
 // app's dump(): values are each key's stored JSON text, or an error in
 // errors when Go cannot decode it (NaN, Infinity).
-func ioGoDump(s *Session) map[string]any {
+func goDump(s *Session) map[string]any {
 	values, errs := map[string]string{}, map[string]string{}
 	for _, k := range s.Keys() {
 		raw, err := GetAs[json.RawMessage](s, k)
@@ -243,10 +197,10 @@ func ioGoDump(s *Session) map[string]any {
 	}
 }
 
-// ioGoHandler mirrors the Python app's routes, plus typed reads and
+// goRoutes mirrors the Python app's routes, plus typed reads and
 // writes: /int (GetAs[int64]), /number (GetAs[json.Number]), /any (Get),
 // /str (GetAs[string]), /setint, /setstr, /setfloat, /flash, /flashes.
-func ioGoHandler() http.Handler {
+func goRoutes() http.Handler {
 	mux := http.NewServeMux()
 	reply := func(w http.ResponseWriter, v any) {
 		w.Header().Set("Content-Type", "application/json")
@@ -265,7 +219,7 @@ func ioGoHandler() http.Handler {
 			}
 		})
 	}
-	dump := func(w http.ResponseWriter, s *Session) error { reply(w, ioGoDump(s)); return nil }
+	dump := func(w http.ResponseWriter, s *Session) error { reply(w, goDump(s)); return nil }
 	handle("GET /get", func(w http.ResponseWriter, _ *http.Request, s *Session, _, _ string) error { return dump(w, s) })
 	handle("POST /set", func(w http.ResponseWriter, _ *http.Request, s *Session, k, v string) error {
 		if err := s.Set(k, json.RawMessage(v)); err != nil {
@@ -356,119 +310,8 @@ func ioGoHandler() http.Handler {
 	return mux
 }
 
-// ioBrowser is one browser for both servers: net/http's cookiejar, or, for
-// SimpleCookieStorage, ioRawJar (net/http's client drops Python-quoted JSON
-// cookie values, a browser keeps them).
-type ioBrowser struct {
-	t      *testing.T
-	client *http.Client
-	std    *cookiejar.Jar
-	raw    *ioRawJar
-}
-
-var ioJarURL = &url.URL{Scheme: "http", Host: "127.0.0.1", Path: "/"}
-
-func ioNewBrowser(t *testing.T, raw bool) *ioBrowser {
-	b := &ioBrowser{t: t}
-	if raw {
-		b.raw = &ioRawJar{next: http.DefaultTransport}
-		b.client = &http.Client{Transport: b.raw}
-		return b
-	}
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.std, b.client = jar, &http.Client{Jar: jar}
-	return b
-}
-
-// cookie returns the session cookie as the browser would send it ("" when
-// there is none), quotes included.
-func (b *ioBrowser) cookie() string {
-	if b.raw != nil {
-		b.raw.mu.Lock()
-		defer b.raw.mu.Unlock()
-		return b.raw.value
-	}
-	for _, c := range b.std.Cookies(ioJarURL) {
-		if c.Name == ioCookie {
-			if c.Quoted {
-				return `"` + c.Value + `"`
-			}
-			return c.Value
-		}
-	}
-	return ""
-}
-
-// setCookie replaces the session cookie ("" removes it), as a client
-// replaying or tampering with a cookie would.
-func (b *ioBrowser) setCookie(v string) {
-	if b.raw != nil {
-		b.raw.mu.Lock()
-		defer b.raw.mu.Unlock()
-		b.raw.value = v
-		return
-	}
-	c := &http.Cookie{Name: ioCookie, Path: "/"}
-	if v == "" {
-		c.MaxAge = -1
-	} else if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		c.Value, c.Quoted = v[1:len(v)-1], true
-	} else {
-		c.Value = v
-	}
-	b.std.SetCookies(ioJarURL, []*http.Cookie{c})
-}
-
-// ioRawJar keeps the session cookie's value byte for byte. It honours
-// deletions (Max-Age=0) but, like a client replaying a cookie, not a
-// positive Max-Age: the servers must enforce expiry themselves.
-type ioRawJar struct {
-	mu    sync.Mutex
-	value string
-	next  http.RoundTripper
-}
-
-func (j *ioRawJar) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	j.mu.Lock()
-	if j.value != "" {
-		r.Header.Set("Cookie", ioCookie+"="+j.value)
-	}
-	j.mu.Unlock()
-	resp, err := j.next.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	for _, line := range resp.Header.Values("Set-Cookie") {
-		name, rest, _ := strings.Cut(line, "=")
-		if name != ioCookie {
-			continue
-		}
-		value, attrs, _ := strings.Cut(rest, ";")
-		deleted := value == "" || value == `""`
-		for _, a := range strings.Split(attrs, ";") {
-			k, v, _ := strings.Cut(strings.TrimSpace(a), "=")
-			if strings.EqualFold(k, "Max-Age") {
-				if n, err := strconv.Atoi(v); err == nil && n <= 0 {
-					deleted = true
-				}
-			}
-		}
-		j.mu.Lock()
-		j.value = value
-		if deleted {
-			j.value = ""
-		}
-		j.mu.Unlock()
-	}
-	return resp, nil
-}
-
-// ioView is either side's dump of a session.
-type ioView struct {
+// sessionView is either side's dump of a session.
+type sessionView struct {
 	Status   int               `json:"-"`
 	Body     string            `json:"-"`
 	New      bool              `json:"new"`
@@ -483,7 +326,7 @@ type ioView struct {
 }
 
 // str decodes the JSON text under key as a string.
-func (v ioView) str(t *testing.T, key string) string {
+func (v sessionView) str(t *testing.T, key string) string {
 	t.Helper()
 	var s string
 	if err := json.Unmarshal([]byte(v.Values[key]), &s); err != nil {
@@ -492,19 +335,19 @@ func (v ioView) str(t *testing.T, key string) string {
 	return s
 }
 
-// ioPair is one storage served by Python and by Go, and a browser.
-type ioPair struct {
+// interopPair is one storage served by Python and by Go, and a browser.
+type interopPair struct {
 	t      *testing.T
-	kind   *ioKind
-	py     *ioPy
+	kind   *interopKind
+	py     *pythonApp
 	goURL  string
-	clock  *ioClock
-	br     *ioBrowser
+	clock  *testClock
+	br     *browser
 	maxAge int
 }
 
 // do sends a request through the browser and returns the status and body.
-func (p *ioPair) do(base, method, path string, q url.Values) (int, string, http.Header) {
+func (p *interopPair) do(base, method, path string, q url.Values) (int, string, http.Header) {
 	p.t.Helper()
 	u := base + path
 	if len(q) > 0 {
@@ -525,7 +368,7 @@ func (p *ioPair) do(base, method, path string, q url.Values) (int, string, http.
 
 // view sends a request to one side and decodes its session dump; the
 // status must be 200.
-func (p *ioPair) view(side, method, path string, q url.Values) ioView {
+func (p *interopPair) view(side, method, path string, q url.Values) sessionView {
 	p.t.Helper()
 	base := p.goURL
 	if side == "py" {
@@ -535,32 +378,32 @@ func (p *ioPair) view(side, method, path string, q url.Values) ioView {
 	if status != 200 {
 		p.t.Fatalf("%s %s %s %v = %d %q, want 200", side, method, path, q, status, body)
 	}
-	v := ioView{Status: status, Body: body}
+	v := sessionView{Status: status, Body: body}
 	if err := json.Unmarshal([]byte(body), &v); err != nil {
 		p.t.Fatalf("%s %s %s: bad dump %q: %v", side, method, path, body, err)
 	}
 	return v
 }
 
-func ioKV(k, v string) url.Values { return url.Values{"k": {k}, "v": {v}} }
+func kvQuery(k, v string) url.Values { return url.Values{"k": {k}, "v": {v}} }
 
-func (p *ioPair) pyGet() ioView { p.t.Helper(); return p.view("py", "GET", "/get", nil) }
-func (p *ioPair) goGet() ioView { p.t.Helper(); return p.view("go", "GET", "/get", nil) }
+func (p *interopPair) pyGet() sessionView { p.t.Helper(); return p.view("py", "GET", "/get", nil) }
+func (p *interopPair) goGet() sessionView { p.t.Helper(); return p.view("go", "GET", "/get", nil) }
 
 // pySet sets key to the JSON value on the Python side.
-func (p *ioPair) pySet(k, jsonV string) ioView {
+func (p *interopPair) pySet(k, jsonV string) sessionView {
 	p.t.Helper()
-	return p.view("py", "POST", "/set", ioKV(k, jsonV))
+	return p.view("py", "POST", "/set", kvQuery(k, jsonV))
 }
 
 // goSet sets key to the JSON value on the Go side.
-func (p *ioPair) goSet(k, jsonV string) ioView {
+func (p *interopPair) goSet(k, jsonV string) sessionView {
 	p.t.Helper()
-	return p.view("go", "POST", "/set", ioKV(k, jsonV))
+	return p.view("go", "POST", "/set", kvQuery(k, jsonV))
 }
 
 // goText calls a Go route that answers plain text.
-func (p *ioPair) goText(path string, q url.Values) (int, string) {
+func (p *interopPair) goText(path string, q url.Values) (int, string) {
 	p.t.Helper()
 	status, body, _ := p.do(p.goURL, "GET", path, q)
 	return status, strings.TrimSpace(body)
@@ -569,7 +412,7 @@ func (p *ioPair) goText(path string, q url.Values) (int, string) {
 // goFresh asserts that Go answers GET /get with 200 and a fresh empty
 // session, and reports whether it also expired the cookie (Go deletes a
 // cookie that names no live session; aiohttp_session leaves it).
-func (p *ioPair) goFresh(t *testing.T, what string) (expired bool) {
+func (p *interopPair) goFresh(t *testing.T, what string) (expired bool) {
 	t.Helper()
 	sent := p.br.cookie()
 	status, body, h := p.do(p.goURL, "GET", "/get", nil)
@@ -577,7 +420,7 @@ func (p *ioPair) goFresh(t *testing.T, what string) (expired bool) {
 		t.Errorf("Go with %s (cookie %s) = %d %s, want 200 and a fresh session", what, sent, status, body)
 	}
 	for _, line := range h.Values("Set-Cookie") {
-		if strings.HasPrefix(line, ioCookie+"=;") && strings.Contains(line, "Max-Age=0") {
+		if strings.HasPrefix(line, aiohttpCookie+"=;") && strings.Contains(line, "Max-Age=0") {
 			expired = true
 		}
 	}
@@ -585,19 +428,19 @@ func (p *ioPair) goFresh(t *testing.T, what string) (expired bool) {
 }
 
 // at freezes both sides' clocks at unix.
-func (p *ioPair) at(unix int64) {
+func (p *interopPair) at(unix int64) {
 	p.t.Helper()
-	p.clock.at.Store(unix)
+	p.clock.Set(time.Unix(unix, 0))
 	p.py.setClock(p.t, unix)
 }
 
-// ioKind describes one aiohttp_session storage and its Go counterpart.
-type ioKind struct {
+// interopKind describes one aiohttp_session storage and its Go counterpart.
+type interopKind struct {
 	name   string
 	pyArgs []string
 	// store builds the Go store that shares sessions with the Python app;
 	// foreign, when set, one with another key.
-	store, foreign func(t *testing.T, clock *ioClock) Store
+	store, foreign func(t *testing.T, clock *testClock) Store
 	rawJar         bool // SimpleCookieStorage: Python-quoted JSON cookies
 	serverSide     bool // Redis, Memcached: the cookie is a session ID
 	// pyExpiredNew: Python reports an expired session as new (Fernet's TTL
@@ -609,29 +452,29 @@ type ioKind struct {
 	record func(t *testing.T, id string) (value string, found bool)
 }
 
-// ioNewPair starts the Python app for kind and a Go server with the
+// newInteropPair starts the Python app for kind and a Go server with the
 // matching store, both frozen at the current second.
-func ioNewPair(t *testing.T, kind *ioKind, maxAge int, extra ...Option) *ioPair {
+func newInteropPair(t *testing.T, kind *interopKind, maxAge int, extra ...Option) *interopPair {
 	t.Helper()
-	p := &ioPair{t: t, kind: kind, clock: &ioClock{}, maxAge: maxAge}
-	p.py = ioStartPython(t, append([]string{"--max-age", strconv.Itoa(maxAge)}, kind.pyArgs...)...)
-	p.goURL = ioGoServer(t, kind.store(t, p.clock), p.clock, maxAge, extra...)
+	p := &interopPair{t: t, kind: kind, clock: testClockAt(time.Now()), maxAge: maxAge}
+	p.py = startPython(t, append([]string{"--max-age", strconv.Itoa(maxAge)}, kind.pyArgs...)...)
+	p.goURL = goServer(t, kind.store(t, p.clock), p.clock, maxAge, extra...)
 	p.fresh(t)
 	return p
 }
 
 // fresh gives the pair a new browser and resets both clocks to now, for a
 // subtest.
-func (p *ioPair) fresh(t *testing.T) int64 {
+func (p *interopPair) fresh(t *testing.T) int64 {
 	p.t = t
-	p.br = ioNewBrowser(t, p.kind.rawJar)
+	p.br = newBrowser("http://127.0.0.1/", aiohttpCookie, p.kind.rawJar)
 	now := time.Now().Unix()
 	p.at(now)
 	return now
 }
 
-// ioRandomKey returns 32 random key bytes.
-func ioRandomKey(t *testing.T) []byte {
+// randomKey returns 32 random key bytes.
+func randomKey(t *testing.T) []byte {
 	k := make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
 		t.Fatal(err)
@@ -639,9 +482,9 @@ func ioRandomKey(t *testing.T) []byte {
 	return k
 }
 
-// ioTamper changes the character in the middle of a token to another one
+// tamperToken changes the character in the middle of a token to another one
 // of the same base64 alphabet, keeping any quotes.
-func ioTamper(tok string) string {
+func tamperToken(tok string) string {
 	b := []byte(tok)
 	i := len(b) / 2
 	if b[i] == 'A' {
@@ -652,58 +495,46 @@ func ioTamper(tok string) string {
 	return string(b)
 }
 
-// ioCookieKinds are the cookie storages: SimpleCookieStorage,
+// interopCookieKinds are the cookie storages: SimpleCookieStorage,
 // EncryptedCookieStorage (Fernet) and NaClCookieStorage.
-func ioCookieKinds(t *testing.T) []*ioKind {
-	key, other := ioRandomKey(t), ioRandomKey(t)
+func interopCookieKinds(t *testing.T) []*interopKind {
+	key, other := randomKey(t), randomKey(t)
 	b64 := base64.StdEncoding.EncodeToString(key)
-	fernet := func(k []byte) func(*testing.T, *ioClock) Store {
-		return func(t *testing.T, clock *ioClock) Store {
-			s, err := NewFernetCookieStore(k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.sealer.(*fernetSealer).now = clock.now // the token's timestamp
-			return s
+	// The Go stores come from the shared table; Fernet's tokens carry the
+	// pair's clock.
+	store := func(name string, k []byte) func(*testing.T, *testClock) Store {
+		return func(t *testing.T, clock *testClock) Store {
+			return mustStoreAt(t, kindNamed(name), clock.Now, k)
 		}
 	}
-	nacl := func(k []byte) func(*testing.T, *ioClock) Store {
-		return func(t *testing.T, _ *ioClock) Store {
-			s, err := NewNaClCookieStore(k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}
-	}
-	return []*ioKind{
+	return []*interopKind{
 		{
 			name: "Simple", pyArgs: []string{"--storage", "simple"}, rawJar: true,
-			store: func(*testing.T, *ioClock) Store { return NewInsecureCookieStore() },
+			store: store("insecure", key),
 		},
 		{
 			name: "Fernet", pyArgs: []string{"--storage", "fernet", "--key", b64},
-			store: fernet(key), foreign: fernet(other), pyExpiredNew: true,
+			store: store("fernet", key), foreign: store("fernet", other), pyExpiredNew: true,
 		},
 		{
 			name: "NaCl", pyArgs: []string{"--storage", "nacl", "--key", b64},
-			store: nacl(key), foreign: nacl(other),
+			store: store("nacl", key), foreign: store("nacl", other),
 		},
 	}
 }
 
 func TestInteropAiohttpCookieStorages(t *testing.T) {
-	ioNeedPython(t)
-	for _, kind := range ioCookieKinds(t) {
-		t.Run(kind.name, func(t *testing.T) { ioRunSuite(t, kind) })
+	needPython(t)
+	for _, kind := range interopCookieKinds(t) {
+		t.Run(kind.name, func(t *testing.T) { runInteropSuite(t, kind) })
 	}
 }
 
-// ioRunSuite runs every interop scenario against one storage. The
+// runInteropSuite runs every interop scenario against one storage. The
 // subtests share the two servers and run in order; each gets a fresh
 // browser and resets the clocks.
-func ioRunSuite(t *testing.T, kind *ioKind) {
-	p := ioNewPair(t, kind, ioMaxAge)
+func runInteropSuite(t *testing.T, kind *interopKind) {
+	p := newInteropPair(t, kind, interopMaxAge)
 	t.Run("PythonWritesGoModifiesPythonReads", func(t *testing.T) {
 		t0 := p.fresh(t)
 		p.pySet("user", `"alice"`)
@@ -720,7 +551,7 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 		}
 		p.at(t0 + 5)
 		p.goSet("role", `"admin"`)
-		p.view("go", "POST", "/del", ioKV("n", ""))
+		p.view("go", "POST", "/del", kvQuery("n", ""))
 		py := p.pyGet()
 		if py.New || py.str(t, "user") != "alice" || py.str(t, "role") != "admin" || py.Values["n"] != "" {
 			t.Fatalf("Python read of the Go modification = %+v, want user=alice role=admin, n deleted", py)
@@ -732,7 +563,7 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 	t.Run("GoWritesPythonModifiesGoReads", func(t *testing.T) {
 		t0 := p.fresh(t)
 		p.goSet("user", `"bob"`)
-		p.view("go", "POST", "/setint", ioKV("n", "7"))
+		p.view("go", "POST", "/setint", kvQuery("n", "7"))
 		cookie := p.br.cookie()
 		if cookie == "" {
 			t.Fatal("Go set no cookie")
@@ -750,7 +581,7 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 		if g.New || g.str(t, "user") != "bob" || g.str(t, "role") != "editor" || g.Values["n"] != "7" {
 			t.Fatalf("Go read of the Python modification = %+v", g)
 		}
-		if _, n := p.goText("/int", ioKV("n", "")); n != "7" {
+		if _, n := p.goText("/int", kvQuery("n", "")); n != "7" {
 			t.Errorf("GetAs[int64](n) = %s, want 7", n)
 		}
 	})
@@ -779,8 +610,8 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 			t.Errorf("after Python changed() Go Created = t0%+d, want t0+30 (changed() keeps it)", g.Created-t0)
 		}
 		// The lifetime runs from the moved created: still alive at
-		// t0+ioMaxAge+20, past the original start's deadline.
-		p.at(t0 + ioMaxAge + 20)
+		// t0+interopMaxAge+20, past the original start's deadline.
+		p.at(t0 + interopMaxAge + 20)
 		if g := p.goGet(); g.New || g.Values["a"] != "1" {
 			t.Errorf("Go at t0+max_age+20 after a Python write at t0+30 = %+v, want the session alive", g)
 		}
@@ -790,11 +621,11 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 		t0 := p.fresh(t)
 		p.pySet("user", `"alice"`)
 		cookie := p.br.cookie()
-		p.at(t0 + ioMaxAge - 1)
+		p.at(t0 + interopMaxAge - 1)
 		if g := p.goGet(); g.New || g.str(t, "user") != "alice" {
 			t.Fatalf("Go at age max_age-1 = %+v, want the session", g)
 		}
-		p.at(t0 + ioMaxAge)
+		p.at(t0 + interopMaxAge)
 		// aiohttp: age > max_age expires (strict), so age == max_age lives;
 		// Go: a session ends at created+lifetime, one second earlier, and
 		// Go expires the dead cookie.
@@ -805,7 +636,7 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 			t.Errorf("Go did not expire the cookie of a session it found expired")
 		}
 		p.br.setCookie(cookie)
-		p.at(t0 + ioMaxAge + 1)
+		p.at(t0 + interopMaxAge + 1)
 		py := p.pyGet()
 		if len(py.Keys) != 0 || py.New != kind.pyExpiredNew {
 			t.Errorf("Python at age max_age+1 = %+v, want empty with new=%v", py, kind.pyExpiredNew)
@@ -818,11 +649,11 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 		// Go writes; Python reads it expired.
 		t0 = p.fresh(t)
 		p.goSet("user", `"bob"`)
-		p.at(t0 + ioMaxAge)
+		p.at(t0 + interopMaxAge)
 		if py := p.pyGet(); py.New || py.str(t, "user") != "bob" {
 			t.Errorf("Python at age == max_age of a Go session = %+v, want alive", py)
 		}
-		p.at(t0 + ioMaxAge + 1)
+		p.at(t0 + interopMaxAge + 1)
 		if py := p.pyGet(); len(py.Keys) != 0 || py.New != kind.pyExpiredNew {
 			t.Errorf("Python at age max_age+1 of a Go session = %+v, want empty with new=%v", py, kind.pyExpiredNew)
 		}
@@ -843,7 +674,7 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 				t.Errorf("Go decoded %s = %q; encoding/json has no NaN/Infinity, want a decode error", k, g.Values[k])
 			}
 		}
-		p.view("go", "POST", "/setstr", ioKV("other", "x")) // read-modify-write of another key
+		p.view("go", "POST", "/setstr", kvQuery("other", "x")) // read-modify-write of another key
 		py := p.pyGet()
 		want := map[string]string{"nan": "NaN", "inf": "Infinity", "ninf": "-Infinity", "user": `"alice"`, "other": `"x"`}
 		for k, v := range want {
@@ -855,7 +686,7 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 			t.Errorf("Python type of nan = %q, want float", py.Types["nan"])
 		}
 		// Go itself cannot write NaN: Set reports it before anything is sent.
-		status, body, _ := p.do(p.goURL, "POST", "/setfloat", ioKV("g", "NaN"))
+		status, body, _ := p.do(p.goURL, "POST", "/setfloat", kvQuery("g", "NaN"))
 		if status != 400 || !strings.Contains(body, ErrEncode.Error()) {
 			t.Errorf("Go Set(NaN) = %d %q, want 400 with ErrEncode", status, body)
 		}
@@ -866,26 +697,26 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 		p.pySet("big", big)
 		p.pySet("neg", neg)
 		p.pySet("huge", huge)
-		if _, v := p.goText("/int", ioKV("big", "")); v != big {
+		if _, v := p.goText("/int", kvQuery("big", "")); v != big {
 			t.Errorf("Go GetAs[int64](big) = %s, want %s", v, big)
 		}
-		if _, v := p.goText("/int", ioKV("neg", "")); v != neg {
+		if _, v := p.goText("/int", kvQuery("neg", "")); v != neg {
 			t.Errorf("Go GetAs[int64](neg) = %s, want %s", v, neg)
 		}
-		if st, v := p.goText("/int", ioKV("huge", "")); st != 400 {
+		if st, v := p.goText("/int", kvQuery("huge", "")); st != 400 {
 			t.Errorf("Go GetAs[int64](2^70) = %d %s, want an ErrDecode (overflow)", st, v)
 		}
-		if _, v := p.goText("/number", ioKV("huge", "")); v != huge {
+		if _, v := p.goText("/number", kvQuery("huge", "")); v != huge {
 			t.Errorf("Go GetAs[json.Number](huge) = %s, want %s", v, huge)
 		}
-		if _, v := p.goText("/bigint", ioKV("huge", "")); v != huge {
+		if _, v := p.goText("/bigint", kvQuery("huge", "")); v != huge {
 			t.Errorf("Go GetAs[*big.Int](huge) = %s, want %s", v, huge)
 		}
-		if _, v := p.goText("/any", ioKV("big", "")); v != "float64 1.152921504606847e+18" {
+		if _, v := p.goText("/any", kvQuery("big", "")); v != "float64 1.152921504606847e+18" {
 			t.Errorf("Go Get(big) = %s, want the float64 rounding encoding/json gives", v)
 		}
 		const gbig = "4611686018427387907" // 2^62+3, written by Go as int64
-		p.view("go", "POST", "/setint", ioKV("gbig", gbig))
+		p.view("go", "POST", "/setint", kvQuery("gbig", gbig))
 		p.goSet("u64", "18446744073709551615")
 		py := p.pyGet()
 		for k, v := range map[string]string{"big": big, "neg": neg, "huge": huge, "gbig": gbig, "u64": "18446744073709551615"} {
@@ -896,7 +727,7 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 		// A whole float64 written by Go becomes a Python int; Python's
 		// floats keep their ".0" through a Go read-modify-write.
 		p.pySet("pyf", `1.0`)
-		p.view("go", "POST", "/setfloat", ioKV("gof", "2"))
+		p.view("go", "POST", "/setfloat", kvQuery("gof", "2"))
 		py = p.pyGet()
 		if py.Values["pyf"] != "1.0" || py.Types["pyf"] != "float" || py.Values["gof"] != "2" || py.Types["gof"] != "int" {
 			t.Errorf("floats: pyf=%s (%s), gof=%s (%s); want 1.0 float and 2 int", py.Values["pyf"], py.Types["pyf"], py.Values["gof"], py.Types["gof"])
@@ -908,10 +739,10 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 		const goKey, goVal = "名前", "ü😀\u2029 <&> ;,\"\\ \x01"
 		jv, _ := json.Marshal(pyVal)
 		p.pySet(pyKey, string(jv))
-		if _, v := p.goText("/str", ioKV(pyKey, "")); v != pyVal {
+		if _, v := p.goText("/str", kvQuery(pyKey, "")); v != pyVal {
 			t.Errorf("Go GetAs[string](%s) = %q, want %q", pyKey, v, pyVal)
 		}
-		p.view("go", "POST", "/setstr", ioKV(goKey, goVal))
+		p.view("go", "POST", "/setstr", kvQuery(goKey, goVal))
 		py := p.pyGet()
 		if got := py.str(t, goKey); got != goVal {
 			t.Errorf("Python %s = %q, want %q", goKey, got, goVal)
@@ -963,7 +794,7 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 		// Deleting the last key is an empty session too.
 		p.fresh(t)
 		p.pySet("only", `1`)
-		p.view("py", "POST", "/del", ioKV("only", ""))
+		p.view("py", "POST", "/del", kvQuery("only", ""))
 		if g := p.goGet(); !g.New || len(g.Keys) != 0 {
 			t.Errorf("Go after Python deleted the last key = %+v, want fresh", g)
 		}
@@ -995,17 +826,17 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 		}
 		p.fresh(t)
 		p.goSet("only", `1`)
-		p.view("go", "POST", "/del", ioKV("only", ""))
+		p.view("go", "POST", "/del", kvQuery("only", ""))
 		if py := p.pyGet(); !py.New || len(py.Keys) != 0 {
 			t.Errorf("Python after Go deleted the last key = %+v, want new", py)
 		}
 	})
 	t.Run("TamperedCookies", func(t *testing.T) {
-		ioTamperSuite(t, p)
+		interopTamperSuite(t, p)
 	})
 	if kind.foreign != nil {
 		t.Run("ForeignKey", func(t *testing.T) {
-			foreign := ioGoServer(t, kind.foreign(t, p.clock), p.clock, ioMaxAge)
+			foreign := goServer(t, kind.foreign(t, p.clock), p.clock, interopMaxAge)
 			p.fresh(t)
 			p.pySet("user", `"alice"`)
 			status, body, h := p.do(foreign, "GET", "/get", nil)
@@ -1016,7 +847,7 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 				t.Errorf("Go with another key did not expire the cookie it cannot open: %q", h.Get("Set-Cookie"))
 			}
 			p.fresh(t)
-			if status, body, _ := p.do(foreign, "POST", "/set", ioKV("user", `"mallory"`)); status != 200 {
+			if status, body, _ := p.do(foreign, "POST", "/set", kvQuery("user", `"mallory"`)); status != 200 {
 				t.Fatalf("foreign Go set = %d %s", status, body)
 			}
 			warnings := strings.Count(p.py.stderr.String(), "Cannot decrypt cookie value")
@@ -1038,15 +869,15 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 			// Fernet's TTL check also refuses a token stamped more than 60 s
 			// in the future: the two services' clocks must agree that well.
 			t0 := p.fresh(t)
-			p.clock.at.Store(t0 + 61)
+			p.clock.Set(time.Unix(t0+61, 0))
 			p.goSet("user", `"bob"`)
 			if py := p.pyGet(); !py.New {
 				t.Errorf("Python reading a token from 61 s ahead = %+v, want new (Fernet clock skew)", py)
 			}
 			p.fresh(t)
-			p.clock.at.Store(t0 + 60)
+			p.clock.Set(time.Unix(t0+60, 0))
 			p.goSet("user", `"bob"`)
-			p.clock.at.Store(t0)
+			p.clock.Set(time.Unix(t0, 0))
 			if py := p.pyGet(); py.New {
 				t.Errorf("Python reading a token from 60 s ahead = %+v, want it accepted", py)
 			}
@@ -1056,7 +887,7 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 		// Go keeps flashes and per-session settings beside "session" in the
 		// record; aiohttp_session rewrites the record without them.
 		p.fresh(t)
-		p.view("go", "POST", "/flash", ioKV("", "saved"))
+		p.view("go", "POST", "/flash", kvQuery("", "saved"))
 		p.pySet("x", `1`)
 		status, body := p.goText("/flashes", nil)
 		if status != 200 || body != "null" {
@@ -1065,10 +896,10 @@ func ioRunSuite(t *testing.T, kind *ioKind) {
 	})
 }
 
-// ioTamperSuite: a damaged cookie from either side gives a fresh session
+// interopTamperSuite: a damaged cookie from either side gives a fresh session
 // with 200 on Go and a new session on Python (or, for Simple, which has no
 // integrity, the Python 500 aiohttp_session documents).
-func ioTamperSuite(t *testing.T, p *ioPair) {
+func interopTamperSuite(t *testing.T, p *interopPair) {
 	kind := p.kind
 	// Each side sees the damaged cookie as sent; Go also expires it.
 	check := func(bad, what string, pyWant func()) {
@@ -1106,7 +937,7 @@ func ioTamperSuite(t *testing.T, p *ioPair) {
 		p.fresh(t)
 		p.pySet("user", `"alice"`)
 		id := p.br.cookie()
-		for _, bad := range []string{ioTamper(id), strings.ToUpper(id), id[:31], "../" + id[3:], "0123456789abcdef0123456789abcdef"} {
+		for _, bad := range []string{tamperToken(id), strings.ToUpper(id), id[:31], "../" + id[3:], "0123456789abcdef0123456789abcdef"} {
 			check(bad, "session ID", pyNew("session ID "+bad))
 		}
 		return
@@ -1119,7 +950,7 @@ func ioTamperSuite(t *testing.T, p *ioPair) {
 			p.goSet("user", `"bob"`)
 		}
 		unq := strings.Trim(p.br.cookie(), `"`)
-		damaged := []string{ioTamper(unq), unq[:len(unq)/2], "x" + unq}
+		damaged := []string{tamperToken(unq), unq[:len(unq)/2], "x" + unq}
 		if strings.HasSuffix(unq, "=") {
 			damaged = append(damaged, strings.TrimRight(unq, "=")) // Python requires the padding
 		}
@@ -1132,9 +963,9 @@ func ioTamperSuite(t *testing.T, p *ioPair) {
 // TestInteropKeyConventions: the 32 raw key bytes Go takes are the
 // aiohttp_session key every Python form denotes.
 func TestInteropKeyConventions(t *testing.T) {
-	ioNeedPython(t)
-	raw := []byte(fernetVectorKey)
-	out, err := exec.Command(ioPython, "-c", `
+	needPython(t)
+	raw := []byte(aiohttpKey)
+	out, err := exec.Command(systemPython, "-c", `
 import base64, sys
 from cryptography.fernet import Fernet
 raw = b"Thirty  two  length  bytes  key."
@@ -1160,7 +991,7 @@ print(f2.decrypt(tok).decode())
 		t.Errorf("cryptography's token = %s, want the spec vector", lines[1])
 	}
 	store, _ := fernetVectorStore(t)
-	if data, err := store.Load(t.Context(), lines[1]); err != nil || string(data) != fernetVectorPlain {
+	if data, err := store.Load(t.Context(), lines[1]); err != nil || string(data) != aiohttpPlain {
 		t.Errorf("Go open of Python's token = %q, %v", data, err)
 	}
 }
@@ -1170,7 +1001,7 @@ print(f2.decrypt(tok).decode())
 // (their clocks are on whole seconds), still loads in aiohttp_session with
 // its created and values.
 func TestInteropMillisecondAccessed(t *testing.T) {
-	ioNeedPython(t)
+	needPython(t)
 	persist := true
 	rec := Record{
 		Created: time.Unix(1700000000, 0), Accessed: time.Unix(1700000100, 123e6), Lifetime: time.Hour,
@@ -1183,7 +1014,7 @@ func TestInteropMillisecondAccessed(t *testing.T) {
 	if !bytes.Contains(data, []byte(`"accessed":1700000100.123`)) {
 		t.Fatalf("record %s has no millisecond accessed", data)
 	}
-	store, err := NewNaClCookieStore([]byte(csAiohttpKey))
+	store, err := NewNaClCookieStore([]byte(aiohttpKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1191,13 +1022,13 @@ func TestInteropMillisecondAccessed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(ioPython, "-c", `
+	out, err := exec.Command(systemPython, "-c", `
 import asyncio, json, sys
 from aiohttp.test_utils import make_mocked_request
 from aiohttp_session.nacl_storage import NaClCookieStorage
 
 async def main():
-    storage = NaClCookieStorage(b"`+csAiohttpKey+`", cookie_name="S")
+    storage = NaClCookieStorage(b"`+aiohttpKey+`", cookie_name="S")
     s = await storage.load_session(make_mocked_request("GET", "/", headers={"Cookie": "S=" + sys.argv[1]}))
     print(json.dumps({"new": s.new, "created": s.created, "session": dict(s)}))
 

@@ -1,11 +1,9 @@
 package httpsession
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/http"
@@ -18,53 +16,35 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 )
 
-// srvMemcachedStore returns a store on client under a fresh prefix. Its
+// memcachedStore returns a store on client under a fresh prefix. Its
 // backend records the keys it creates, and deletes them when t ends
 // (Memcached cannot list keys).
-func srvMemcachedStore(t *testing.T, client *memcache.Client, opts ...ServerOption) (*ServerStore, *srvCountingBackend) {
+func memcachedStore(t *testing.T, client *memcache.Client, opts ...ServerOption) (*ServerStore, *countingBackend) {
 	t.Helper()
-	c := &srvCountingBackend{Backend: NewMemcachedBackend(client)}
+	c := &countingBackend{Backend: NewMemcachedBackend(client)}
 	t.Cleanup(c.deleteAdded)
-	return NewServerStore(c.counted(), append([]ServerOption{WithKeyPrefix(srvPrefix(t))}, opts...)...), c
-}
-
-// srvMemcachedClient returns a client for addrs after checking that each
-// server answers, so a server that testenv.sh failed to start is reported
-// as such rather than as a string of 503s.
-func srvMemcachedClient(t *testing.T, addrs ...string) *memcache.Client {
-	t.Helper()
-	for _, a := range addrs {
-		if err := srvPingMemcached(a); err != nil {
-			t.Fatalf("memcached %s does not answer: %v", a, err)
-		}
-	}
-	client := memcache.New(addrs...)
-	// gomemcache keeps 2 idle connections per server by default: parallel
-	// tests would dial and drop a connection per call.
-	client.MaxIdleConns = 16
-	t.Cleanup(func() { client.Close() })
-	return client
+	return NewServerStore(c.counted(), append([]ServerOption{WithKeyPrefix(keyPrefix(t))}, opts...)...), c
 }
 
 // TestMemcachedStore runs the conformance suite on the Memcached servers of
 // HTTPSESSION_MEMCACHED_ADDRS (two under make test).
 func TestMemcachedStore(t *testing.T) {
-	addrs := srvAddrs(srvEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
+	addrs := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
 	t.Parallel()
 	t.Logf("memcached servers %v", addrs)
-	client := srvMemcachedClient(t, addrs...)
+	client := memcachedClient(t, addrs...)
 	testServerStore(t, func(t *testing.T) *ServerStore {
-		s, _ := srvMemcachedStore(t, client)
+		s, _ := memcachedStore(t, client)
 		return s
 	})
 }
 
-// srvMemcachedTTL asks the servers for key's remaining TTL with the meta
+// memcachedTTL asks the servers for key's remaining TTL with the meta
 // command "mg <key> t": -1 means no expiry.
-func srvMemcachedTTL(t *testing.T, addrs []string, key string) int64 {
+func memcachedTTL(t *testing.T, addrs []string, key string) int64 {
 	t.Helper()
 	for _, addr := range addrs {
-		line := srvMemcachedCommand(t, addr, "mg "+key+" t")
+		line := memcachedCommand(t, addr, "mg "+key+" t")
 		if line == "EN" {
 			continue
 		}
@@ -82,49 +62,26 @@ func srvMemcachedTTL(t *testing.T, addrs []string, key string) int64 {
 	return 0
 }
 
-// srvMemcachedCommand sends one command line over a raw connection and
+// memcachedCommand sends one command line over a raw connection and
 // returns the first response line.
-func srvMemcachedCommand(t *testing.T, addr, cmd string) string {
+func memcachedCommand(t *testing.T, addr, cmd string) string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	lines, err := rawCommand(addr, cmd, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.WriteString(c, cmd+"\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSuffix(line, "\r\n")
+	return lines[0]
 }
 
-// srvMemcachedStats reads "stats" from one server.
-func srvMemcachedStats(t *testing.T, addr string) map[string]int64 {
+// memcachedStats reads "stats" from one server.
+func memcachedStats(t *testing.T, addr string) map[string]int64 {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	lines, err := rawCommand(addr, "stats", func(line string) bool { return line == "END" })
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.WriteString(c, "stats\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]int64{}
-	r := bufio.NewReader(c)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		line = strings.TrimSuffix(line, "\r\n")
-		if line == "END" {
-			return out
-		}
+	for _, line := range lines {
 		f := strings.Fields(line)
 		if len(f) == 3 && f[0] == "STAT" {
 			if n, err := strconv.ParseInt(f[2], 10, 64); err == nil {
@@ -132,15 +89,16 @@ func srvMemcachedStats(t *testing.T, addr string) map[string]int64 {
 			}
 		}
 	}
+	return out
 }
 
 // TestMemcachedBackend checks add/replace semantics and the expiration
 // field as the servers understood it.
 func TestMemcachedBackend(t *testing.T) {
-	addrs := srvAddrs(srvEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
+	addrs := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
 	t.Parallel()
-	client := srvMemcachedClient(t, addrs...)
-	s, _ := srvMemcachedStore(t, client)
+	client := memcachedClient(t, addrs...)
+	s, _ := memcachedStore(t, client)
 	b := NewMemcachedBackend(client)
 	ctx := t.Context()
 	k := s.prefix + "k"
@@ -161,7 +119,7 @@ func TestMemcachedBackend(t *testing.T) {
 	if v, err := b.Get(ctx, k); err != nil || string(v) != "v1" {
 		t.Fatalf("Get = %q, %v; want v1", v, err)
 	}
-	if ttl := srvMemcachedTTL(t, addrs, k); ttl < 3595 || ttl > 3600 {
+	if ttl := memcachedTTL(t, addrs, k); ttl < 3595 || ttl > 3600 {
 		t.Fatalf("TTL after Add(1h) = %d s", ttl)
 	}
 	// Longer than 30 days: sent as an absolute time. Sent as a relative
@@ -169,7 +127,7 @@ func TestMemcachedBackend(t *testing.T) {
 	if err := b.Replace(ctx, k, []byte("v3"), 40*24*time.Hour); err != nil {
 		t.Fatalf("Replace(40 days): %v", err)
 	}
-	if ttl := srvMemcachedTTL(t, addrs, k); ttl < 40*86400-10 || ttl > 40*86400+2 {
+	if ttl := memcachedTTL(t, addrs, k); ttl < 40*86400-10 || ttl > 40*86400+2 {
 		t.Fatalf("TTL after Replace(40 days) = %d s, want about %d", ttl, 40*86400)
 	}
 	if v, err := b.Get(ctx, k); err != nil || string(v) != "v3" {
@@ -179,7 +137,7 @@ func TestMemcachedBackend(t *testing.T) {
 	if err := b.Replace(ctx, k, []byte("v4"), 300*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if ttl := srvMemcachedTTL(t, addrs, k); ttl < 0 || ttl > 1 {
+	if ttl := memcachedTTL(t, addrs, k); ttl < 0 || ttl > 1 {
 		t.Fatalf("TTL after Replace(300ms) = %d s, want 0 or 1", ttl)
 	}
 	// A ttl <= 0 (a session past its deadline) never makes an immortal
@@ -208,21 +166,23 @@ func TestMemcachedBackend(t *testing.T) {
 
 // TestMemcachedConditionalBackend runs the ConditionalBackend suite on the
 // Memcached servers of HTTPSESSION_MEMCACHED_ADDRS, through
-// srvCountingBackend's forwarding of GetVersion and ReplaceIf.
+// countingBackend's forwarding of GetVersion and ReplaceIf.
 func TestMemcachedConditionalBackend(t *testing.T) {
-	addrs := srvAddrs(srvEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
+	addrs := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
 	t.Parallel()
-	client := srvMemcachedClient(t, addrs...)
-	testConditionalBackend(t, func(t *testing.T) srvConditional {
-		s, _ := srvMemcachedStore(t, client) // deletes the keys it added when t ends
-		if _, lww := s.backend.(lastWriterWins); lww {
+	client := memcachedClient(t, addrs...)
+	testConditionalBackend(t, func(t *testing.T) backendUnderTest {
+		s, _ := memcachedStore(t, client) // deletes the keys it added when t ends
+		// The store's backend is a ConditionalBackend in any case (NewServerStore
+		// adapts a plain one); the counted MemcachedBackend must be one itself.
+		if _, ok := s.backend.(countingConditional); !ok {
 			t.Fatalf("counted Memcached backend %T is not a ConditionalBackend", s.backend)
 		}
-		return srvConditional{
+		return backendUnderTest{
 			backend: s.backend,
 			prefix:  s.prefix,
 			ttl: func(t *testing.T, key string) time.Duration {
-				return time.Duration(srvMemcachedTTL(t, addrs, key)) * time.Second
+				return time.Duration(memcachedTTL(t, addrs, key)) * time.Second
 			},
 		}
 	})
@@ -235,58 +195,51 @@ func TestMemcachedConditionalBackend(t *testing.T) {
 // nothing.
 func TestMemcachedConditionalDelete(t *testing.T) {
 	t.Parallel()
-	p := srvStartMemcached(t)
-	client := srvMemcachedClient(t, p.addr)
-	s, _ := srvMemcachedStore(t, client)
+	p := startMemcached(t)
+	client := memcachedClient(t, p.addr)
+	s, _ := memcachedStore(t, client)
 	b := s.backend
 	ctx := t.Context()
 	k := s.prefix + "k"
-	if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	v1 := srvWantVersion(t, b, k, "v1")
-	if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	v2 := srvWantVersion(t, b, k, "v2")
+	v1, v2 := writeTwice(t, b, k)
 
-	before := srvMemcachedStats(t, p.addr)
+	before := memcachedStats(t, p.addr)
 	cur, curV, err := b.ReplaceIf(ctx, k, v1, nil, time.Hour)
 	if err != ErrConflict || cur != nil || curV != 0 {
 		t.Fatalf("stale conditional delete = %q, %d, %v; want nil, 0, ErrConflict", cur, curV, err)
 	}
-	after := srvMemcachedStats(t, p.addr)
+	after := memcachedStats(t, p.addr)
 	d := func(name string) int64 { return after[name] - before[name] }
 	if d("cas_badval") != 1 || d("cas_hits") != 0 {
 		t.Fatalf("stale conditional delete: cas_badval +%d cas_hits +%d, want +1 and +0", d("cas_badval"), d("cas_hits"))
 	}
-	if line := srvMemcachedCommand(t, p.addr, "mg "+k+" v"); line != "VA 2" {
+	if line := memcachedCommand(t, p.addr, "mg "+k+" v"); line != "VA 2" {
 		t.Fatalf("mg after the stale conditional delete: %q, want the item (VA 2)", line)
 	}
 
-	before = srvMemcachedStats(t, p.addr)
+	before = memcachedStats(t, p.addr)
 	if _, _, err := b.ReplaceIf(ctx, k, v2, nil, time.Hour); err != nil {
 		t.Fatalf("conditional delete: %v", err)
 	}
-	after = srvMemcachedStats(t, p.addr)
+	after = memcachedStats(t, p.addr)
 	if d("cas_hits") != 1 || d("delete_hits")+d("delete_misses") != 0 {
 		t.Fatalf("conditional delete: cas_hits +%d deletes +%d, want one cas and no delete",
 			d("cas_hits"), d("delete_hits")+d("delete_misses"))
 	}
 	// Raw get and mg, not only gomemcache's reading of them: the server
 	// itself no longer serves the item.
-	before = srvMemcachedStats(t, p.addr)
-	if line := srvMemcachedCommand(t, p.addr, "get "+k); line != "END" {
+	before = memcachedStats(t, p.addr)
+	if line := memcachedCommand(t, p.addr, "get "+k); line != "END" {
 		t.Fatalf("get after the conditional delete: %q, want END (a miss)", line)
 	}
-	if line := srvMemcachedCommand(t, p.addr, "mg "+k+" v"); line != "EN" {
+	if line := memcachedCommand(t, p.addr, "mg "+k+" v"); line != "EN" {
 		t.Fatalf("mg after the conditional delete: %q, want EN (a miss)", line)
 	}
-	after = srvMemcachedStats(t, p.addr)
+	after = memcachedStats(t, p.addr)
 	if d("get_misses") != 2 || d("get_hits") != 0 {
 		t.Fatalf("gets after the conditional delete: get_misses +%d get_hits +%d, want +2 and +0", d("get_misses"), d("get_hits"))
 	}
-	srvWantAbsent(t, b, k)
+	wantAbsent(t, b, k)
 	if _, _, err := b.ReplaceIf(ctx, k, v2, []byte("back"), time.Hour); err != ErrNotFound {
 		t.Fatalf("ReplaceIf after the conditional delete = %v, want ErrNotFound", err)
 	}
@@ -294,7 +247,7 @@ func TestMemcachedConditionalDelete(t *testing.T) {
 	if err := b.Add(ctx, k, []byte("v3"), time.Hour); err != nil {
 		t.Fatalf("Add after the conditional delete: %v", err)
 	}
-	srvWantVersion(t, b, k, "v3")
+	wantVersion(t, b, k, "v3")
 }
 
 func TestMemcachedExpiration(t *testing.T) {
@@ -326,23 +279,11 @@ func TestMemcachedExpiration(t *testing.T) {
 // server.
 func TestMemcachedInvalidKeys(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
-	client := memcache.New(ln.Addr().String())
+	client := memcache.New(serveTCP(t, func(c net.Conn) {
+		accepted.Add(1)
+		c.Close()
+	}))
 	for _, prefix := range []string{
 		"with space:", "tab\t:", "nl\n:", "del\x7f:", "nul\x00:",
 		strings.Repeat("p", memcachedMaxKey-64+1), // 251-byte keys
@@ -379,7 +320,7 @@ func TestMemcachedInvalidKeys(t *testing.T) {
 // request still fails with 503 once the store's deadline passes.
 func TestMemcachedContext(t *testing.T) {
 	t.Parallel()
-	client := memcache.New(srvSilentListener(t))
+	client := memcache.New(silentListener(t))
 	client.Timeout = 3 * time.Second
 	store := NewMemcachedStore(client, WithTimeout(200*time.Millisecond))
 	start := time.Now()
@@ -388,7 +329,7 @@ func TestMemcachedContext(t *testing.T) {
 		t.Fatalf("Load on a silent server = %v, want ErrUnavailable and DeadlineExceeded", err)
 	}
 	t.Logf("Load on a silent server failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
-	app := srvNewApp(t, store)
+	app := newApp(t, store)
 	start = time.Now()
 	r := app.getWithCookie(t, "/set?k=user&v=alice", "")
 	elapsed := time.Since(start)
@@ -405,14 +346,13 @@ func TestMemcachedContext(t *testing.T) {
 // twice: with a counting Backend and with the server's own "stats" deltas.
 func TestMemcachedRoundTrips(t *testing.T) {
 	t.Parallel()
-	p := srvStartMemcached(t)
-	client := srvMemcachedClient(t, p.addr)
-	store, count := srvMemcachedStore(t, client)
-	var offset atomic.Int64
-	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	app := srvNewApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock))
-	cl := app.client(t)
-	type calls = srvCounts
+	p := startMemcached(t)
+	client := memcachedClient(t, p.addr)
+	store, count := memcachedStore(t, client)
+	clock := testClockAt(time.Now()) // the test moves it ahead
+	app := newApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock.Now))
+	cl := jarClient(t)
+	type calls = counts
 	steps := []struct {
 		name, path, cookie string
 		want               calls
@@ -437,24 +377,16 @@ func TestMemcachedRoundTrips(t *testing.T) {
 	}
 	for _, st := range steps {
 		if st.path == "" {
-			offset.Add(int64(7 * time.Minute))
+			clock.Advance(7 * time.Minute)
 			continue
 		}
-		before, statsBefore := count.snapshot(), srvMemcachedStats(t, p.addr)
-		var r srvResponse
-		switch st.cookie {
-		case "jar":
-			r = app.get(t, cl, st.path)
-		case "unknown":
-			r = app.getWithCookie(t, st.path, newID())
-		default:
-			r = app.getWithCookie(t, st.path, "")
-		}
+		before, statsBefore := count.snapshot(), memcachedStats(t, p.addr)
+		r := app.getAs(t, cl, st.cookie, st.path)
 		if r.status != http.StatusOK {
 			t.Fatalf("%s: status %d", st.name, r.status)
 		}
 		got := count.since(before)
-		statsAfter := srvMemcachedStats(t, p.addr)
+		statsAfter := memcachedStats(t, p.addr)
 		d := func(name string) int64 { return statsAfter[name] - statsBefore[name] }
 		server := calls{gets: d("cmd_get")}
 		sets := d("cmd_set") // add, replace, set and cas all count here
@@ -481,9 +413,9 @@ func TestMemcachedRoundTrips(t *testing.T) {
 // Memcached keeps nothing) and checks that the client uses it again.
 func TestMemcachedServerDown(t *testing.T) {
 	t.Parallel()
-	p1, p2 := srvStartMemcached(t), srvStartMemcached(t)
-	client := srvMemcachedClient(t, p1.addr, p2.addr)
-	store, count := srvMemcachedStore(t, client)
+	p1, p2 := startMemcached(t), startMemcached(t)
+	client := memcachedClient(t, p1.addr, p2.addr)
+	store, count := memcachedStore(t, client)
 	var sel memcache.ServerList
 	if err := sel.SetServers(p1.addr, p2.addr); err != nil {
 		t.Fatal(err)
@@ -495,7 +427,7 @@ func TestMemcachedServerDown(t *testing.T) {
 		}
 		return a.String()
 	}
-	app := srvNewApp(t, store)
+	app := newApp(t, store)
 
 	// Sessions until each server holds at least three.
 	type session struct{ id, user string }
@@ -551,13 +483,13 @@ func TestMemcachedServerDown(t *testing.T) {
 	}
 	t.Logf("new sessions with one server down: %d created on the live server, %d refused (503)", live, dead)
 	for _, s := range on[p1.addr] {
-		srvWantRecord(t, store, s.id, "user", s.user) // untouched by all of the above
+		wantRecord(t, store, s.id, "user", s.user) // untouched by all of the above
 	}
 
-	p2.restart(srvPingMemcached)
+	p2.restart(pingMemcached)
 	t.Logf("memcached %s restarted (empty)", p2.addr)
 	for _, s := range on[p2.addr] {
-		var r srvResponse
+		var r response
 		for i := 0; i < 50; i++ {
 			if r = app.getWithCookie(t, "/get?k=user", s.id); r.status == http.StatusOK {
 				break
@@ -579,10 +511,10 @@ func TestMemcachedServerDown(t *testing.T) {
 // TestMemcachedAnonymousFlood sends 10,000 read-only requests without a
 // valid session: the counting backend sees no add, replace or delete.
 func TestMemcachedAnonymousFlood(t *testing.T) {
-	addrs := srvAddrs(srvEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
+	addrs := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
 	t.Parallel()
-	client := srvMemcachedClient(t, addrs...)
-	store, _ := srvMemcachedStore(t, client)
-	s, count := srvCounted(store)
-	srvAnonymousFlood(t, s, count, 10_000)
+	client := memcachedClient(t, addrs...)
+	store, _ := memcachedStore(t, client)
+	s, count := withCounting(store)
+	anonymousFlood(t, s, count, 10_000)
 }

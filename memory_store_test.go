@@ -3,13 +3,12 @@ package httpsession
 import (
 	"bytes"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 )
 
-// srvMemoryTTL reports the time key has left to live in b, by b's clock.
-func srvMemoryTTL(t *testing.T, b *MemoryBackend, key string) time.Duration {
+// memoryTTL reports the time key has left to live in b, by b's clock.
+func memoryTTL(t *testing.T, b *MemoryBackend, key string) time.Duration {
 	t.Helper()
 	b.mu.RLock()
 	it, ok := b.items[key]
@@ -27,13 +26,13 @@ func srvMemoryTTL(t *testing.T, b *MemoryBackend, key string) time.Duration {
 // MemoryBackend.
 func TestMemoryConditionalBackend(t *testing.T) {
 	t.Parallel()
-	testConditionalBackend(t, func(t *testing.T) srvConditional {
+	testConditionalBackend(t, func(t *testing.T) backendUnderTest {
 		b := NewMemoryBackend(0, nil)
-		return srvConditional{
+		return backendUnderTest{
 			backend: b,
-			prefix:  srvPrefix(t),
+			prefix:  keyPrefix(t),
 			current: true,
-			ttl:     func(t *testing.T, key string) time.Duration { return srvMemoryTTL(t, b, key) },
+			ttl:     func(t *testing.T, key string) time.Duration { return memoryTTL(t, b, key) },
 		}
 	})
 }
@@ -43,11 +42,8 @@ func TestMemoryConditionalBackend(t *testing.T) {
 // follows the backend's clock, and no caller shares the stored bytes.
 func TestMemoryBackendVersions(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	now := time.Unix(1_800_000_000, 0)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	b := NewMemoryBackend(0, clock)
+	clock := testClockAt(time.Unix(1_800_000_000, 0))
+	b := NewMemoryBackend(0, clock.Now)
 	ctx := t.Context()
 
 	if err := b.Add(ctx, "a", []byte("same"), time.Minute); err != nil {
@@ -56,7 +52,7 @@ func TestMemoryBackendVersions(t *testing.T) {
 	if err := b.Add(ctx, "b", []byte("same"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	va, vb := srvWantVersion(t, b, "a", "same"), srvWantVersion(t, b, "b", "same")
+	va, vb := wantVersion(t, b, "a", "same"), wantVersion(t, b, "b", "same")
 	if va == 0 || vb <= va {
 		t.Fatalf("versions %d then %d: want a counter from 1 on", va, vb)
 	}
@@ -64,7 +60,7 @@ func TestMemoryBackendVersions(t *testing.T) {
 	if err := b.Replace(ctx, "a", []byte("same"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	va2 := srvWantVersion(t, b, "a", "same")
+	va2 := wantVersion(t, b, "a", "same")
 	if va2 <= vb {
 		t.Fatalf("version after Replace %d, want above %d", va2, vb)
 	}
@@ -74,7 +70,7 @@ func TestMemoryBackendVersions(t *testing.T) {
 	if _, _, err := b.ReplaceIf(ctx, "a", va2, []byte("same"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	va3 := srvWantVersion(t, b, "a", "same")
+	va3 := wantVersion(t, b, "a", "same")
 	if va3 <= va2 {
 		t.Fatalf("version after ReplaceIf %d, want above %d", va3, va2)
 	}
@@ -96,19 +92,19 @@ func TestMemoryBackendVersions(t *testing.T) {
 		t.Fatalf("stale ReplaceIf = %q, %v; want mine, ErrConflict", cur, err)
 	}
 	copy(cur, "XXXX")
-	srvWantVersion(t, b, "a", "mine")
+	wantVersion(t, b, "a", "mine")
 
 	// Expiry by the backend's clock: ReplaceIf sets it, and an expired
 	// key is absent for GetVersion and ReplaceIf.
 	if _, _, err := b.ReplaceIf(ctx, "a", v, []byte("short"), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if d := srvMemoryTTL(t, b, "a"); d != 10*time.Second {
+	if d := memoryTTL(t, b, "a"); d != 10*time.Second {
 		t.Fatalf("ttl after ReplaceIf(10s) = %v", d)
 	}
-	v = srvWantVersion(t, b, "a", "short")
-	advance(10 * time.Second)
-	srvWantAbsent(t, b, "a")
+	v = wantVersion(t, b, "a", "short")
+	clock.Advance(10 * time.Second)
+	wantAbsent(t, b, "a")
 	if _, _, err := b.ReplaceIf(ctx, "a", v, []byte("late"), time.Minute); err != ErrNotFound {
 		t.Fatalf("ReplaceIf of an expired key = %v, want ErrNotFound", err)
 	}
@@ -118,4 +114,12 @@ func TestMemoryBackendVersions(t *testing.T) {
 	if n := b.Len(); n != 1 {
 		t.Fatalf("Len = %d, want 1 (b)", n)
 	}
+}
+
+// TestMemoryServerStore runs the conformance suite on the in-memory store.
+func TestMemoryServerStore(t *testing.T) {
+	t.Parallel()
+	testServerStore(t, func(t *testing.T) *ServerStore {
+		return NewMemoryStore(WithKeyPrefix(keyPrefix(t)))
+	})
 }

@@ -128,18 +128,18 @@ func (p *pauseBackend) calls(name string) string {
 //	/logout        Invalidate, for any session
 //	/dump          the session's keys and values, or "new"
 type conflictApp struct {
-	*srvApp
-	backend *srvCountingBackend
+	*testApp
+	backend *countingBackend
 	pause   *pauseBackend
-	clock   *mwClock
-	logs    *mwLogBuf
+	clock   *testClock
+	logs    *logBuffer
 }
 
-func newConflictApp(t *testing.T, cb *srvCountingBackend, at int64, opts ...Option) *conflictApp {
+func newConflictApp(t *testing.T, cb *countingBackend, at int64, opts ...Option) *conflictApp {
 	t.Helper()
-	a := &conflictApp{backend: cb, pause: newPauseBackend(cb.counted().(ConditionalBackend), at), clock: mwNewClock()}
-	store := NewServerStore(a.pause, WithKeyPrefix(srvPrefix(t)))
-	l, buf := mwLogger()
+	a := &conflictApp{backend: cb, pause: newPauseBackend(cb.counted().(ConditionalBackend), at), clock: newTestClock()}
+	store := NewServerStore(a.pause, WithKeyPrefix(keyPrefix(t)))
+	l, buf := newLogger()
 	a.logs = buf
 	opts = append([]Option{WithClock(a.clock.Now), WithIdleTimeout(time.Hour), WithLogger(l)}, opts...)
 	mark := func(next http.Handler) http.Handler {
@@ -150,7 +150,7 @@ func newConflictApp(t *testing.T, cb *srvCountingBackend, at int64, opts ...Opti
 			next.ServeHTTP(w, r)
 		})
 	}
-	a.srvApp = srvNewAppWrapped(t, store, mark, opts...)
+	a.testApp = newAppWrapped(t, store, mark, opts...)
 	loggedIn := func(w http.ResponseWriter, r *http.Request) *Session {
 		s, err := Get(r)
 		if err != nil || s.IsNew() {
@@ -212,7 +212,7 @@ func newConflictApp(t *testing.T, cb *srvCountingBackend, at int64, opts ...Opti
 
 // send runs one request carrying cookie ("" for none); paused marks it
 // "A" for the pause backend.
-func (a *conflictApp) send(path, cookie string, paused bool) srvResponse {
+func (a *conflictApp) send(path, cookie string, paused bool) response {
 	mark := ""
 	if paused {
 		mark = "A"
@@ -221,10 +221,10 @@ func (a *conflictApp) send(path, cookie string, paused bool) srvResponse {
 }
 
 // sendAs runs one request marked name ("" for none) for the pause backend.
-func (a *conflictApp) sendAs(name, path, cookie string) srvResponse {
+func (a *conflictApp) sendAs(name, path, cookie string) response {
 	req, err := http.NewRequest(http.MethodGet, a.srv.URL+"/c"+path, nil)
 	if err != nil {
-		return srvResponse{err: err}
+		return response{err: err}
 	}
 	if cookie != "" {
 		req.Header.Set("Cookie", DefaultCookieName+"="+cookie)
@@ -232,10 +232,10 @@ func (a *conflictApp) sendAs(name, path, cookie string) srvResponse {
 	if name != "" {
 		req.Header.Set("X-Pause", name)
 	}
-	return srvRead(a.srv.Client().Do(req))
+	return readResponse(a.srv.Client().Do(req))
 }
 
-func (a *conflictApp) must(t *testing.T, path, cookie string) srvResponse {
+func (a *conflictApp) must(t *testing.T, path, cookie string) response {
 	t.Helper()
 	r := a.send(path, cookie, false)
 	if r.err != nil || r.status != http.StatusOK {
@@ -264,58 +264,58 @@ func (a *conflictApp) dump(t *testing.T, cookie string) string {
 // reaches the pause point; it returns a func that resumes it and returns
 // its response. ok is false when the request finished without reaching
 // the point (the point lies past its last backend call).
-func (a *conflictApp) paused(t *testing.T, path, cookie string) (finish func() srvResponse, ok bool) {
+func (a *conflictApp) paused(t *testing.T, path, cookie string) (finish func() response, ok bool) {
 	t.Helper()
 	return a.pausedAs(t, "A", path, cookie)
 }
 
 // pausedAs is paused for the request marked name.
-func (a *conflictApp) pausedAs(t *testing.T, name, path, cookie string) (finish func() srvResponse, ok bool) {
+func (a *conflictApp) pausedAs(t *testing.T, name, path, cookie string) (finish func() response, ok bool) {
 	t.Helper()
 	plan := a.pause.plans[name]
-	done := make(chan srvResponse, 1)
+	done := make(chan response, 1)
 	go func() { done <- a.sendAs(name, path, cookie) }()
 	select {
 	case <-plan.reached:
 	case r := <-done:
-		return func() srvResponse { return r }, false
+		return func() response { return r }, false
 	case <-time.After(20 * time.Second):
 		t.Fatalf("%s never reached pause point %d", path, plan.at)
 	}
-	return func() srvResponse {
+	return func() response {
 		close(plan.resume)
 		select {
 		case r := <-done:
 			return r
 		case <-time.After(20 * time.Second):
 			t.Fatalf("%s did not finish after resuming", path)
-			return srvResponse{}
+			return response{}
 		}
 	}, true
 }
 
 // conflictBackends returns, for each server-side store, a function making
 // a fresh counted backend whose keys are removed after the test.
-func conflictBackends() map[string]func(t *testing.T) *srvCountingBackend {
-	return map[string]func(t *testing.T) *srvCountingBackend{
-		"memory": func(t *testing.T) *srvCountingBackend {
-			return &srvCountingBackend{Backend: NewMemoryBackend(0, nil)}
+func conflictBackends() map[string]func(t *testing.T) *countingBackend {
+	return map[string]func(t *testing.T) *countingBackend{
+		"memory": func(t *testing.T) *countingBackend {
+			return &countingBackend{Backend: NewMemoryBackend(0, nil)}
 		},
-		"redis": func(t *testing.T) *srvCountingBackend {
-			c := srvRedisClient(t, srvEnv(t, "HTTPSESSION_REDIS_ADDR"))
-			cb := &srvCountingBackend{Backend: NewRedisBackend(c)}
+		"redis": func(t *testing.T) *countingBackend {
+			c := redisClient(t, needEnv(t, "HTTPSESSION_REDIS_ADDR"))
+			cb := &countingBackend{Backend: NewRedisBackend(c)}
 			t.Cleanup(cb.deleteAdded)
 			return cb
 		},
-		"redis-cluster": func(t *testing.T) *srvCountingBackend {
-			c := srvRedisClient(t, srvAddrs(srvEnv(t, "HTTPSESSION_REDIS_CLUSTER_ADDRS"))...)
-			cb := &srvCountingBackend{Backend: NewRedisBackend(c)}
+		"redis-cluster": func(t *testing.T) *countingBackend {
+			c := redisClient(t, splitAddrs(needEnv(t, "HTTPSESSION_REDIS_CLUSTER_ADDRS"))...)
+			cb := &countingBackend{Backend: NewRedisBackend(c)}
 			t.Cleanup(cb.deleteAdded)
 			return cb
 		},
-		"memcached": func(t *testing.T) *srvCountingBackend {
-			c := srvMemcachedClient(t, srvAddrs(srvEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))...)
-			cb := &srvCountingBackend{Backend: NewMemcachedBackend(c)}
+		"memcached": func(t *testing.T) *countingBackend {
+			c := memcachedClient(t, splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))...)
+			cb := &countingBackend{Backend: NewMemcachedBackend(c)}
 			t.Cleanup(cb.deleteAdded)
 			return cb
 		},
@@ -323,7 +323,7 @@ func conflictBackends() map[string]func(t *testing.T) *srvCountingBackend {
 }
 
 // forEachBackend runs test on every server-side store, in parallel.
-func forEachBackend(t *testing.T, test func(t *testing.T, newBackend func(t *testing.T) *srvCountingBackend)) {
+func forEachBackend(t *testing.T, test func(t *testing.T, newBackend func(t *testing.T) *countingBackend)) {
 	for name, nb := range conflictBackends() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -335,7 +335,7 @@ func forEachBackend(t *testing.T, test func(t *testing.T, newBackend func(t *tes
 // TestConcurrentWritersBothSurvive: A loads, B sets another key and
 // finishes, A sets its key: both keys are there, nothing is reported.
 func TestConcurrentWritersBothSurvive(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 		a := newConflictApp(t, nb(t), 1) // after A's load
 		cookie := a.login(t)
 		finish, ok := a.paused(t, "/set?k=a&v=1", cookie)
@@ -372,7 +372,7 @@ func TestRefreshNeverUndoes(t *testing.T) {
 		{"/del?k=x", `user="alice";`},
 	} {
 		t.Run(strings.TrimPrefix(change.path, "/"), func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 				a := newConflictApp(t, nb(t), 1)
 				cookie := a.login(t)
 				a.clock.Advance(10 * time.Minute) // a tenth of the idle timeout: refresh due
@@ -439,7 +439,7 @@ func TestCounterMerge(t *testing.T) {
 		return n, reported
 	}
 	t.Run("merge", func(t *testing.T) {
-		forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+		forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 			a := newConflictApp(t, nb(t), -1, WithMerge("n", Merge(func(base, mine, theirs int) int {
 				return theirs + mine - base
 			})))
@@ -449,7 +449,7 @@ func TestCounterMerge(t *testing.T) {
 		})
 	})
 	t.Run("overwrite", func(t *testing.T) {
-		forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+		forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 			a := newConflictApp(t, nb(t), -1)
 			// One overwrite can erase several increments, so the count of
 			// reports is not the count of lost increments; a lost one is
@@ -495,7 +495,7 @@ func (a *conflictApp) wantLoggedOut(t *testing.T, point string, cookies ...strin
 func testLogoutWinsLogoutHeld(t *testing.T) {
 	for _, path := range []string{"/set?k=x&v=new", "/read", "/renew", "/newsession"} {
 		t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 				cb := nb(t)
 				for at := int64(0); ; at++ {
 					a := newConflictApp(t, cb, 1) // the request: held after its load
@@ -529,7 +529,7 @@ func testLogoutWinsLogoutHeld(t *testing.T) {
 func testLogoutWinsRequestHeld(t *testing.T) {
 	for _, path := range []string{"/set?k=x&v=new", "/read", "/renew", "/newsession"} {
 		t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 				cb := nb(t)
 				var calls string
 				for at := int64(0); ; at++ {
@@ -559,7 +559,7 @@ func testLogoutWinsRequestHeld(t *testing.T) {
 	}
 }
 
-func cookieValue(r srvResponse) string {
+func cookieValue(r response) string {
 	if r.cookie == nil {
 		return ""
 	}
@@ -580,7 +580,7 @@ func TestConflictPolicy(t *testing.T) {
 		{"fail", []Option{WithConflictPolicy(ConflictFail)}, http.StatusConflict, `user="alice";x="b";`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 				a := newConflictApp(t, nb(t), 1, tc.opts...)
 				cookie := a.login(t)
 				finish, ok := a.paused(t, "/set?k=x&v=a", cookie)
@@ -611,7 +611,7 @@ func TestConflictPolicy(t *testing.T) {
 // while B, which loaded after A, sets a key and finishes first. A's new
 // session carries B's key, and the old ID opens nothing.
 func TestNewIdentityMergesConcurrentChange(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *srvCountingBackend) {
+	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 		a := newConflictApp(t, nb(t), 1)
 		cookie := a.login(t)
 		finish, ok := a.paused(t, "/renew", cookie)
@@ -638,7 +638,7 @@ func TestNewIdentityMergesConcurrentChange(t *testing.T) {
 // the session ends exactly when the timeout has passed since the last
 // recorded activity, not up to a second early.
 func TestIdleRefreshThrottle(t *testing.T) {
-	cb := &srvCountingBackend{Backend: NewMemoryBackend(0, nil)}
+	cb := &countingBackend{Backend: NewMemoryBackend(0, nil)}
 	a := newConflictApp(t, cb, -1, WithIdleTimeout(2*time.Second))
 	a.clock.Set(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	cookie := a.login(t)

@@ -5,9 +5,9 @@ import (
 	"syscall"
 )
 
-// srvDieWithParent has the kernel SIGKILL a test's private server when the
+// dieWithParent has the kernel SIGKILL a test's private server when the
 // test binary dies, so a killed or timed-out `go test` leaves no Redis or
 // memcached behind holding a port.
-func srvDieWithParent(cmd *exec.Cmd) {
+func dieWithParent(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }

@@ -4,6 +4,6 @@ package httpsession
 
 import "os/exec"
 
-// srvDieWithParent: only Linux can tie a child's life to its parent's; the
+// dieWithParent: only Linux can tie a child's life to its parent's; the
 // test's Cleanup stops the server elsewhere.
-func srvDieWithParent(*exec.Cmd) {}
+func dieWithParent(*exec.Cmd) {}

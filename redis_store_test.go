@@ -20,56 +20,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// srvRedisClient connects to addrs: one address is a single node, several a
-// Cluster (redis.NewUniversalClient decides).
-func srvRedisClient(t *testing.T, addrs ...string) redis.UniversalClient {
-	t.Helper()
-	if len(addrs) > 1 {
-		srvRedisClusterReady(t, addrs)
-	}
-	c := redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:                 addrs,
-		ContextTimeoutEnabled: true,
-	})
-	t.Cleanup(func() { c.Close() })
-	if err := c.Ping(t.Context()).Err(); err != nil {
-		t.Fatalf("redis %v: %v", addrs, err)
-	}
-	return c
-}
-
-// srvRedisClusterReady waits until every node of the Cluster reports
-// cluster_state:ok: right after "redis-cli --cluster create" some nodes
-// still answer CLUSTERDOWN.
-func srvRedisClusterReady(t *testing.T, addrs []string) {
-	t.Helper()
-	for _, addr := range addrs {
-		if _, ok := srvRedisReadyNodes.Load(addr); ok {
-			continue
-		}
-		n := redis.NewClient(&redis.Options{Addr: addr})
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			info, err := n.ClusterInfo(t.Context()).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") {
-				break
-			}
-			if time.Now().After(deadline) {
-				n.Close()
-				t.Fatalf("cluster node %s not ready: %v %q", addr, err, info)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		n.Close()
-		srvRedisReadyNodes.Store(addr, true)
-	}
-}
-
-// srvRedisReadyNodes remembers the Cluster nodes found ready.
-var srvRedisReadyNodes sync.Map
-
-// srvRedisKeys lists the keys under prefix, on every master of a Cluster.
-func srvRedisKeys(ctx context.Context, c redis.UniversalClient, prefix string) ([]string, error) {
+// redisKeys lists the keys under prefix, on every master of a Cluster.
+func redisKeys(ctx context.Context, c redis.UniversalClient, prefix string) ([]string, error) {
 	var mu sync.Mutex
 	var keys []string
 	scan := func(ctx context.Context, n *redis.Client) error {
@@ -93,14 +45,14 @@ func srvRedisKeys(ctx context.Context, c redis.UniversalClient, prefix string) (
 	return keys, err
 }
 
-// srvRedisStore returns a store under a fresh prefix whose keys are deleted
+// redisStore returns a store under a fresh prefix whose keys are deleted
 // when t ends.
-func srvRedisStore(t *testing.T, c redis.UniversalClient, opts ...ServerOption) *ServerStore {
+func redisStore(t *testing.T, c redis.UniversalClient, opts ...ServerOption) *ServerStore {
 	t.Helper()
-	prefix := srvPrefix(t)
+	prefix := keyPrefix(t)
 	t.Cleanup(func() {
 		ctx := context.Background()
-		keys, err := srvRedisKeys(ctx, c, prefix)
+		keys, err := redisKeys(ctx, c, prefix)
 		if err != nil {
 			t.Errorf("cleanup scan: %v", err)
 		}
@@ -111,30 +63,45 @@ func srvRedisStore(t *testing.T, c redis.UniversalClient, opts ...ServerOption) 
 	return NewRedisStore(c, append([]ServerOption{WithKeyPrefix(prefix)}, opts...)...)
 }
 
+// onSharedRedis runs test in parallel subtests, on a client of the single
+// node and on one of the Cluster that scripts/testenv.sh started.
+func onSharedRedis(t *testing.T, test func(t *testing.T, c redis.UniversalClient)) {
+	for _, tc := range []struct{ name, env string }{
+		{"Single", "HTTPSESSION_REDIS_ADDR"},
+		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addrs := splitAddrs(needEnv(t, tc.env))
+			t.Parallel()
+			test(t, redisClient(t, addrs...))
+		})
+	}
+}
+
 // TestRedisStore runs the conformance suite on a single Redis node.
 func TestRedisStore(t *testing.T) {
-	addr := srvEnv(t, "HTTPSESSION_REDIS_ADDR")
+	addr := needEnv(t, "HTTPSESSION_REDIS_ADDR")
 	t.Parallel()
-	c := srvRedisClient(t, addr)
+	c := redisClient(t, addr)
 	if _, ok := c.(*redis.Client); !ok {
 		t.Fatalf("client %T, want *redis.Client", c)
 	}
-	testServerStore(t, func(t *testing.T) *ServerStore { return srvRedisStore(t, c) })
+	testServerStore(t, func(t *testing.T) *ServerStore { return redisStore(t, c) })
 }
 
 // TestRedisClusterStore runs the conformance suite on a 3-node Redis
 // Cluster.
 func TestRedisClusterStore(t *testing.T) {
-	addrs := srvAddrs(srvEnv(t, "HTTPSESSION_REDIS_CLUSTER_ADDRS"))
+	addrs := splitAddrs(needEnv(t, "HTTPSESSION_REDIS_CLUSTER_ADDRS"))
 	t.Parallel()
-	c := srvRedisClient(t, addrs...)
+	c := redisClient(t, addrs...)
 	if _, ok := c.(*redis.ClusterClient); !ok {
 		t.Fatalf("client %T, want *redis.ClusterClient", c)
 	}
-	testServerStore(t, func(t *testing.T) *ServerStore { return srvRedisStore(t, c) })
+	testServerStore(t, func(t *testing.T) *ServerStore { return redisStore(t, c) })
 	t.Run("KeysSpreadOverNodes", func(t *testing.T) {
 		// Sessions land on every master: the store does not pin a slot.
-		s := srvRedisStore(t, c)
+		s := redisStore(t, c)
 		for range 30 {
 			if _, err := s.Save(t.Context(), "", []byte("x"), time.Minute); err != nil {
 				t.Fatal(err)
@@ -143,7 +110,7 @@ func TestRedisClusterStore(t *testing.T) {
 		cc := c.(*redis.ClusterClient)
 		var nodes atomic.Int32
 		err := cc.ForEachMaster(t.Context(), func(ctx context.Context, n *redis.Client) error {
-			keys, err := srvRedisKeys(ctx, n, s.prefix)
+			keys, err := redisKeys(ctx, n, s.prefix)
 			if len(keys) > 0 {
 				nodes.Add(1)
 			}
@@ -161,78 +128,70 @@ func TestRedisClusterStore(t *testing.T) {
 // TestRedisBackend checks the command-level contract on a single node and
 // on the Cluster: NX/XX semantics, TTLs, error mapping.
 func TestRedisBackend(t *testing.T) {
-	for _, tc := range []struct{ name, env string }{
-		{"Single", "HTTPSESSION_REDIS_ADDR"},
-		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			addrs := srvAddrs(srvEnv(t, tc.env))
-			t.Parallel()
-			c := srvRedisClient(t, addrs...)
-			prefix := srvRedisStore(t, c).prefix // for its cleanup
-			b := NewRedisBackend(c)
-			ctx := t.Context()
-			k := prefix + "k"
-			if _, err := b.Get(ctx, k); err != ErrNotFound {
-				t.Fatalf("Get missing = %v, want ErrNotFound", err)
+	onSharedRedis(t, func(t *testing.T, c redis.UniversalClient) {
+		prefix := redisStore(t, c).prefix // for its cleanup
+		b := NewRedisBackend(c)
+		ctx := t.Context()
+		k := prefix + "k"
+		if _, err := b.Get(ctx, k); err != ErrNotFound {
+			t.Fatalf("Get missing = %v, want ErrNotFound", err)
+		}
+		if err := b.Replace(ctx, k, []byte("v"), time.Hour); err != ErrNotFound {
+			t.Fatalf("Replace missing = %v, want ErrNotFound", err)
+		}
+		if n := c.Exists(ctx, k).Val(); n != 0 {
+			t.Fatal("Replace of a missing key created it")
+		}
+		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
+			t.Fatalf("Add: %v", err)
+		}
+		if err := b.Add(ctx, k, []byte("v2"), time.Hour); err != ErrExists {
+			t.Fatalf("Add existing = %v, want ErrExists", err)
+		}
+		if v, err := b.Get(ctx, k); err != nil || string(v) != "v1" {
+			t.Fatalf("Get = %q, %v; want v1 (Add must not overwrite)", v, err)
+		}
+		if ttl := c.PTTL(ctx, k).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+			t.Fatalf("PTTL after Add(1h) = %v", ttl)
+		}
+		if err := b.Replace(ctx, k, []byte("v3"), 90*time.Minute); err != nil {
+			t.Fatalf("Replace: %v", err)
+		}
+		if ttl := c.PTTL(ctx, k).Val(); ttl <= 89*time.Minute || ttl > 90*time.Minute {
+			t.Fatalf("PTTL after Replace(90m) = %v: Replace must reset the TTL", ttl)
+		}
+		// Sub-millisecond TTLs round up, never down to "no expiry".
+		if err := b.Replace(ctx, k, []byte("v4"), 1500*time.Microsecond); err != nil {
+			t.Fatal(err)
+		}
+		if ttl := c.PTTL(ctx, k).Val(); ttl > 2*time.Millisecond {
+			t.Fatalf("PTTL after Replace(1.5ms) = %v, want <= 2ms", ttl)
+		}
+		waitExpired(t, c, k)
+		// A ttl <= 0 (a session past its deadline) never makes an
+		// immortal key: it expires at once.
+		for _, ttl := range []time.Duration{0, -time.Second} {
+			if err := b.Add(ctx, k, []byte("v5"), ttl); err != nil {
+				t.Fatalf("Add(ttl %v): %v", ttl, err)
 			}
-			if err := b.Replace(ctx, k, []byte("v"), time.Hour); err != ErrNotFound {
-				t.Fatalf("Replace missing = %v, want ErrNotFound", err)
+			if pttl := c.PTTL(ctx, k).Val(); pttl > time.Millisecond {
+				t.Fatalf("PTTL after Add(ttl %v) = %v, want at most 1ms", ttl, pttl)
 			}
-			if n := c.Exists(ctx, k).Val(); n != 0 {
-				t.Fatal("Replace of a missing key created it")
-			}
-			if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
-				t.Fatalf("Add: %v", err)
-			}
-			if err := b.Add(ctx, k, []byte("v2"), time.Hour); err != ErrExists {
-				t.Fatalf("Add existing = %v, want ErrExists", err)
-			}
-			if v, err := b.Get(ctx, k); err != nil || string(v) != "v1" {
-				t.Fatalf("Get = %q, %v; want v1 (Add must not overwrite)", v, err)
-			}
-			if ttl := c.PTTL(ctx, k).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
-				t.Fatalf("PTTL after Add(1h) = %v", ttl)
-			}
-			if err := b.Replace(ctx, k, []byte("v3"), 90*time.Minute); err != nil {
-				t.Fatalf("Replace: %v", err)
-			}
-			if ttl := c.PTTL(ctx, k).Val(); ttl <= 89*time.Minute || ttl > 90*time.Minute {
-				t.Fatalf("PTTL after Replace(90m) = %v: Replace must reset the TTL", ttl)
-			}
-			// Sub-millisecond TTLs round up, never down to "no expiry".
-			if err := b.Replace(ctx, k, []byte("v4"), 1500*time.Microsecond); err != nil {
-				t.Fatal(err)
-			}
-			if ttl := c.PTTL(ctx, k).Val(); ttl > 2*time.Millisecond {
-				t.Fatalf("PTTL after Replace(1.5ms) = %v, want <= 2ms", ttl)
-			}
-			srvRedisWaitGone(t, c, k)
-			// A ttl <= 0 (a session past its deadline) never makes an
-			// immortal key: it expires at once.
-			for _, ttl := range []time.Duration{0, -time.Second} {
-				if err := b.Add(ctx, k, []byte("v5"), ttl); err != nil {
-					t.Fatalf("Add(ttl %v): %v", ttl, err)
-				}
-				if pttl := c.PTTL(ctx, k).Val(); pttl > time.Millisecond {
-					t.Fatalf("PTTL after Add(ttl %v) = %v, want at most 1ms", ttl, pttl)
-				}
-				srvRedisWaitGone(t, c, k)
-			}
-			if err := b.Delete(ctx, k); err != nil {
-				t.Fatalf("Delete missing = %v, want nil", err)
-			}
-			cctx, cancel := context.WithCancel(ctx)
-			cancel()
-			if _, err := b.Get(cctx, k); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
-				t.Fatalf("Get with cancelled ctx = %v", err)
-			}
-		})
-	}
+			waitExpired(t, c, k)
+		}
+		if err := b.Delete(ctx, k); err != nil {
+			t.Fatalf("Delete missing = %v, want nil", err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := b.Get(cctx, k); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Get with cancelled ctx = %v", err)
+		}
+	})
 	t.Run("ErrorWrapping", func(t *testing.T) {
 		t.Parallel()
 		// A port nobody listens on: the cause (ECONNREFUSED) stays visible.
-		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", srvFreePort(t)), MaxRetries: -1, DialerRetries: 1})
+		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), MaxRetries: -1, DialerRetries: 1})
 		defer c.Close()
 		_, err := NewRedisBackend(c).Get(t.Context(), "k")
 		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, ErrNotFound) {
@@ -248,31 +207,23 @@ func TestRedisBackend(t *testing.T) {
 // TestRedisConditionalBackend runs the ConditionalBackend suite on a single
 // node and on the Cluster.
 func TestRedisConditionalBackend(t *testing.T) {
-	for _, tc := range []struct{ name, env string }{
-		{"Single", "HTTPSESSION_REDIS_ADDR"},
-		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			addrs := srvAddrs(srvEnv(t, tc.env))
-			t.Parallel()
-			c := srvRedisClient(t, addrs...)
-			testConditionalBackend(t, func(t *testing.T) srvConditional {
-				return srvConditional{
-					backend: NewRedisBackend(c),
-					prefix:  srvRedisStore(t, c).prefix, // for its cleanup
-					current: true,
-					ttl: func(t *testing.T, key string) time.Duration {
-						t.Helper()
-						d, err := c.PTTL(t.Context(), key).Result()
-						if err != nil {
-							t.Fatalf("PTTL %q: %v", key, err)
-						}
-						return d
-					},
-				}
-			})
+	onSharedRedis(t, func(t *testing.T, c redis.UniversalClient) {
+		testConditionalBackend(t, func(t *testing.T) backendUnderTest {
+			return backendUnderTest{
+				backend: NewRedisBackend(c),
+				prefix:  redisStore(t, c).prefix, // for its cleanup
+				current: true,
+				ttl: func(t *testing.T, key string) time.Duration {
+					t.Helper()
+					d, err := c.PTTL(t.Context(), key).Result()
+					if err != nil {
+						t.Fatalf("PTTL %q: %v", key, err)
+					}
+					return d
+				},
+			}
 		})
-	}
+	})
 }
 
 // TestRedisVersionDigest checks that the version is the digest of the
@@ -290,56 +241,48 @@ func TestRedisVersionDigest(t *testing.T) {
 	if h := redisVersionHex(1); h != "0000000000000001" {
 		t.Fatalf("redisVersionHex(1) = %q, want zero-padded", h)
 	}
-	for _, tc := range []struct{ name, env string }{
-		{"Single", "HTTPSESSION_REDIS_ADDR"},
-		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			addrs := srvAddrs(srvEnv(t, tc.env))
-			t.Parallel()
-			c := srvRedisClient(t, addrs...)
-			prefix := srvRedisStore(t, c).prefix // for its cleanup
-			b := NewRedisBackend(c)
-			ctx := t.Context()
-			// A value whose SHA-1 starts with a zero byte: its version
-			// formats to leading zeros, which the script must see too.
-			var zero []byte
-			for i := 0; zero == nil; i++ {
-				if v := fmt.Appendf(nil, "record-%d", i); redisVersion(v)>>56 == 0 {
-					zero = v
-				}
+	onSharedRedis(t, func(t *testing.T, c redis.UniversalClient) {
+		prefix := redisStore(t, c).prefix // for its cleanup
+		b := NewRedisBackend(c)
+		ctx := t.Context()
+		// A value whose SHA-1 starts with a zero byte: its version
+		// formats to leading zeros, which the script must see too.
+		var zero []byte
+		for i := 0; zero == nil; i++ {
+			if v := fmt.Appendf(nil, "record-%d", i); redisVersion(v)>>56 == 0 {
+				zero = v
 			}
-			for i, value := range [][]byte{
-				[]byte(`{"created": 1, "session": {"user": "alice"}}`), // as aiohttp_session writes it
-				{0, 0xff, '\r', '\n', 0x80, '"', '\\'},
-				zero,
-				{},
-			} {
-				k := fmt.Sprintf("%sk%d", prefix, i)
-				// Written by another client, with no version beside it.
-				if err := c.Set(ctx, k, value, time.Hour).Err(); err != nil {
-					t.Fatal(err)
-				}
-				got, v, err := b.GetVersion(ctx, k)
-				if err != nil || !bytes.Equal(got, value) || v != redisVersion(value) {
-					t.Fatalf("GetVersion of %q = %q, %#x, %v; want the value and %#x", value, got, v, err, redisVersion(value))
-				}
-				if _, _, err := b.ReplaceIf(ctx, k, v+1, []byte("wrong"), time.Hour); err != ErrConflict {
-					t.Fatalf("ReplaceIf of %q at version+1 = %v, want ErrConflict", value, err)
-				}
-				if _, _, err := b.ReplaceIf(ctx, k, v, value, time.Hour); err != nil {
-					t.Fatalf("ReplaceIf of %q at its digest: %v", value, err)
-				}
-				// The same bytes again: the same version, still current.
-				if _, _, err := b.ReplaceIf(ctx, k, v, nil, time.Hour); err != nil {
-					t.Fatalf("conditional delete of %q after rewriting it: %v", value, err)
-				}
-				if n := c.Exists(ctx, k).Val(); n != 0 {
-					t.Fatalf("key of %q still there after the conditional delete", value)
-				}
+		}
+		for i, value := range [][]byte{
+			[]byte(`{"created": 1, "session": {"user": "alice"}}`), // as aiohttp_session writes it
+			{0, 0xff, '\r', '\n', 0x80, '"', '\\'},
+			zero,
+			{},
+		} {
+			k := fmt.Sprintf("%sk%d", prefix, i)
+			// Written by another client, with no version beside it.
+			if err := c.Set(ctx, k, value, time.Hour).Err(); err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
+			got, v, err := b.GetVersion(ctx, k)
+			if err != nil || !bytes.Equal(got, value) || v != redisVersion(value) {
+				t.Fatalf("GetVersion of %q = %q, %#x, %v; want the value and %#x", value, got, v, err, redisVersion(value))
+			}
+			if _, _, err := b.ReplaceIf(ctx, k, v+1, []byte("wrong"), time.Hour); err != ErrConflict {
+				t.Fatalf("ReplaceIf of %q at version+1 = %v, want ErrConflict", value, err)
+			}
+			if _, _, err := b.ReplaceIf(ctx, k, v, value, time.Hour); err != nil {
+				t.Fatalf("ReplaceIf of %q at its digest: %v", value, err)
+			}
+			// The same bytes again: the same version, still current.
+			if _, _, err := b.ReplaceIf(ctx, k, v, nil, time.Hour); err != nil {
+				t.Fatalf("conditional delete of %q after rewriting it: %v", value, err)
+			}
+			if n := c.Exists(ctx, k).Val(); n != 0 {
+				t.Fatalf("key of %q still there after the conditional delete", value)
+			}
+		}
+	})
 }
 
 // TestRedisReplaceIfRoundTrips counts ReplaceIf's commands on a private
@@ -348,11 +291,11 @@ func TestRedisVersionDigest(t *testing.T) {
 // are one EVALSHA. GetVersion is one GET.
 func TestRedisReplaceIfRoundTrips(t *testing.T) {
 	t.Parallel()
-	p := srvStartRedis(t, t.TempDir())
-	c := srvRedisClient(t, p.addr)
+	p := startRedis(t, t.TempDir())
+	c := redisClient(t, p.addr)
 	stats := redis.NewClient(&redis.Options{Addr: p.addr})
 	t.Cleanup(func() { stats.Close() })
-	hook := &srvRedisCounter{cmds: map[string]int{}}
+	hook := &commandCounter{cmds: map[string]int{}}
 	c.AddHook(hook)
 	b := NewRedisBackend(c)
 	ctx := t.Context()
@@ -362,12 +305,12 @@ func TestRedisReplaceIfRoundTrips(t *testing.T) {
 	hook.take()
 	step := func(name string, want map[string]int, do func() error) {
 		t.Helper()
-		before := srvRedisCommandStats(t, stats)
+		before := commandStats(t, stats)
 		if err := do(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		got := hook.take()
-		server := srvDiff(srvRedisCommandStats(t, stats), before)
+		server := countsDiff(commandStats(t, stats), before)
 		t.Logf("%-24s client %v; server %v", name, got, server)
 		if !maps.Equal(got, want) {
 			t.Errorf("%s: client sent %v, want %v", name, got, want)
@@ -403,8 +346,8 @@ func TestRedisReplaceIfRoundTrips(t *testing.T) {
 	}
 }
 
-// srvRedisWaitGone waits for a key with a tiny TTL to expire.
-func srvRedisWaitGone(t *testing.T, c redis.UniversalClient, k string) {
+// waitExpired waits for a key with a tiny TTL to expire.
+func waitExpired(t *testing.T, c redis.UniversalClient, k string) {
 	t.Helper()
 	for i := 0; c.Exists(t.Context(), k).Val() != 0; i++ {
 		if i > 100 {
@@ -417,15 +360,15 @@ func srvRedisWaitGone(t *testing.T, c redis.UniversalClient, k string) {
 // ---------------------------------------------------------------------------
 // Round trips per request.
 
-// srvRedisCounter is a redis.Hook that records the commands a client sends.
-type srvRedisCounter struct {
+// commandCounter is a redis.Hook that records the commands a client sends.
+type commandCounter struct {
 	mu   sync.Mutex
 	cmds map[string]int
 }
 
-func (h *srvRedisCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
 
-func (h *srvRedisCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (h *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		h.mu.Lock()
 		h.cmds[cmd.Name()]++
@@ -434,7 +377,7 @@ func (h *srvRedisCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook 
 	}
 }
 
-func (h *srvRedisCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		h.mu.Lock()
 		for _, cmd := range cmds {
@@ -446,7 +389,7 @@ func (h *srvRedisCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) re
 }
 
 // take returns the commands recorded since the last take.
-func (h *srvRedisCounter) take() map[string]int {
+func (h *commandCounter) take() map[string]int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := h.cmds
@@ -454,9 +397,9 @@ func (h *srvRedisCounter) take() map[string]int {
 	return out
 }
 
-// srvRedisCommandStats reads INFO commandstats: calls per command, without
+// commandStats reads INFO commandstats: calls per command, without
 // the bookkeeping commands of connection setup and of this call itself.
-func srvRedisCommandStats(t *testing.T, c *redis.Client) map[string]int {
+func commandStats(t *testing.T, c *redis.Client) map[string]int {
 	t.Helper()
 	info, err := c.Info(t.Context(), "commandstats").Result()
 	if err != nil {
@@ -483,7 +426,7 @@ func srvRedisCommandStats(t *testing.T, c *redis.Client) map[string]int {
 	return out
 }
 
-func srvDiff(after, before map[string]int) map[string]int {
+func countsDiff(after, before map[string]int) map[string]int {
 	out := map[string]int{}
 	for k, v := range after {
 		if d := v - before[k]; d != 0 {
@@ -493,9 +436,9 @@ func srvDiff(after, before map[string]int) map[string]int {
 	return out
 }
 
-// srvRoundTripStep is one request of the round-trip scenario and the
+// roundTripStep is one request of the round-trip scenario and the
 // commands it may send.
-type srvRoundTripStep struct {
+type roundTripStep struct {
 	name   string
 	path   string
 	cookie string // "jar": the client's session; "unknown": a valid unknown ID; "": none
@@ -504,17 +447,16 @@ type srvRoundTripStep struct {
 	status int
 }
 
-// srvRedisRoundTrips drives requests through the middleware on a Redis store
+// redisRoundTrips drives requests through the middleware on a Redis store
 // and checks the commands each one sends, counted by a hook on the client
 // and, when stats is non-nil, by INFO commandstats deltas on the server.
-func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Client) {
-	hook := &srvRedisCounter{cmds: map[string]int{}}
+func redisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Client) {
+	hook := &commandCounter{cmds: map[string]int{}}
 	c.AddHook(hook)
-	store := srvRedisStore(t, c)
-	var offset atomic.Int64 // the test's clock runs ahead by this much
-	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	app := srvNewApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock))
-	cl := app.client(t)
+	store := redisStore(t, c)
+	clock := testClockAt(time.Now()) // the test moves it ahead
+	app := newApp(t, store, WithIdleTimeout(time.Hour), WithClock(clock.Now))
+	cl := jarClient(t)
 	// Warm up: the cluster client loads slots and command info, the
 	// connection pool dials, before anything is counted.
 	if err := c.Ping(t.Context()).Err(); err != nil {
@@ -532,7 +474,7 @@ func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Clie
 	// SET (or DEL) the script runs as well.
 	cas := map[string]int{"get": 1, "evalsha": 1}
 	casServer := map[string]int{"get": 2, "set": 1, "evalsha": 1}
-	steps := []srvRoundTripStep{
+	steps := []roundTripStep{
 		{"anonymous read-only", "/get?k=user", "", nil, nil, 200},
 		{"create", "/set?k=user&v=alice", "jar", map[string]int{"set": 1}, nil, 200},
 		{"untouched", "/untouched", "jar", nil, nil, 200},
@@ -553,22 +495,14 @@ func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Clie
 	}
 	for _, st := range steps {
 		if st.path == "" {
-			offset.Add(int64(7 * time.Minute)) // past idleTimeout/10
+			clock.Advance(7 * time.Minute) // past idleTimeout/10
 			continue
 		}
 		var before map[string]int
 		if stats != nil {
-			before = srvRedisCommandStats(t, stats)
+			before = commandStats(t, stats)
 		}
-		var r srvResponse
-		switch st.cookie {
-		case "jar":
-			r = app.get(t, cl, st.path)
-		case "unknown":
-			r = app.getWithCookie(t, st.path, newID())
-		default:
-			r = app.getWithCookie(t, st.path, "")
-		}
+		r := app.getAs(t, cl, st.cookie, st.path)
 		if r.status != st.status {
 			t.Fatalf("%s: status %d, want %d", st.name, r.status, st.status)
 		}
@@ -590,14 +524,14 @@ func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Clie
 			if wantServer == nil {
 				wantServer = want
 			}
-			server := srvDiff(srvRedisCommandStats(t, stats), before)
+			server := countsDiff(commandStats(t, stats), before)
 			if !maps.Equal(server, wantServer) {
 				t.Errorf("%s: INFO commandstats delta %v, want %v (hook counted %v)", st.name, server, wantServer, got)
 			}
 		}
 	}
 	// Left: only NewIdentity's forwarding record under the old ID.
-	keys, err := srvRedisKeys(t.Context(), c, store.prefix)
+	keys, err := redisKeys(t.Context(), c, store.prefix)
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("keys left: %q, %v; want the forwarding record", keys, err)
 	}
@@ -611,26 +545,17 @@ func srvRedisRoundTrips(t *testing.T, c redis.UniversalClient, stats *redis.Clie
 // client-side hook agrees with the server.
 func TestRedisRoundTrips(t *testing.T) {
 	t.Parallel()
-	p := srvStartRedis(t, t.TempDir())
-	c := srvRedisClient(t, p.addr)
+	p := startRedis(t, t.TempDir())
+	c := redisClient(t, p.addr)
 	stats := redis.NewClient(&redis.Options{Addr: p.addr})
 	t.Cleanup(func() { stats.Close() })
-	srvRedisRoundTrips(t, c, stats)
+	redisRoundTrips(t, c, stats)
 }
 
 // TestRedisRoundTripsShared counts commands per request with the hook on the
 // shared single node and on the Cluster.
 func TestRedisRoundTripsShared(t *testing.T) {
-	for _, tc := range []struct{ name, env string }{
-		{"Single", "HTTPSESSION_REDIS_ADDR"},
-		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			addrs := srvAddrs(srvEnv(t, tc.env))
-			t.Parallel()
-			srvRedisRoundTrips(t, srvRedisClient(t, addrs...), nil)
-		})
-	}
+	onSharedRedis(t, func(t *testing.T, c redis.UniversalClient) { redisRoundTrips(t, c, nil) })
 }
 
 // ---------------------------------------------------------------------------
@@ -643,21 +568,21 @@ func TestRedisRoundTripsShared(t *testing.T) {
 // It does not run in parallel: it counts goroutines.
 func TestRedisServerStopped(t *testing.T) {
 	dir := t.TempDir()
-	ping := srvPingRedis
-	p := srvStartRedis(t, dir, "--appendonly", "yes", "--appendfsync", "always")
+	ping := pingRedis
+	p := startRedis(t, dir, "--appendonly", "yes", "--appendfsync", "always")
 	// DialerRetries 1: a refused connection fails at once rather than after
 	// go-redis's dial retries; WithTimeout bounds the rest.
 	c := redis.NewClient(&redis.Options{Addr: p.addr, ContextTimeoutEnabled: true, DialTimeout: time.Second, DialerRetries: 1})
 	t.Cleanup(func() { c.Close() })
-	store := srvRedisStore(t, c, WithTimeout(time.Second))
-	app := srvNewApp(t, store)
-	cl := app.client(t)
+	store := redisStore(t, c, WithTimeout(time.Second))
+	app := newApp(t, store)
+	cl := jarClient(t)
 
-	if r := app.get(t, cl, "/set?k=user&v=alice"); r.status != http.StatusOK || r.cookie == nil {
+	if r := app.do(t, cl, "/set?k=user&v=alice"); r.status != http.StatusOK || r.cookie == nil {
 		t.Fatalf("create: status %d cookie %v", r.status, r.cookie)
 	}
 	id := app.cookie(t, cl)
-	if r := app.get(t, cl, "/get?k=user"); r.body != "alice" {
+	if r := app.do(t, cl, "/get?k=user"); r.body != "alice" {
 		t.Fatalf("read: %q", r.body)
 	}
 	closeIdle := func() {
@@ -701,7 +626,7 @@ func TestRedisServerStopped(t *testing.T) {
 
 	p.restart(ping)
 	t.Log("redis-server restarted on the same port and directory")
-	var r srvResponse
+	var r response
 	for i := 0; ; i++ {
 		r = app.getWithCookie(t, "/get?k=user", id)
 		if r.status == http.StatusOK || i == 50 {
@@ -715,18 +640,18 @@ func TestRedisServerStopped(t *testing.T) {
 	if r := app.getWithCookie(t, "/set?k=user&v=bob", id); r.status != http.StatusOK || r.cookie == nil || r.cookie.Value != id {
 		t.Fatalf("modify after restart: status %d cookie %v", r.status, r.cookie)
 	}
-	srvWantRecord(t, store, id, "user", "bob")
-	srvCheckGoroutines(t, base, closeIdle)
+	wantRecord(t, store, id, "user", "bob")
+	checkGoroutines(t, base, closeIdle)
 }
 
 // TestRedisSlowStore points a client at a listener that accepts and never
 // answers: with WithTimeout(200ms) requests fail with 503 instead of
 // hanging.
 func TestRedisSlowStore(t *testing.T) {
-	addr := srvSilentListener(t)
+	addr := silentListener(t)
 	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { c.Close() })
-	app := srvNewApp(t, NewRedisStore(c, WithTimeout(200*time.Millisecond)))
+	app := newApp(t, NewRedisStore(c, WithTimeout(200*time.Millisecond)))
 	for _, tc := range []struct{ path, cookie string }{
 		{"/get?k=user", newID()},         // load
 		{"/set?k=user&v=alice", ""},      // create
@@ -749,80 +674,12 @@ func TestRedisSlowStore(t *testing.T) {
 // session and checks that no key exists under the store's prefix, on the
 // single node and on the Cluster.
 func TestRedisAnonymousFlood(t *testing.T) {
-	for _, tc := range []struct{ name, env string }{
-		{"Single", "HTTPSESSION_REDIS_ADDR"},
-		{"Cluster", "HTTPSESSION_REDIS_CLUSTER_ADDRS"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			addrs := srvAddrs(srvEnv(t, tc.env))
-			t.Parallel()
-			c := srvRedisClient(t, addrs...)
-			store, count := srvCounted(srvRedisStore(t, c))
-			srvAnonymousFlood(t, store, count, 10_000)
-			keys, err := srvRedisKeys(t.Context(), c, store.prefix)
-			if err != nil || len(keys) != 0 {
-				t.Fatalf("keys after anonymous flood: %d, %v", len(keys), err)
-			}
-		})
-	}
-}
-
-// srvAnonymousFlood sends n read-only requests: a third without a cookie, a
-// third with malformed cookies, a third with valid but unknown IDs. None
-// may write the store or hand out a live cookie (a dead cookie may be
-// cleared with a deletion cookie; a request without one gets none).
-func srvAnonymousFlood(t *testing.T, store *ServerStore, count *srvCountingBackend, n int) {
-	t.Helper()
-	app := srvNewApp(t, store)
-	cl := app.client(t)
-	cl.Jar = nil // every request carries only the cookie it sets itself
-	var unknown atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	var next atomic.Int64
-	for range 8 {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
-				}
-				req, _ := http.NewRequest(http.MethodGet, app.srv.URL+"/get?k=user", nil)
-				switch i % 3 {
-				case 1:
-					req.Header.Set("Cookie", DefaultCookieName+"=garbage-"+strconv.FormatInt(i, 10))
-				case 2:
-					unknown.Add(1)
-					req.Header.Set("Cookie", DefaultCookieName+"="+newID())
-				}
-				r := srvRead(cl.Do(req))
-				if r.err == nil && r.status != http.StatusOK {
-					r.err = fmt.Errorf("request %d: status %d", i, r.status)
-				}
-				if r.err == nil && i%3 == 0 && len(r.header.Values("Set-Cookie")) != 0 {
-					r.err = fmt.Errorf("request %d without a cookie: Set-Cookie %q", i, r.header.Values("Set-Cookie"))
-				}
-				if r.err == nil {
-					r.err = srvNoLiveCookie(r)
-				}
-				if r.err != nil {
-					select {
-					case errs <- r.err:
-					default:
-					}
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	got := count.snapshot()
-	t.Logf("%d anonymous requests: %+v", n, got)
-	if got.writes() != 0 || got.gets != unknown.Load() {
-		t.Fatalf("backend calls %+v, want %d gets (the unknown IDs) and no writes", got, unknown.Load())
-	}
+	onSharedRedis(t, func(t *testing.T, c redis.UniversalClient) {
+		store, count := withCounting(redisStore(t, c))
+		anonymousFlood(t, store, count, 10_000)
+		keys, err := redisKeys(t.Context(), c, store.prefix)
+		if err != nil || len(keys) != 0 {
+			t.Fatalf("keys after anonymous flood: %d, %v", len(keys), err)
+		}
+	})
 }

@@ -1,27 +1,11 @@
 package httpsession
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	mathrand "math/rand/v2"
-	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
-	"net/url"
-	"os"
-	"os/exec"
-	"os/user"
-	"runtime"
-	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,12 +33,12 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		if !validID(id) {
 			t.Fatalf("create returned malformed ID %q", id)
 		}
-		srvWantData(t, s, id, "one")
+		wantData(t, s, id, "one")
 		got, err := s.Save(ctx, id, []byte("two"), time.Minute)
 		if err != nil || got != id {
 			t.Fatalf("update = %q, %v; want %q, nil", got, err, id)
 		}
-		srvWantData(t, s, id, "two")
+		wantData(t, s, id, "two")
 		id2, err := s.Save(ctx, "", []byte("other"), time.Minute)
 		if err != nil || id2 == id {
 			t.Fatalf("second create = %q, %v", id2, err)
@@ -62,18 +46,18 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		if err := s.Delete(ctx, id); err != nil {
 			t.Fatalf("delete: %v", err)
 		}
-		srvWantNotFound(t, s, id)
-		srvWantData(t, s, id2, "other") // deleting one session leaves the others
+		wantNotFound(t, s, id)
+		wantData(t, s, id2, "other") // deleting one session leaves the others
 		// Update-if-present: a deleted session is not written back.
 		if _, err := s.Save(ctx, id, []byte("three"), time.Minute); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("update after delete: %v, want ErrNotFound", err)
 		}
-		srvWantNotFound(t, s, id)
+		wantNotFound(t, s, id)
 	})
 
 	t.Run("KeysAreHashedAndPrefixed", func(t *testing.T) {
 		t.Parallel()
-		s, c := srvCounted(newStore(t))
+		s, c := withCounting(newStore(t))
 		id, err := s.Save(t.Context(), "", []byte("x"), time.Minute)
 		if err != nil {
 			t.Fatal(err)
@@ -101,21 +85,11 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		srvWantData(t, s, id, "short")
-		for {
+		wantData(t, s, id, "short")
+		waitNotFound(t, start, "record with a 1.5s ttl", func() error {
 			_, err := s.Load(t.Context(), id)
-			if errors.Is(err, ErrNotFound) {
-				t.Logf("expired after %v", time.Since(start).Round(10*time.Millisecond))
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if time.Since(start) > 4*time.Second {
-				t.Fatal("record with a 1.5s ttl still there after 4s")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return err
+		})
 		// An expired session is gone for updates as well.
 		if _, err := s.Save(t.Context(), id, []byte("late"), time.Minute); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("update of expired session: %v, want ErrNotFound", err)
@@ -136,7 +110,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		}
 		// Past the first ttl (and past Memcached's rounding of it to 2s).
 		time.Sleep(time.Until(start.Add(2300 * time.Millisecond)))
-		srvWantData(t, s, id, "v2")
+		wantData(t, s, id, "v2")
 	})
 
 	t.Run("DeleteIsIdempotent", func(t *testing.T) {
@@ -155,7 +129,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		if err := s.Delete(ctx, newID()); err != nil {
 			t.Fatalf("delete of a never-created session: %v", err)
 		}
-		srvWantNotFound(t, s, id)
+		wantNotFound(t, s, id)
 	})
 
 	t.Run("NotFoundVersusError", func(t *testing.T) {
@@ -204,12 +178,12 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		_, err = s.Save(ctx, "", []byte("new"), time.Minute)
 		check("create", err)
 		check("delete", s.Delete(ctx, id))
-		srvWantData(t, s, id, "keep") // nothing above reached the store
+		wantData(t, s, id, "keep") // nothing above reached the store
 	})
 
 	t.Run("MalformedIDs", func(t *testing.T) {
 		t.Parallel()
-		s, c := srvCounted(newStore(t))
+		s, c := withCounting(newStore(t))
 		ctx := t.Context()
 		valid := newID()
 		bad := []string{
@@ -237,13 +211,13 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		// The same through the middleware: a malformed cookie is "no
 		// session", costs no store call and gets no live cookie (at most a
 		// deletion cookie that clears it).
-		app := srvNewApp(t, s)
+		app := newApp(t, s)
 		for _, tok := range bad[1:] {
 			if strings.ContainsAny(tok, " \x00\n\"\\;,") || !isPrintableASCII(tok) {
 				continue // not sendable as a cookie value
 			}
 			r := app.getWithCookie(t, "/get?k=user", tok)
-			if err := srvNoLiveCookie(r); r.status != http.StatusOK || r.body != "" || err != nil {
+			if err := noLiveCookie(r); r.status != http.StatusOK || r.body != "" || err != nil {
 				t.Errorf("cookie %q: status %d body %q (%v), want 200, empty, no live cookie", tok, r.status, r.body, err)
 			}
 		}
@@ -254,33 +228,33 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 
 	t.Run("Middleware", func(t *testing.T) {
 		t.Parallel()
-		s, c := srvCounted(newStore(t))
-		app := srvNewApp(t, s)
-		cl := app.client(t)
-		r := app.get(t, cl, "/set?k=user&v=alice")
+		s, c := withCounting(newStore(t))
+		app := newApp(t, s)
+		cl := jarClient(t)
+		r := app.do(t, cl, "/set?k=user&v=alice")
 		if r.status != http.StatusOK || r.cookie == nil || !validID(r.cookie.Value) {
 			t.Fatalf("create: status %d cookie %v", r.status, r.cookie)
 		}
 		id := r.cookie.Value
-		srvWantRecord(t, s, id, "user", "alice")
-		if r = app.get(t, cl, "/get?k=user"); r.body != "alice" || r.cookie != nil {
+		wantRecord(t, s, id, "user", "alice")
+		if r = app.do(t, cl, "/get?k=user"); r.body != "alice" || r.cookie != nil {
 			t.Fatalf("read: body %q cookie %v, want alice and no cookie", r.body, r.cookie)
 		}
 		before := c.snapshot()
-		if r = app.get(t, cl, "/untouched"); r.status != http.StatusOK || r.cookie != nil {
+		if r = app.do(t, cl, "/untouched"); r.status != http.StatusOK || r.cookie != nil {
 			t.Fatalf("untouched: status %d cookie %v", r.status, r.cookie)
 		}
 		if d := c.since(before); d.total() != 0 {
 			t.Fatalf("untouched request made backend calls: %+v", d)
 		}
-		if r = app.get(t, cl, "/set?k=user&v=bob"); r.status != http.StatusOK || r.cookie == nil || r.cookie.Value != id {
+		if r = app.do(t, cl, "/set?k=user&v=bob"); r.status != http.StatusOK || r.cookie == nil || r.cookie.Value != id {
 			t.Fatalf("modify: status %d cookie %v, want the same ID", r.status, r.cookie)
 		}
-		srvWantRecord(t, s, id, "user", "bob")
-		if r = app.get(t, cl, "/logout"); r.status != http.StatusOK || r.cookie == nil || r.cookie.MaxAge >= 0 {
+		wantRecord(t, s, id, "user", "bob")
+		if r = app.do(t, cl, "/logout"); r.status != http.StatusOK || r.cookie == nil || r.cookie.MaxAge >= 0 {
 			t.Fatalf("logout: status %d cookie %v, want a deletion cookie", r.status, r.cookie)
 		}
-		srvWantNotFound(t, s, id)
+		wantNotFound(t, s, id)
 		if n := c.liveKeys(t); n != 0 {
 			t.Fatalf("%d keys left after logout", n)
 		}
@@ -288,24 +262,24 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 
 	t.Run("NewIdentity", func(t *testing.T) {
 		t.Parallel()
-		s, c := srvCounted(newStore(t))
-		app := srvNewApp(t, s)
-		cl := app.client(t)
-		r := app.get(t, cl, "/set?k=user&v=alice")
+		s, c := withCounting(newStore(t))
+		app := newApp(t, s)
+		cl := jarClient(t)
+		r := app.do(t, cl, "/set?k=user&v=alice")
 		if r.cookie == nil {
 			t.Fatalf("create: no cookie (status %d)", r.status)
 		}
 		old := r.cookie.Value
-		r = app.get(t, cl, "/renew")
+		r = app.do(t, cl, "/renew")
 		if r.status != http.StatusOK || r.cookie == nil || !validID(r.cookie.Value) || r.cookie.Value == old {
 			t.Fatalf("renew: status %d cookie %v, want a new ID", r.status, r.cookie)
 		}
 		if r.body != r.cookie.Value {
 			t.Errorf("Session.ID() after renew = %q, want the new cookie value %q", r.body, r.cookie.Value)
 		}
-		srvWantNotFound(t, s, old)
-		srvWantRecord(t, s, r.cookie.Value, "user", "alice")
-		if got := app.get(t, cl, "/get?k=user"); got.body != "alice" {
+		wantNotFound(t, s, old)
+		wantRecord(t, s, r.cookie.Value, "user", "alice")
+		if got := app.do(t, cl, "/get?k=user"); got.body != "alice" {
 			t.Fatalf("after renew: %q, want alice", got.body)
 		}
 		// The old cookie is dead: it gets a fresh empty session.
@@ -321,8 +295,8 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 
 	t.Run("AnonymousReadOnlyWritesNothing", func(t *testing.T) {
 		t.Parallel()
-		s, c := srvCounted(newStore(t))
-		app := srvNewApp(t, s)
+		s, c := withCounting(newStore(t))
+		app := newApp(t, s)
 		for i := range 20 {
 			r := app.getWithCookie(t, "/get?k=user", "")
 			if r.status != http.StatusOK || r.cookie != nil || r.header.Get("Set-Cookie") != "" {
@@ -334,7 +308,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 		}
 		for i := range 20 {
 			r := app.getWithCookie(t, "/get?k=user", newID()) // unknown ID
-			if err := srvNoLiveCookie(r); r.status != http.StatusOK || err != nil {
+			if err := noLiveCookie(r); r.status != http.StatusOK || err != nil {
 				t.Fatalf("unknown ID #%d: status %d: %v", i, r.status, err)
 			}
 		}
@@ -349,9 +323,9 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 	t.Run("ConcurrentRequests", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
-		app := srvNewApp(t, s)
-		cl := app.client(t)
-		r := app.get(t, cl, "/set?k=user&v=alice")
+		app := newApp(t, s)
+		cl := jarClient(t)
+		r := app.do(t, cl, "/set?k=user&v=alice")
 		if r.cookie == nil {
 			t.Fatalf("create: no cookie (status %d)", r.status)
 		}
@@ -391,7 +365,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 			t.Error(err)
 		}
 		// Last writer wins per request, but the session survives intact.
-		srvWantRecord(t, s, id, "user", "alice")
+		wantRecord(t, s, id, "user", "alice")
 	})
 
 	// Logout wins: request A loads the session, B invalidates it and
@@ -407,8 +381,8 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 	} {
 		t.Run("LogoutWins/"+tc.name, func(t *testing.T) {
 			t.Parallel()
-			s, c := srvCounted(newStore(t))
-			app := srvNewApp(t, s)
+			s, c := withCounting(newStore(t))
+			app := newApp(t, s)
 			loaded, release := make(chan struct{}), make(chan struct{})
 			app.mux.HandleFunc("/in-flight", func(w http.ResponseWriter, r *http.Request) {
 				sess, err := Get(r)
@@ -420,22 +394,22 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 				tc.act(sess)
 				_, _ = io.WriteString(w, "done")
 			})
-			cl := app.client(t)
-			if r := app.get(t, cl, "/set?k=user&v=alice"); r.cookie == nil {
+			cl := jarClient(t)
+			if r := app.do(t, cl, "/set?k=user&v=alice"); r.cookie == nil {
 				t.Fatalf("create: no cookie (status %d)", r.status)
 			}
 			id := app.cookie(t, cl)
-			resA := make(chan srvResponse, 1)
+			resA := make(chan response, 1)
 			go func() { resA <- app.doWithCookie("/in-flight", id) }()
 			select {
 			case <-loaded:
 			case <-time.After(10 * time.Second):
 				t.Fatal("request A never loaded its session")
 			}
-			if r := app.get(t, cl, "/logout"); r.cookie == nil || r.cookie.MaxAge >= 0 {
+			if r := app.do(t, cl, "/logout"); r.cookie == nil || r.cookie.MaxAge >= 0 {
 				t.Fatalf("B logout: status %d cookie %v, want a deletion cookie", r.status, r.cookie)
 			}
-			srvWantNotFound(t, s, id)
+			wantNotFound(t, s, id)
 			close(release)
 			a := <-resA
 			if a.err != nil {
@@ -449,7 +423,7 @@ func testServerStore(t *testing.T, newStore func(t *testing.T) *ServerStore) {
 			if a.cookie != nil {
 				t.Errorf("A: cookie %v, want none", a.cookie)
 			}
-			srvWantNotFound(t, s, id)
+			wantNotFound(t, s, id)
 			if n := c.liveKeys(t); n != 0 {
 				t.Errorf("%d keys after the logout won: the session was resurrected", n)
 			}
@@ -466,9 +440,9 @@ func isPrintableASCII(s string) bool {
 	return true
 }
 
-// srvNoLiveCookie reports a Set-Cookie for the session that is not a
+// noLiveCookie reports a Set-Cookie for the session that is not a
 // deletion: a dead or malformed cookie may be cleared, never replaced.
-func srvNoLiveCookie(r srvResponse) error {
+func noLiveCookie(r response) error {
 	for _, v := range r.header.Values("Set-Cookie") {
 		c, err := http.ParseSetCookie(v)
 		if err != nil {
@@ -481,8 +455,29 @@ func srvNoLiveCookie(r srvResponse) error {
 	return nil
 }
 
-// srvWantData asserts that id loads data.
-func srvWantData(t *testing.T, s *ServerStore, id, data string) {
+// waitNotFound polls load until it answers ErrNotFound, which it must do
+// within 4s of start: a 1.5s ttl, which Memcached rounds up to 2s on a
+// clock that ticks in whole seconds.
+func waitNotFound(t *testing.T, start time.Time, what string, load func() error) {
+	t.Helper()
+	for {
+		err := load()
+		if errors.Is(err, ErrNotFound) {
+			t.Logf("expired after %v", time.Since(start).Round(10*time.Millisecond))
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(start) > 4*time.Second {
+			t.Fatalf("%s still there after 4s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// wantData asserts that id loads data.
+func wantData(t *testing.T, s *ServerStore, id, data string) {
 	t.Helper()
 	got, err := s.Load(t.Context(), id)
 	if err != nil || string(got) != data {
@@ -490,9 +485,9 @@ func srvWantData(t *testing.T, s *ServerStore, id, data string) {
 	}
 }
 
-// srvWantRecord asserts that id loads a record whose key k holds the JSON
+// wantRecord asserts that id loads a record whose key k holds the JSON
 // string v.
-func srvWantRecord(t *testing.T, s *ServerStore, id, k, v string) {
+func wantRecord(t *testing.T, s *ServerStore, id, k, v string) {
 	t.Helper()
 	data, err := s.Load(t.Context(), id)
 	if err != nil {
@@ -507,8 +502,8 @@ func srvWantRecord(t *testing.T, s *ServerStore, id, k, v string) {
 	}
 }
 
-// srvWantNotFound asserts that id names no session.
-func srvWantNotFound(t *testing.T, s *ServerStore, id string) {
+// wantNotFound asserts that id names no session.
+func wantNotFound(t *testing.T, s *ServerStore, id string) {
 	t.Helper()
 	if data, err := s.Load(t.Context(), id); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Load = %q, %v; want ErrNotFound", data, err)
@@ -518,9 +513,9 @@ func srvWantNotFound(t *testing.T, s *ServerStore, id string) {
 // ---------------------------------------------------------------------------
 // The conformance suite every ConditionalBackend passes.
 
-// srvConditional is a ConditionalBackend under test, as the newBackend of
+// backendUnderTest is a ConditionalBackend under test, as the newBackend of
 // testConditionalBackend returns it.
-type srvConditional struct {
+type backendUnderTest struct {
 	backend ConditionalBackend
 	// prefix is fresh for the subtest: keys under it are the subtest's own,
 	// and those it creates with Add are removed when it ends.
@@ -537,7 +532,7 @@ type srvConditional struct {
 // testConditionalBackend runs the ConditionalBackend contract against
 // backends made by newBackend, called once per subtest with that subtest's
 // t. The subtests run in parallel with each other.
-func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvConditional) {
+func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) backendUnderTest) {
 	t.Run("VersionMatches", func(t *testing.T) {
 		t.Parallel()
 		c := newBackend(t)
@@ -545,14 +540,14 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v1 := srvWantVersion(t, b, k, "v1")
-		if again := srvWantVersion(t, b, k, "v1"); again != v1 {
+		v1 := wantVersion(t, b, k, "v1")
+		if again := wantVersion(t, b, k, "v1"); again != v1 {
 			t.Fatalf("version changed from %#x to %#x without a write", v1, again)
 		}
 		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), 90*time.Minute); err != nil {
 			t.Fatalf("ReplaceIf at the current version: %v", err)
 		}
-		v2 := srvWantVersion(t, b, k, "v2")
+		v2 := wantVersion(t, b, k, "v2")
 		if v2 == v1 {
 			t.Fatalf("ReplaceIf kept the version %#x", v1)
 		}
@@ -560,14 +555,14 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 			t.Fatalf("Get after ReplaceIf = %q, %v; want v2", got, err)
 		}
 		// The ttl is ReplaceIf's, not Add's: longer than the hour Add set.
-		srvWantTTL(t, c, k, 90*time.Minute)
+		wantTTL(t, c, k, 90*time.Minute)
 		if _, _, err := b.ReplaceIf(ctx, k, v2, []byte("v3"), time.Hour); err != nil {
 			t.Fatalf("second ReplaceIf: %v", err)
 		}
-		if v3 := srvWantVersion(t, b, k, "v3"); v3 == v1 || v3 == v2 {
+		if v3 := wantVersion(t, b, k, "v3"); v3 == v1 || v3 == v2 {
 			t.Fatalf("versions %#x, %#x, %#x: want three different ones", v1, v2, v3)
 		}
-		srvWantTTL(t, c, k, time.Hour)
+		wantTTL(t, c, k, time.Hour)
 	})
 
 	t.Run("PlainWritesChangeVersion", func(t *testing.T) {
@@ -577,16 +572,16 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if err := b.Add(ctx, k, []byte("a"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		va := srvWantVersion(t, b, k, "a")
+		va := wantVersion(t, b, k, "a")
 		if err := b.Replace(ctx, k, []byte("b"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		vb := srvWantVersion(t, b, k, "b")
+		vb := wantVersion(t, b, k, "b")
 		if vb == va {
 			t.Fatalf("Replace kept the version %#x", va)
 		}
 		cur, curV, err := b.ReplaceIf(ctx, k, va, []byte("c"), time.Hour)
-		srvWantConflict(t, c, "ReplaceIf at the version before a Replace", cur, curV, err, "b", vb)
+		wantConflict(t, c, "ReplaceIf at the version before a Replace", cur, curV, err, "b", vb)
 		// A key deleted and created again is another version too.
 		if err := b.Delete(ctx, k); err != nil {
 			t.Fatal(err)
@@ -594,32 +589,25 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if err := b.Add(ctx, k, []byte("d"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		vd := srvWantVersion(t, b, k, "d")
+		vd := wantVersion(t, b, k, "d")
 		cur, curV, err = b.ReplaceIf(ctx, k, vb, []byte("e"), time.Hour)
-		srvWantConflict(t, c, "ReplaceIf at the version before Delete and Add", cur, curV, err, "d", vd)
+		wantConflict(t, c, "ReplaceIf at the version before Delete and Add", cur, curV, err, "d", vd)
 	})
 
 	t.Run("StaleVersion", func(t *testing.T) {
 		t.Parallel()
 		c := newBackend(t)
 		b, k, ctx := c.backend, c.prefix+"k", t.Context()
-		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		v1 := srvWantVersion(t, b, k, "v1")
-		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		v2 := srvWantVersion(t, b, k, "v2")
+		v1, v2 := writeTwice(t, b, k)
 		cur, curV, err := b.ReplaceIf(ctx, k, v1, []byte("stale"), 90*time.Minute)
-		srvWantConflict(t, c, "ReplaceIf at a stale version", cur, curV, err, "v2", v2)
+		wantConflict(t, c, "ReplaceIf at a stale version", cur, curV, err, "v2", v2)
 		cur, curV, err = b.ReplaceIf(ctx, k, v1, nil, time.Hour)
-		srvWantConflict(t, c, "conditional delete at a stale version", cur, curV, err, "v2", v2)
+		wantConflict(t, c, "conditional delete at a stale version", cur, curV, err, "v2", v2)
 		// Nothing was written: value, version and ttl are v2's.
-		if got := srvWantVersion(t, b, k, "v2"); got != v2 {
+		if got := wantVersion(t, b, k, "v2"); got != v2 {
 			t.Fatalf("version after refused writes = %#x, want %#x", got, v2)
 		}
-		srvWantTTL(t, c, k, time.Hour)
+		wantTTL(t, c, k, time.Hour)
 	})
 
 	t.Run("Absent", func(t *testing.T) {
@@ -634,52 +622,45 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 				t.Fatalf("ReplaceIf(%q) of a missing key = %q, %v; want ErrNotFound", value, cur, err)
 			}
 		}
-		srvWantAbsent(t, b, k)
+		wantAbsent(t, b, k)
 		// The version of a deleted key does not bring it back.
 		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v1 := srvWantVersion(t, b, k, "v1")
+		v1 := wantVersion(t, b, k, "v1")
 		if err := b.Delete(ctx, k); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("back"), time.Hour); err != ErrNotFound {
 			t.Fatalf("ReplaceIf of a deleted key = %v, want ErrNotFound", err)
 		}
-		srvWantAbsent(t, b, k)
+		wantAbsent(t, b, k)
 	})
 
 	t.Run("ConditionalDelete", func(t *testing.T) {
 		t.Parallel()
 		c := newBackend(t)
 		b, k, ctx := c.backend, c.prefix+"k", t.Context()
-		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		v1 := srvWantVersion(t, b, k, "v1")
-		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("v2"), time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		v2 := srvWantVersion(t, b, k, "v2")
+		v1, v2 := writeTwice(t, b, k)
 		cur, curV, err := b.ReplaceIf(ctx, k, v1, nil, time.Hour)
-		srvWantConflict(t, c, "conditional delete at a stale version", cur, curV, err, "v2", v2)
-		srvWantVersion(t, b, k, "v2")
+		wantConflict(t, c, "conditional delete at a stale version", cur, curV, err, "v2", v2)
+		wantVersion(t, b, k, "v2")
 		if _, _, err := b.ReplaceIf(ctx, k, v2, nil, time.Hour); err != nil {
 			t.Fatalf("conditional delete at the current version: %v", err)
 		}
-		srvWantAbsent(t, b, k)
+		wantAbsent(t, b, k)
 		if _, _, err := b.ReplaceIf(ctx, k, v2, nil, time.Hour); err != ErrNotFound {
 			t.Fatalf("second conditional delete = %v, want ErrNotFound", err)
 		}
 		if _, _, err := b.ReplaceIf(ctx, k, v2, []byte("back"), time.Hour); err != ErrNotFound {
 			t.Fatalf("ReplaceIf after the conditional delete = %v, want ErrNotFound", err)
 		}
-		srvWantAbsent(t, b, k)
+		wantAbsent(t, b, k)
 		// The key is free again.
 		if err := b.Add(ctx, k, []byte("new"), time.Hour); err != nil {
 			t.Fatalf("Add after the conditional delete: %v", err)
 		}
-		srvWantVersion(t, b, k, "new")
+		wantVersion(t, b, k, "new")
 	})
 
 	t.Run("EmptyValue", func(t *testing.T) {
@@ -689,20 +670,20 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v1 := srvWantVersion(t, b, k, "v1")
+		v1 := wantVersion(t, b, k, "v1")
 		// An empty value is a value; only nil deletes.
 		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte{}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v2 := srvWantVersion(t, b, k, "")
+		v2 := wantVersion(t, b, k, "")
 		// The empty current value comes back as an empty, non-nil slice:
 		// nil would say that ReplaceIf brought nothing back.
 		cur, curV, err := b.ReplaceIf(ctx, k, v1, []byte("x"), time.Hour)
-		srvWantConflict(t, c, "ReplaceIf at the version before the empty value", cur, curV, err, "", v2)
+		wantConflict(t, c, "ReplaceIf at the version before the empty value", cur, curV, err, "", v2)
 		if _, _, err := b.ReplaceIf(ctx, k, v2, nil, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		srvWantAbsent(t, b, k)
+		wantAbsent(t, b, k)
 	})
 
 	t.Run("Expiry", func(t *testing.T) {
@@ -712,32 +693,22 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if err := b.Add(ctx, k, []byte("v1"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v1 := srvWantVersion(t, b, k, "v1")
+		v1 := wantVersion(t, b, k, "v1")
 		// 1.5s: Memcached rounds it up to 2s and its clock ticks in whole
 		// seconds, so the item lives between 1 and 2 seconds there.
 		if _, _, err := b.ReplaceIf(ctx, k, v1, []byte("short"), 1500*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		v2 := srvWantVersion(t, b, k, "short")
-		for {
+		v2 := wantVersion(t, b, k, "short")
+		waitNotFound(t, start, "value with a 1.5s ttl from ReplaceIf", func() error {
 			_, _, err := b.GetVersion(ctx, k)
-			if errors.Is(err, ErrNotFound) {
-				t.Logf("expired after %v", time.Since(start).Round(10*time.Millisecond))
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if time.Since(start) > 4*time.Second {
-				t.Fatal("value with a 1.5s ttl from ReplaceIf still there after 4s")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return err
+		})
 		if _, _, err := b.ReplaceIf(ctx, k, v2, []byte("late"), time.Hour); err != ErrNotFound {
 			t.Fatalf("ReplaceIf of an expired key = %v, want ErrNotFound", err)
 		}
-		srvWantAbsent(t, b, k)
+		wantAbsent(t, b, k)
 	})
 
 	t.Run("ContextCancellation", func(t *testing.T) {
@@ -747,7 +718,7 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		if err := b.Add(t.Context(), k, []byte("keep"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		v := srvWantVersion(t, b, k, "keep")
+		v := wantVersion(t, b, k, "keep")
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		check := func(op string, err error) {
@@ -763,7 +734,7 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 		check("ReplaceIf", err)
 		_, _, err = b.ReplaceIf(ctx, k, v, nil, time.Hour)
 		check("conditional delete", err)
-		if got := srvWantVersion(t, b, k, "keep"); got != v { // nothing reached the store
+		if got := wantVersion(t, b, k, "keep"); got != v { // nothing reached the store
 			t.Fatalf("version %#x, want %#x", got, v)
 		}
 	})
@@ -822,21 +793,21 @@ func testConditionalBackend(t *testing.T, newBackend func(t *testing.T) srvCondi
 				if lose.err != ErrNotFound {
 					t.Fatalf("round %d: the conditional delete won, the other ReplaceIf got %v, want ErrNotFound", round, lose.err)
 				}
-				srvWantAbsent(t, b, k)
+				wantAbsent(t, b, k)
 				if err := b.Add(ctx, k, []byte("start"), time.Hour); err != nil {
 					t.Fatal(err)
 				}
 				continue
 			}
-			curV := srvWantVersion(t, b, k, string(win.value))
-			srvWantConflict(t, c, fmt.Sprintf("round %d: the losing ReplaceIf", round), lose.cur, lose.curV, lose.err, string(win.value), curV)
+			curV := wantVersion(t, b, k, string(win.value))
+			wantConflict(t, c, fmt.Sprintf("round %d: the losing ReplaceIf", round), lose.cur, lose.curV, lose.err, string(win.value), curV)
 		}
 		t.Logf("40 rounds, %d won by the conditional delete", deletes)
 	})
 }
 
-// srvWantVersion asserts that key holds want and returns its version.
-func srvWantVersion(t *testing.T, b ConditionalBackend, key, want string) uint64 {
+// wantVersion asserts that key holds want and returns its version.
+func wantVersion(t *testing.T, b ConditionalBackend, key, want string) uint64 {
 	t.Helper()
 	v, ver, err := b.GetVersion(t.Context(), key)
 	if err != nil || string(v) != want {
@@ -845,8 +816,22 @@ func srvWantVersion(t *testing.T, b ConditionalBackend, key, want string) uint64
 	return ver
 }
 
-// srvWantAbsent asserts that key holds nothing, for GetVersion and Get.
-func srvWantAbsent(t *testing.T, b ConditionalBackend, key string) {
+// writeTwice stores v1 under key (Add), then v2 in its place (ReplaceIf at
+// v1's version), and returns both versions.
+func writeTwice(t *testing.T, b ConditionalBackend, key string) (v1, v2 uint64) {
+	t.Helper()
+	if err := b.Add(t.Context(), key, []byte("v1"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	v1 = wantVersion(t, b, key, "v1")
+	if _, _, err := b.ReplaceIf(t.Context(), key, v1, []byte("v2"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return v1, wantVersion(t, b, key, "v2")
+}
+
+// wantAbsent asserts that key holds nothing, for GetVersion and Get.
+func wantAbsent(t *testing.T, b ConditionalBackend, key string) {
 	t.Helper()
 	if v, ver, err := b.GetVersion(t.Context(), key); err != ErrNotFound {
 		t.Fatalf("GetVersion = %q, %#x, %v; want ErrNotFound", v, ver, err)
@@ -856,10 +841,10 @@ func srvWantAbsent(t *testing.T, b ConditionalBackend, key string) {
 	}
 }
 
-// srvWantConflict asserts that a ReplaceIf failed with ErrConflict and
+// wantConflict asserts that a ReplaceIf failed with ErrConflict and
 // brought back the current value and version, or, where c allows it,
 // nothing.
-func srvWantConflict(t *testing.T, c srvConditional, op string, cur []byte, curV uint64, err error, want string, wantV uint64) {
+func wantConflict(t *testing.T, c backendUnderTest, op string, cur []byte, curV uint64, err error, want string, wantV uint64) {
 	t.Helper()
 	if err != ErrConflict {
 		t.Fatalf("%s: %v, want ErrConflict", op, err)
@@ -872,712 +857,71 @@ func srvWantConflict(t *testing.T, c srvConditional, op string, cur []byte, curV
 	}
 }
 
-// srvWantTTL asserts that key has at most want, and no less than 5 seconds
+// wantTTL asserts that key has at most want, and no less than 5 seconds
 // short of it, left to live.
-func srvWantTTL(t *testing.T, c srvConditional, key string, want time.Duration) {
+func wantTTL(t *testing.T, c backendUnderTest, key string, want time.Duration) {
 	t.Helper()
 	if got := c.ttl(t, key); got > want || got < want-5*time.Second {
 		t.Fatalf("ttl of %q = %v, want %v (at most 5s less)", key, got, want)
 	}
 }
 
-// ---------------------------------------------------------------------------
-// Counting backend.
-
-// srvCountingBackend counts the calls that reach a Backend and remembers the
-// keys it created, so tests can assert round trips and find leftovers.
-// Hand a ServerStore c.counted(), not c: over a ConditionalBackend that is
-// the srvCountingConditional that also counts GetVersion and ReplaceIf.
-type srvCountingBackend struct {
-	Backend
-	gets, adds, replaces, deletes atomic.Int64
-
-	mu    sync.Mutex
-	added []string
-}
-
-// srvCounts is a snapshot of a srvCountingBackend's counters.
-type srvCounts struct{ gets, adds, replaces, deletes int64 }
-
-func (c srvCounts) total() int64  { return c.gets + c.writes() }
-func (c srvCounts) writes() int64 { return c.adds + c.replaces + c.deletes }
-
-func (c *srvCountingBackend) snapshot() srvCounts {
-	return srvCounts{c.gets.Load(), c.adds.Load(), c.replaces.Load(), c.deletes.Load()}
-}
-
-func (c *srvCountingBackend) since(before srvCounts) srvCounts {
-	now := c.snapshot()
-	return srvCounts{now.gets - before.gets, now.adds - before.adds, now.replaces - before.replaces, now.deletes - before.deletes}
-}
-
-func (c *srvCountingBackend) total() int64 { return c.snapshot().total() }
-
-func (c *srvCountingBackend) Get(ctx context.Context, key string) ([]byte, error) {
-	c.gets.Add(1)
-	return c.Backend.Get(ctx, key)
-}
-
-func (c *srvCountingBackend) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	c.adds.Add(1)
-	err := c.Backend.Add(ctx, key, value, ttl)
-	if err == nil {
-		c.mu.Lock()
-		c.added = append(c.added, key)
-		c.mu.Unlock()
-	}
-	return err
-}
-
-func (c *srvCountingBackend) Replace(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	c.replaces.Add(1)
-	return c.Backend.Replace(ctx, key, value, ttl)
-}
-
-func (c *srvCountingBackend) Delete(ctx context.Context, key string) error {
-	c.deletes.Add(1)
-	return c.Backend.Delete(ctx, key)
-}
-
-// srvCountingConditional is a srvCountingBackend over a ConditionalBackend.
-// It is a type of its own so that a counted Backend is a ConditionalBackend
-// exactly when the Backend it counts is one: a type assertion on the
-// wrapper then answers as it would on the Backend. GetVersion counts as a
-// get and ReplaceIf as a replace (a nil value too: it is one conditional
-// write, a cas on Memcached), so writes() and total() still count round
-// trips.
-type srvCountingConditional struct{ *srvCountingBackend }
-
-func (c srvCountingConditional) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
-	c.gets.Add(1)
-	return c.Backend.(ConditionalBackend).GetVersion(ctx, key)
-}
-
-func (c srvCountingConditional) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
-	c.replaces.Add(1)
-	return c.Backend.(ConditionalBackend).ReplaceIf(ctx, key, version, value, ttl)
-}
-
-// counted returns the Backend that counts into c: c itself, or c as a
-// srvCountingConditional when the Backend it counts is a
-// ConditionalBackend.
-func (c *srvCountingBackend) counted() Backend {
-	if _, ok := c.Backend.(ConditionalBackend); ok {
-		return srvCountingConditional{c}
-	}
-	return c
-}
-
-func (c *srvCountingBackend) addedKeys() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.added)
-}
-
-// liveKeys counts the keys this backend created that still exist.
-func (c *srvCountingBackend) liveKeys(t *testing.T) int {
+// anonymousFlood sends n read-only requests: a third without a cookie, a
+// third with malformed cookies, a third with valid but unknown IDs. None
+// may write the store or hand out a live cookie (a dead cookie may be
+// cleared with a deletion cookie; a request without one gets none).
+func anonymousFlood(t *testing.T, store *ServerStore, count *countingBackend, n int) {
 	t.Helper()
-	n := 0
-	for _, k := range c.addedKeys() {
-		_, err := c.Backend.Get(t.Context(), k)
-		switch {
-		case err == nil:
-			n++
-		case !errors.Is(err, ErrNotFound):
-			t.Fatalf("get %q: %v", k, err)
-		}
-	}
-	return n
-}
-
-// deleteAdded removes every key this backend created (test cleanup).
-func (c *srvCountingBackend) deleteAdded() {
-	for _, k := range c.addedKeys() {
-		_ = c.Backend.Delete(context.Background(), k)
-	}
-}
-
-// srvCounted returns a copy of s whose backend calls are counted.
-func srvCounted(s *ServerStore) (*ServerStore, *srvCountingBackend) {
-	c := &srvCountingBackend{Backend: s.backend}
-	cp := *s
-	cp.backend = c.counted().(ConditionalBackend) // s.backend is one: see NewServerStore
-	return &cp, c
-}
-
-// TestSrvCountingConditional checks the counting wrapper itself: it is a
-// ConditionalBackend exactly when the Backend it counts is one, and counts
-// GetVersion as a get and ReplaceIf as a replace.
-func TestSrvCountingConditional(t *testing.T) {
-	t.Parallel()
-	plain := &srvCountingBackend{Backend: struct{ Backend }{NewMemoryBackend(0, nil)}}
-	if _, ok := plain.counted().(ConditionalBackend); ok {
-		t.Fatal("counted plain Backend claims to be a ConditionalBackend")
-	}
-	s, c := srvCounted(NewMemoryStore())
-	b := s.backend
-	if _, lww := b.(lastWriterWins); lww {
-		t.Fatalf("counted MemoryBackend %T is not a ConditionalBackend", s.backend)
-	}
-	ctx := t.Context()
-	if err := b.Add(ctx, "k", []byte("v1"), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	v := srvWantVersion(t, b, "k", "v1")
-	if _, _, err := b.ReplaceIf(ctx, "k", v, []byte("v2"), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := b.ReplaceIf(ctx, "k", v, nil, time.Minute); !errors.Is(err, ErrConflict) {
-		t.Fatalf("stale conditional delete = %v, want ErrConflict", err)
-	}
-	if got, want := c.snapshot(), (srvCounts{gets: 1, adds: 1, replaces: 2}); got != want {
-		t.Fatalf("counts %+v, want %+v", got, want)
-	}
-	if got := c.snapshot(); got.writes() != 3 || got.total() != 4 {
-		t.Fatalf("writes %d total %d, want 3 and 4", got.writes(), got.total())
-	}
-}
-
-// ---------------------------------------------------------------------------
-// A real HTTP application around a store.
-
-// srvApp is an httptest server running the middleware with a few routes:
-//
-//	/untouched      never calls Get
-//	/get?k=         writes the string value of k
-//	/set?k=&v=      sets k to v
-//	/renew          NewIdentity, writes the new ID
-//	/logout         Invalidate
-type srvApp struct {
-	mux *http.ServeMux
-	srv *httptest.Server
-}
-
-func srvNewApp(t *testing.T, store Store, opts ...Option) *srvApp {
-	t.Helper()
-	return srvNewAppWrapped(t, store, nil, opts...)
-}
-
-// srvNewAppWrapped is srvNewApp with outer (if not nil) wrapped around the
-// middleware, to see requests before it does.
-func srvNewAppWrapped(t *testing.T, store Store, outer func(http.Handler) http.Handler, opts ...Option) *srvApp {
-	t.Helper()
-	mux := http.NewServeMux()
-	mux.HandleFunc("/untouched", func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, "ok")
-	})
-	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
-		s, err := Get(r)
-		if err != nil {
-			return // the middleware's error handler answers
-		}
-		v, _ := GetAs[string](s, r.FormValue("k"))
-		_, _ = io.WriteString(w, v)
-	})
-	mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
-		s, err := Get(r)
-		if err != nil {
-			return
-		}
-		if err := s.Set(r.FormValue("k"), r.FormValue("v")); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		_, _ = io.WriteString(w, "ok")
-	})
-	mux.HandleFunc("/renew", func(w http.ResponseWriter, r *http.Request) {
-		s, err := Get(r)
-		if err != nil {
-			return
-		}
-		s.NewIdentity()
-		w.WriteHeader(http.StatusOK) // commits: the new ID is known now
-		_, _ = io.WriteString(w, s.ID())
-	})
-	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
-		s, err := Get(r)
-		if err != nil {
-			return
-		}
-		s.Invalidate()
-		_, _ = io.WriteString(w, "bye")
-	})
-	// The middleware's log goes to a buffer that is shown if the test fails.
-	logs := &srvLogBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("middleware log:\n%s", logs.String())
-		}
-	})
-	opts = append([]Option{WithSecure(false), WithLogger(slog.New(slog.NewTextHandler(logs, nil)))}, opts...)
-	mw, err := Middleware(store, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := mw(mux)
-	if outer != nil {
-		h = outer(h)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &srvApp{mux: mux, srv: srv}
-}
-
-// srvLogBuffer collects log lines from concurrent requests, keeping the
-// last 64 KiB.
-type srvLogBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *srvLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - 64<<10; over > 0 {
-		b.buf = b.buf[over:]
-	}
-	return len(p), nil
-}
-
-func (b *srvLogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
-}
-
-// client returns an HTTP client with its own cookie jar and connections.
-func (a *srvApp) client(t *testing.T) *http.Client {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Enough idle connections for the concurrent tests: with net/http's
-	// default of 2 per host, most requests would open (and leave in
-	// TIME_WAIT) a connection of their own.
-	tr := &http.Transport{MaxIdleConnsPerHost: 16}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Jar: jar, Transport: tr, Timeout: 30 * time.Second}
-}
-
-// cookie returns the session cookie that cl's jar holds for the app.
-func (a *srvApp) cookie(t *testing.T, cl *http.Client) string {
-	t.Helper()
-	u, _ := url.Parse(a.srv.URL)
-	for _, c := range cl.Jar.Cookies(u) {
-		if c.Name == DefaultCookieName {
-			return c.Value
-		}
-	}
-	t.Fatal("no session cookie in the jar")
-	return ""
-}
-
-// srvResponse is what the tests look at in a response.
-type srvResponse struct {
-	status int
-	body   string
-	header http.Header
-	cookie *http.Cookie // the session's Set-Cookie, if any
-	err    error
-}
-
-func srvRead(resp *http.Response, err error) srvResponse {
-	if err != nil {
-		return srvResponse{err: err}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	r := srvResponse{status: resp.StatusCode, body: string(body), header: resp.Header, err: err}
-	for _, c := range resp.Cookies() {
-		if c.Name == DefaultCookieName {
-			r.cookie = c
-		}
-	}
-	return r
-}
-
-// get sends a GET with cl (and its jar).
-func (a *srvApp) get(t *testing.T, cl *http.Client, path string) srvResponse {
-	t.Helper()
-	r := srvRead(cl.Get(a.srv.URL + path))
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return r
-}
-
-// doWithCookie sends a GET carrying the given session cookie ("" for none)
-// on the default transport, without a jar.
-func (a *srvApp) doWithCookie(path, cookie string) srvResponse {
-	req, err := http.NewRequest(http.MethodGet, a.srv.URL+path, nil)
-	if err != nil {
-		return srvResponse{err: err}
-	}
-	if cookie != "" {
-		req.Header.Set("Cookie", DefaultCookieName+"="+cookie)
-	}
-	return srvRead(a.srv.Client().Do(req))
-}
-
-func (a *srvApp) getWithCookie(t *testing.T, path, cookie string) srvResponse {
-	t.Helper()
-	r := a.doWithCookie(path, cookie)
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return r
-}
-
-// ---------------------------------------------------------------------------
-// Environment: the servers scripts/testenv.sh starts, or binaries to start.
-
-const srvHowToRun = "run `make test` (or `bash scripts/testenv.sh go test ./...`) to start real Redis, Redis Cluster and Memcached servers"
-
-// srvEnv returns the environment variable name, skipping the test when it is
-// unset, except under CI=true, where a missing server is a failure.
-func srvEnv(t *testing.T, name string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v != "" {
-		return v
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not set and CI=true: server tests must run in CI; %s", name, srvHowToRun)
-	}
-	t.Skipf("%s is not set: %s", name, srvHowToRun)
-	return ""
-}
-
-// srvAddrs splits a comma-separated address list.
-func srvAddrs(v string) []string {
-	var out []string
-	for _, a := range strings.Split(v, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-// srvBinary finds a server binary the fault tests start themselves, with the
-// same skip/fail rule as srvEnv.
-func srvBinary(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found and CI=true: %s", name, srvHowToRun)
-	}
-	t.Skipf("%s not found: %s", name, srvHowToRun)
-	return ""
-}
-
-// srvPrefix returns a key prefix unique to this test, so tests sharing a
-// server neither see nor clean up each other's keys.
-func srvPrefix(t *testing.T) string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return "httpsession-test:" + hex.EncodeToString(b[:]) + ":"
-}
-
-// ---------------------------------------------------------------------------
-// Server processes the fault tests start, stop and restart themselves.
-
-// srvProc is a server process on a fixed loopback port; it can be killed
-// and started again on the same port (and, for Redis, the same data dir).
-type srvProc struct {
-	t    *testing.T
-	name string
-	args []string
-	addr string
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *bytes.Buffer
-}
-
-// srvFreePort returns a loopback port that was free a moment ago. It
-// prefers 23000-29999: below the kernel's ephemeral range, so that an
-// outgoing connection does not take the port while a server the test
-// stopped is down, and clear of scripts/testenv.sh's ports (20000-22767)
-// and their Cluster bus ports (+10000).
-func srvFreePort(t *testing.T) int {
-	t.Helper()
-	const first = 23000
-	high := 30000
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil && n < high {
-				high = n
-			}
-		}
-	}
-	for range 50 {
-		if high <= first {
-			break
-		}
-		port := first + mathrand.IntN(high-first)
-		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return port
-}
-
-// srvStartRedis starts redis-server on a free port with dir as its data
-// directory and extra arguments (persistence settings).
-func srvStartRedis(t *testing.T, dir string, extra ...string) *srvProc {
-	t.Helper()
-	bin := srvBinary(t, "redis-server")
-	return srvStartProc(t, bin, func(port int) []string {
-		return append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
-			"--daemonize", "no", "--save", "", "--appendonly", "no", "--logfile", ""}, extra...)
-	}, srvPingRedis)
-}
-
-// srvStartMemcached starts memcached on a free port.
-func srvStartMemcached(t *testing.T) *srvProc {
-	t.Helper()
-	bin := srvBinary(t, "memcached")
-	name := "nobody"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	return srvStartProc(t, bin, func(port int) []string {
-		return []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "16", "-u", name}
-	}, srvPingMemcached)
-}
-
-func srvStartProc(t *testing.T, bin string, args func(port int) []string, ping func(addr string) error) *srvProc {
-	t.Helper()
-	var lastErr error
-	for range 5 { // a port picked by srvFreePort may be taken meanwhile
-		port := srvFreePort(t)
-		p := &srvProc{t: t, name: bin, args: args(port), addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-		if lastErr = p.start(ping); lastErr == nil {
-			t.Cleanup(p.kill)
-			return p
-		}
-		p.kill()
-	}
-	t.Fatalf("could not start %s: %v", bin, lastErr)
-	return nil
-}
-
-// start runs the process and waits until ping succeeds.
-func (p *srvProc) start(ping func(addr string) error) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	cmd := exec.Command(p.name, p.args...)
-	srvDieWithParent(cmd)
-	p.log = new(bytes.Buffer)
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	p.cmd, p.done = cmd, done
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := ping(p.addr)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-done:
-			return fmt.Errorf("%s exited: %v\n%s", p.name, cmd.ProcessState, p.log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s on %s not ready: %v", p.name, p.addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// restart starts the process again on the same port with the same args.
-func (p *srvProc) restart(ping func(addr string) error) {
-	p.t.Helper()
-	if err := p.start(ping); err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-// kill stops the process with SIGKILL, as a crash would, and reaps it.
-func (p *srvProc) kill() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-	p.cmd = nil
-}
-
-// srvPingRedis sends PING over a raw connection.
-func srvPingRedis(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := io.WriteString(c, "PING\r\n"); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if line != "+PONG\r\n" {
-		return fmt.Errorf("PING: %q", line)
-	}
-	return nil
-}
-
-// srvPingMemcached sends "version" over a raw connection.
-func srvPingMemcached(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := io.WriteString(c, "version\r\n"); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "VERSION ") {
-		return fmt.Errorf("version: %q", line)
-	}
-	return nil
-}
-
-// srvSilentListener accepts connections and never answers: a store that
-// hangs. Its connections are closed at cleanup.
-func srvSilentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
-// srvCheckGoroutines fails if the goroutine count does not come back to
-// within a small tolerance of base.
-func srvCheckGoroutines(t *testing.T, base int, cleanup ...func()) {
-	t.Helper()
-	var n int
-	for range 100 {
-		for _, f := range cleanup {
-			f()
-		}
-		if n = runtime.NumGoroutine(); n <= base+3 {
-			t.Logf("goroutines: %d before, %d after", base, n)
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	var stacks strings.Builder
-	_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
-	t.Errorf("goroutine leak: %d before, %d after\n%s", base, n, stacks.String())
-}
-
-// srvWrapper is a Store around another one, as a metrics wrapper would be.
-type srvWrapper struct {
-	Store
-	saves atomic.Int32
-}
-
-func (w *srvWrapper) Save(ctx context.Context, token string, data []byte, ttl time.Duration) (string, error) {
-	w.saves.Add(1)
-	return w.Store.Save(ctx, token, data, ttl)
-}
-
-// srvUnwrapper is srvWrapper with the Unwrap method Store asks wrappers for.
-type srvUnwrapper struct{ srvWrapper }
-
-func (w *srvUnwrapper) Unwrap() Store { return w.Store }
-
-// TestWrappedServerStore: through a wrapper with Unwrap the middleware
-// still knows a ServerStore, so Session.ID is the session's ID; without
-// Unwrap it cannot tell, and ID stays empty as documented.
-func TestWrappedServerStore(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name   string
-		wrap   func(Store) Store
-		wantID bool
-	}{
-		{"unwrap", func(s Store) Store { return &srvUnwrapper{srvWrapper{Store: s}} }, true},
-		{"unwrap twice", func(s Store) Store {
-			return &srvUnwrapper{srvWrapper{Store: &srvUnwrapper{srvWrapper{Store: s}}}}
-		}, true},
-		{"no unwrap", func(s Store) Store { return &srvWrapper{Store: s} }, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			app := srvNewApp(t, tc.wrap(NewMemoryStore()))
-			cl := app.client(t)
-			if r := app.get(t, cl, "/set?k=user&v=alice"); r.cookie == nil {
-				t.Fatalf("create: no cookie (status %d)", r.status)
-			}
-			r := app.get(t, cl, "/renew")
-			if r.status != http.StatusOK || r.cookie == nil || !validID(r.cookie.Value) {
-				t.Fatalf("renew: status %d cookie %v, want a new ID", r.status, r.cookie)
-			}
-			if got, want := r.body, map[bool]string{true: r.cookie.Value, false: ""}[tc.wantID]; got != want {
-				t.Errorf("Session.ID() = %q, want %q", got, want)
-			}
-			if got := app.get(t, cl, "/get?k=user"); got.body != "alice" {
-				t.Errorf("after renew: %q, want alice", got.body)
+	app := newApp(t, store)
+	cl := jarClient(t)
+	cl.Jar = nil // every request carries only the cookie it sets itself
+	var unknown atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	var next atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				req, _ := http.NewRequest(http.MethodGet, app.srv.URL+"/get?k=user", nil)
+				switch i % 3 {
+				case 1:
+					req.Header.Set("Cookie", DefaultCookieName+"=garbage-"+strconv.FormatInt(i, 10))
+				case 2:
+					unknown.Add(1)
+					req.Header.Set("Cookie", DefaultCookieName+"="+newID())
+				}
+				r := readResponse(cl.Do(req))
+				if r.err == nil && r.status != http.StatusOK {
+					r.err = fmt.Errorf("request %d: status %d", i, r.status)
+				}
+				if r.err == nil && i%3 == 0 && len(r.header.Values("Set-Cookie")) != 0 {
+					r.err = fmt.Errorf("request %d without a cookie: Set-Cookie %q", i, r.header.Values("Set-Cookie"))
+				}
+				if r.err == nil {
+					r.err = noLiveCookie(r)
+				}
+				if r.err != nil {
+					select {
+					case errs <- r.err:
+					default:
+					}
+					return
+				}
 			}
 		})
 	}
-}
-
-// TestMemoryServerStore runs the conformance suite on the in-memory store.
-func TestMemoryServerStore(t *testing.T) {
-	t.Parallel()
-	testServerStore(t, func(t *testing.T) *ServerStore {
-		return NewMemoryStore(WithKeyPrefix(srvPrefix(t)))
-	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got := count.snapshot()
+	t.Logf("%d anonymous requests: %+v", n, got)
+	if got.writes() != 0 || got.gets != unknown.Load() {
+		t.Fatalf("backend calls %+v, want %d gets (the unknown IDs) and no writes", got, unknown.Load())
+	}
 }

@@ -8,14 +8,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// mwUser is a user struct stored without any registration.
-type mwUser struct {
+// testUser is a user struct stored without any registration.
+type testUser struct {
 	Name   string            `json:"name"`
 	Age    int               `json:"age"`
 	Tags   []string          `json:"tags"`
@@ -23,43 +24,17 @@ type mwUser struct {
 	Extra  map[string]string `json:"extra,omitempty"`
 }
 
-// mwSameUser compares users, times by instant (a JSON round trip keeps the
+// sameUser compares users, times by instant (a JSON round trip keeps the
 // offset but not the zone's name).
-func mwSameUser(a, b mwUser) bool {
+func sameUser(a, b testUser) bool {
 	return a.Name == b.Name && a.Age == b.Age && reflect.DeepEqual(a.Tags, b.Tags) &&
 		reflect.DeepEqual(a.Extra, b.Extra) && a.Joined.Equal(b.Joined)
 }
 
-// mwCheck collects failures from handler goroutines.
-type mwCheck struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (c *mwCheck) errorf(format string, a ...any) {
-	c.mu.Lock()
-	c.msgs = append(c.msgs, fmt.Sprintf(format, a...))
-	c.mu.Unlock()
-}
-
-func (c *mwCheck) report(t *testing.T) {
-	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, m := range c.msgs {
-		t.Error(m)
-	}
-	c.msgs = nil
-}
-
 func TestSessionMapAPI(t *testing.T) {
-	chk := &mwCheck{}
-	logger, _ := mwLogger()
-	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := mw(mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	chk := &handlerErrors{}
+	mw := newMiddleware(t, NewInsecureCookieStore())
+	h := mw(withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		if !s.IsNew() || s.Len() != 0 || len(s.Keys()) != 0 || s.Get("a") != nil || s.Has("a") {
 			chk.errorf("fresh session not empty: %v", s.Keys())
 		}
@@ -96,7 +71,7 @@ func TestSessionMapAPI(t *testing.T) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	chk.report(t)
-	if mwCountSetCookies(rec.Header(), "session") != 1 {
+	if countSetCookies(rec.Header(), "session") != 1 {
 		t.Errorf("no cookie after changes: %v", rec.Header())
 	}
 }
@@ -104,16 +79,16 @@ func TestSessionMapAPI(t *testing.T) {
 // Values come back from the store as the codec decodes into any: for JSON,
 // float64, string, bool, []any, map[string]any.
 func TestSessionGetAfterRoundTrip(t *testing.T) {
-	chk := &mwCheck{}
+	chk := &handlerErrors{}
 	mux := http.NewServeMux()
-	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("n", 7)
 		_ = s.Set("s", "x")
 		_ = s.Set("b", true)
 		_ = s.Set("l", []int{1, 2})
 		_ = s.Set("m", map[string]int{"a": 1})
 	}))
-	mux.Handle("/get", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/get", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		want := map[string]any{
 			"n": 7.0, "s": "x", "b": true, "l": []any{1.0, 2.0}, "m": map[string]any{"a": 1.0},
 		}
@@ -126,8 +101,8 @@ func TestSessionGetAfterRoundTrip(t *testing.T) {
 			chk.errorf("Keys() = %v", got)
 		}
 	}))
-	srv := mwStart(t, NewMemoryStore(), mux)
-	b := mwNewBrowser(srv)
+	app := startApp(t, NewMemoryStore(), mux)
+	b := app.visitor(true)
 	b.get(t, "/set")
 	b.get(t, "/get")
 	chk.report(t)
@@ -135,11 +110,12 @@ func TestSessionGetAfterRoundTrip(t *testing.T) {
 
 func TestSessionGetAsRoundTrip(t *testing.T) {
 	joined := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.FixedZone("CEST", 2*3600))
-	user := mwUser{Name: "Zoë <admin>", Age: 33, Tags: []string{"a", "b"}, Joined: joined, Extra: map[string]string{"k": "v"}}
+	user := testUser{Name: "Zoë <admin>", Age: 33, Tags: []string{"a", "b"}, Joined: joined, Extra: map[string]string{"k": "v"}}
 	const big = int64(1)<<60 + 1 // not representable as float64
-	for name, store := range mwAllStores(t) {
-		t.Run(name, func(t *testing.T) {
-			chk := &mwCheck{}
+	for _, k := range storeKinds() {
+		t.Run(k.name, func(t *testing.T) {
+			store := mustStore(t, k)
+			chk := &handlerErrors{}
 			check := func(s *Session, when string) {
 				if v, err := GetAs[int](s, "int"); err != nil || v != 42 {
 					chk.errorf("%s: int %v %v", when, v, err)
@@ -165,10 +141,10 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 				if v, err := GetAs[[]byte](s, "bytes"); err != nil || string(v) != "\x00\x01\xfe\xff" {
 					chk.errorf("%s: bytes %q %v", when, v, err)
 				}
-				if v, err := GetAs[mwUser](s, "user"); err != nil || !mwSameUser(v, user) {
+				if v, err := GetAs[testUser](s, "user"); err != nil || !sameUser(v, user) {
 					chk.errorf("%s: user %+v %v, want %+v", when, v, err, user)
 				}
-				if v, err := GetAs[*mwUser](s, "user"); err != nil || v == nil || v.Name != user.Name {
+				if v, err := GetAs[*testUser](s, "user"); err != nil || v == nil || v.Name != user.Name {
 					chk.errorf("%s: *user %+v %v", when, v, err)
 				}
 				if v, err := GetAs[map[string]int](s, "map"); err != nil || !reflect.DeepEqual(v, map[string]int{"a": 1, "b": 2}) {
@@ -179,7 +155,7 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 				}
 			}
 			mux := http.NewServeMux()
-			mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+			mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				for k, v := range map[string]any{
 					"int": 42, "int64": big, "uint64": uint64(math.MaxUint64), "string": "héllo <b>&\"\n",
 					"bool": true, "float": 3.25, "time": joined, "bytes": []byte{0, 1, 0xfe, 0xff},
@@ -191,7 +167,7 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 				}
 				check(s, "same request")
 			}))
-			mux.Handle("/get", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+			mux.Handle("/get", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				if s.IsNew() {
 					chk.errorf("second request got a new session")
 				}
@@ -202,8 +178,8 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 				if _, err := GetAs[int](s, "float"); !errors.Is(err, ErrDecode) {
 					chk.errorf("GetAs[int] of 3.25: %v, want ErrDecode", err)
 				}
-				if _, err := GetAs[mwUser](s, "int"); !errors.Is(err, ErrDecode) {
-					chk.errorf("GetAs[mwUser] of an int: %v, want ErrDecode", err)
+				if _, err := GetAs[testUser](s, "int"); !errors.Is(err, ErrDecode) {
+					chk.errorf("GetAs[testUser] of an int: %v, want ErrDecode", err)
 				}
 				if _, err := GetAs[time.Time](s, "bool"); !errors.Is(err, ErrDecode) {
 					chk.errorf("GetAs[time.Time] of a bool: %v, want ErrDecode", err)
@@ -212,10 +188,10 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 					chk.errorf("GetAs of a missing key: %v, want ErrMissingKey", err)
 				}
 			}))
-			srv := mwStart(t, store, mux)
-			b := mwNewBrowser(srv)
-			if r := b.get(t, "/set"); r.status != 200 || b.value == "" {
-				t.Fatalf("set: %d, cookie %q, %v", r.status, b.value, r.header)
+			app := startApp(t, store, mux)
+			b := app.visitor(true)
+			if r := b.get(t, "/set"); r.status != 200 || b.cookie() == "" {
+				t.Fatalf("set: %d, cookie %q, %v", r.status, b.cookie(), r.header)
 			}
 			b.get(t, "/get")
 			chk.report(t)
@@ -224,13 +200,9 @@ func TestSessionGetAsRoundTrip(t *testing.T) {
 }
 
 func TestSessionGetAsErrorsSameRequest(t *testing.T) {
-	chk := &mwCheck{}
-	logger, _ := mwLogger()
-	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mw(mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	chk := &handlerErrors{}
+	mw := newMiddleware(t, NewInsecureCookieStore())
+	mw(withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("s", "text")
 		_ = s.Set("n", 5)
 		if _, err := GetAs[int](s, "s"); !errors.Is(err, ErrDecode) {
@@ -250,9 +222,9 @@ func TestSessionGetAsErrorsSameRequest(t *testing.T) {
 }
 
 func TestSessionSetUnencodable(t *testing.T) {
-	chk := &mwCheck{}
-	store, backend := mwServerStore(nil)
-	srv := mwStart(t, store, mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	chk := &handlerErrors{}
+	store, backend := countedMemoryStore(nil)
+	app := startApp(t, store, withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		bad := map[string]any{
 			"chan":        make(chan int),
 			"func":        func() {},
@@ -275,24 +247,24 @@ func TestSessionSetUnencodable(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "fine")
 	}))
-	r := srv.do(t, mwPlain(), "/")
+	r := app.do(t, nil, "/")
 	if r.status != 200 || r.body != "fine" {
 		t.Errorf("response %d %q, want the handler's 200", r.status, r.body)
 	}
-	if mwCountSetCookies(r.header, "session") != 0 || backend.Len() != 0 {
+	if countSetCookies(r.header, "session") != 0 || backend.Len() != 0 {
 		t.Errorf("rejected values created a session")
 	}
 	chk.report(t)
 }
 
 func TestSessionMarkChanged(t *testing.T) {
-	chk := &mwCheck{}
-	store, backend := mwServerStore(nil)
+	chk := &handlerErrors{}
+	store, backend := countedMemoryStore(nil)
 	mux := http.NewServeMux()
-	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("cart", map[string]any{"apple": 1})
 	}))
-	mux.Handle("/mutate", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/mutate", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		m, ok := s.Get("cart").(map[string]any)
 		if !ok {
 			chk.errorf("cart is %T", s.Get("cart"))
@@ -307,7 +279,7 @@ func TestSessionMarkChanged(t *testing.T) {
 			}
 		}
 	}))
-	mux.Handle("/get", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/get", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		v, err := GetAs[map[string]int](s, "cart")
 		if err != nil {
 			chk.errorf("GetAs: %v", err)
@@ -318,8 +290,8 @@ func TestSessionMarkChanged(t *testing.T) {
 		}
 		fmt.Fprint(w, len(keys), v["apple"], v["pear"], v["plum"])
 	}))
-	srv := mwStart(t, store, mux)
-	b := mwNewBrowser(srv)
+	app := startApp(t, store, mux)
+	b := app.visitor(true)
 	b.get(t, "/set")
 	writes := backend.replaces.Load()
 	b.get(t, "/mutate?item=pear&mark=1")
@@ -341,10 +313,10 @@ func TestSessionMarkChanged(t *testing.T) {
 }
 
 func TestSessionFlashes(t *testing.T) {
-	chk := &mwCheck{}
-	store, backend := mwServerStore(nil)
+	chk := &handlerErrors{}
+	store, backend := countedMemoryStore(nil)
 	mux := http.NewServeMux()
-	mux.Handle("/add", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/add", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		if r.URL.Query().Has("user") {
 			_ = s.Set("user", "ann")
 		}
@@ -354,7 +326,7 @@ func TestSessionFlashes(t *testing.T) {
 			}
 		}
 	}))
-	mux.Handle("/show", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/show", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		keys := strings.Join(s.Keys(), ",")
 		f := s.Flashes()
 		if again := s.Flashes(); again != nil {
@@ -362,9 +334,9 @@ func TestSessionFlashes(t *testing.T) {
 		}
 		fmt.Fprintf(w, "keys=%s len=%d flashes=%q", keys, s.Len(), f)
 	}))
-	srv := mwStart(t, store, mux)
+	app := startApp(t, store, mux)
 
-	b := mwNewBrowser(srv)
+	b := app.visitor(true)
 	b.get(t, "/add")
 	if backend.Len() != 1 {
 		t.Fatalf("flashes alone did not create a session (%d records)", backend.Len())
@@ -379,7 +351,7 @@ func TestSessionFlashes(t *testing.T) {
 		t.Errorf("session with only read flashes kept (%d records)", backend.Len())
 	}
 
-	b = mwNewBrowser(srv)
+	b = app.visitor(true)
 	b.get(t, "/add?user=1")
 	if r := b.get(t, "/show"); r.body != `keys=user len=1 flashes=["Saved." "Welcome <b>back</b>"]` {
 		t.Errorf("flashes with a key: %s", r.body)
@@ -391,20 +363,20 @@ func TestSessionFlashes(t *testing.T) {
 }
 
 func TestSessionEmptiedSessionIsDeleted(t *testing.T) {
-	store, backend := mwServerStore(nil)
+	store, backend := countedMemoryStore(nil)
 	mux := http.NewServeMux()
-	mux.Handle("/set", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/set", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("a", 1)
 		_ = s.Set("b", 2)
 	}))
-	mux.Handle("/clear", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) { s.Clear() }))
-	mux.Handle("/del", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/clear", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) { s.Clear() }))
+	mux.Handle("/del", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		s.Delete(r.URL.Query().Get("k"))
 	}))
-	srv := mwStart(t, store, mux)
-	deleted := func(t *testing.T, r mwResp) {
+	app := startApp(t, store, mux)
+	deleted := func(t *testing.T, r response) {
 		t.Helper()
-		if ck, raw := r.cookie("session"); ck == nil || ck.MaxAge >= 0 || !strings.Contains(raw, "Max-Age=0") {
+		if ck, raw := r.setCookie("session"); ck == nil || ck.MaxAge >= 0 || !strings.Contains(raw, "Max-Age=0") {
 			t.Errorf("want a deletion cookie, got %q", raw)
 		}
 		if backend.Len() != 0 {
@@ -412,15 +384,15 @@ func TestSessionEmptiedSessionIsDeleted(t *testing.T) {
 		}
 	}
 	t.Run("Clear", func(t *testing.T) {
-		b := mwNewBrowser(srv)
+		b := app.visitor(true)
 		b.get(t, "/set")
 		deleted(t, b.get(t, "/clear"))
 	})
 	t.Run("Delete last key", func(t *testing.T) {
-		b := mwNewBrowser(srv)
+		b := app.visitor(true)
 		b.get(t, "/set")
 		r := b.get(t, "/del?k=a")
-		if ck, _ := r.cookie("session"); ck != nil && ck.MaxAge < 0 || backend.Len() != 1 {
+		if ck, _ := r.setCookie("session"); ck != nil && ck.MaxAge < 0 || backend.Len() != 1 {
 			t.Errorf("deleting one of two keys ended the session")
 		}
 		deleted(t, b.get(t, "/del?k=b"))
@@ -428,11 +400,11 @@ func TestSessionEmptiedSessionIsDeleted(t *testing.T) {
 }
 
 func TestSessionMetadata(t *testing.T) {
-	clock := mwNewClock()
-	chk := &mwCheck{}
+	clock := newTestClock()
+	chk := &handlerErrors{}
 	var ids []string
 	var mu sync.Mutex
-	h := mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	h := withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		mu.Lock()
 		ids = append(ids, s.ID())
 		mu.Unlock()
@@ -448,9 +420,9 @@ func TestSessionMetadata(t *testing.T) {
 	}
 	t.Run("server store", func(t *testing.T) {
 		ids = nil
-		store, _ := mwServerStore(clock.Now)
-		srv := mwStart(t, store, set(h), WithClock(clock.Now), WithLifetime(2*time.Hour), WithIdleTimeout(time.Hour))
-		b := mwNewBrowser(srv)
+		store, _ := countedMemoryStore(clock.Now)
+		app := startApp(t, store, set(h), WithClock(clock.Now), WithLifetime(2*time.Hour), WithIdleTimeout(time.Hour))
+		b := app.visitor(true)
 		start := clock.Now()
 		r := b.get(t, "/")
 		if want := "new=true created=0001-01-01T00:00:00Z expires=" + start.Add(time.Hour).Format(time.RFC3339); r.body != want {
@@ -462,14 +434,14 @@ func TestSessionMetadata(t *testing.T) {
 		if want := "new=false created=" + start.Format(time.RFC3339) + " expires=" + start.Add(time.Hour).Format(time.RFC3339); r.body != want {
 			t.Errorf("second: %q, want %q", r.body, want)
 		}
-		if len(ids) != 2 || ids[0] != "" || ids[1] != b.value || b.value == "" {
-			t.Errorf("IDs %q, want empty then the cookie value %q", ids, b.value)
+		if len(ids) != 2 || ids[0] != "" || ids[1] != b.cookie() || b.cookie() == "" {
+			t.Errorf("IDs %q, want empty then the cookie value %q", ids, b.cookie())
 		}
 	})
 	t.Run("cookie store", func(t *testing.T) {
 		ids = nil
-		srv := mwStart(t, NewInsecureCookieStore(), set(h), WithClock(clock.Now))
-		b := mwNewBrowser(srv)
+		app := startApp(t, NewInsecureCookieStore(), set(h), WithClock(clock.Now))
+		b := app.visitor(true)
 		b.get(t, "/")
 		r := b.get(t, "/")
 		if !strings.HasPrefix(r.body, "new=false") {
@@ -484,10 +456,10 @@ func TestSessionMetadata(t *testing.T) {
 
 func TestSessionConcurrentUse(t *testing.T) {
 	const workers, ops = 16, 100
-	chk := &mwCheck{}
-	store, _ := mwServerStore(nil)
+	chk := &handlerErrors{}
+	store, _ := countedMemoryStore(nil)
 	mux := http.NewServeMux()
-	mux.Handle("/hammer", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/hammer", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("shared", map[string]any{"n": 0})
 		var wg sync.WaitGroup
 		for g := range workers {
@@ -522,11 +494,11 @@ func TestSessionConcurrentUse(t *testing.T) {
 		wg.Wait()
 		fmt.Fprint(w, s.Len())
 	}))
-	mux.Handle("/len", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	mux.Handle("/len", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		fmt.Fprint(w, s.Len())
 	}))
-	srv := mwStart(t, store, mux)
-	b := mwNewBrowser(srv)
+	app := startApp(t, store, mux)
+	b := app.visitor(true)
 	want := fmt.Sprint(1 + workers*(ops-ops/10))
 	if r := b.get(t, "/hammer"); r.body != want {
 		t.Errorf("Len after concurrent use %q, want %s", r.body, want)
@@ -539,10 +511,10 @@ func TestSessionConcurrentUse(t *testing.T) {
 
 func TestSessionConcurrentFirstGet(t *testing.T) {
 	const n = 32
-	chk := &mwCheck{}
-	store := &mwCountingStore{Store: mwSigned(t)}
-	token := mwToken(t, store.Store, time.Now(), map[string]any{"user": "ann"})
-	srv := mwStart(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	chk := &handlerErrors{}
+	store := &countingStore{Store: mustStore(t, kindNamed("signed"))}
+	token := sealToken(t, store.Store, time.Now(), map[string]any{"user": "ann"})
+	app := startApp(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		got := make([]*Session, n)
@@ -569,7 +541,7 @@ func TestSessionConcurrentFirstGet(t *testing.T) {
 			}
 		}
 	}))
-	srv.do(t, mwPlain(), "/", &http.Cookie{Name: "session", Value: token})
+	app.do(t, nil, "/", &http.Cookie{Name: "session", Value: token})
 	if got := store.loads.Load(); got != 1 {
 		t.Errorf("concurrent first Get calls loaded %d times, want once", got)
 	}
@@ -595,37 +567,68 @@ func TestSessionChangeAfterCommitLogged(t *testing.T) {
 	}
 	for _, tc := range ops {
 		t.Run(tc.name, func(t *testing.T) {
-			chk := &mwCheck{}
-			store, backend := mwServerStore(nil)
+			chk := &handlerErrors{}
+			store, backend := countedMemoryStore(nil)
 			mux := http.NewServeMux()
-			mux.Handle("/setup", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+			mux.Handle("/setup", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				_ = s.Set("a", 1)
 				_ = s.AddFlash("pending")
 			}))
-			mux.Handle("/late", mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+			mux.Handle("/late", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 				_, _ = io.WriteString(w, "page")
 				err := tc.op(s)
 				if tc.retErr && !errors.Is(err, ErrCommitted) {
 					chk.errorf("%s after Write returned %v, want ErrCommitted", tc.name, err)
 				}
 			}))
-			srv := mwStart(t, store, mux)
-			b := mwNewBrowser(srv)
+			app := startApp(t, store, mux)
+			b := app.visitor(true)
 			b.get(t, "/setup")
 			before := backend.lastWritten()
-			writes := backend.adds.Load() + backend.replaces.Load() + backend.deletes.Load()
+			writes := backend.snapshot().writes()
 			r := b.get(t, "/late")
-			if r.body != "page" || mwCountSetCookies(r.header, "session") != 0 {
+			if r.body != "page" || countSetCookies(r.header, "session") != 0 {
 				t.Errorf("late change response %q, Set-Cookie %v", r.body, r.header.Values("Set-Cookie"))
 			}
-			log := srv.log.String()
+			log := app.log.String()
 			if !strings.Contains(log, "level=ERROR") || !strings.Contains(log, ErrCommitted.Error()) || !strings.Contains(log, tc.name) {
 				t.Errorf("late %s not logged with ErrCommitted: %s", tc.name, log)
 			}
-			if backend.adds.Load()+backend.replaces.Load()+backend.deletes.Load() != writes || backend.lastWritten() != before || backend.Len() != 1 {
+			if backend.snapshot().writes() != writes || backend.lastWritten() != before || backend.Len() != 1 {
 				t.Errorf("late %s changed the store", tc.name)
 			}
 			chk.report(t)
 		})
+	}
+}
+
+func TestValueCache(t *testing.T) {
+	var c valueCache
+	c.put("a", 1)
+	c.put("b", 2)
+	c.put("c", 3)
+	c.delete("a")  // frees the inline slot
+	c.put("b", 20) // moves b inline; its map entry must go
+	c.put("d", 4)
+	want := map[string]any{"b": 20, "c": 3, "d": 4}
+	for k, v := range want {
+		if got, ok := c.get(k); !ok || got != v {
+			t.Errorf("get(%q) = %v, %v; want %v", k, got, ok, v)
+		}
+	}
+	if _, ok := c.get("a"); ok {
+		t.Error("deleted key still cached")
+	}
+	var keys []string
+	_ = c.each(func(k string, v any) error {
+		if want[k] != v {
+			t.Errorf("each: %q = %v, want %v", k, v, want[k])
+		}
+		keys = append(keys, k)
+		return nil
+	})
+	sort.Strings(keys)
+	if len(keys) != 3 || keys[0] != "b" || keys[1] != "c" || keys[2] != "d" {
+		t.Errorf("each visited %v, want each of b, c, d once", keys)
 	}
 }

@@ -11,39 +11,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// mwObs collects what a handler observed (an error from Set, Flush, Hijack
-// or Write) for the test goroutine to check.
-type mwObs struct {
-	mu   sync.Mutex
-	errs []error
-}
+// hijackReply is the response a hijacking handler writes by hand.
+const hijackReply = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked"
 
-func (o *mwObs) add(err error) {
-	if err == nil {
-		return
-	}
-	o.mu.Lock()
-	o.errs = append(o.errs, err)
-	o.mu.Unlock()
-}
-
-func (o *mwObs) all() []error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]error(nil), o.errs...)
-}
-
-// mwHijackReply is the response a hijacking handler writes by hand.
-const mwHijackReply = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked"
-
-// mwHijack hijacks through http.ResponseController (which must reach the
+// hijack hijacks through http.ResponseController (which must reach the
 // middleware's Hijack) and answers by hand.
-func mwHijack(w http.ResponseWriter, o *mwObs) {
+func hijack(w http.ResponseWriter, o *handlerErrors) {
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		o.add(err)
@@ -51,14 +28,14 @@ func mwHijack(w http.ResponseWriter, o *mwObs) {
 		return
 	}
 	defer conn.Close()
-	_, _ = brw.WriteString(mwHijackReply)
+	_, _ = brw.WriteString(hijackReply)
 	_ = brw.Flush()
 }
 
-type mwLifecycleRow struct {
+type lifecycleRow struct {
 	name      string
 	failSave  bool
-	handler   func(w http.ResponseWriter, r *http.Request, o *mwObs)
+	handler   func(w http.ResponseWriter, r *http.Request, o *handlerErrors)
 	interim   []int  // 1xx statuses expected before the final response
 	status    int    // final status
 	body      string // final body
@@ -78,7 +55,7 @@ func TestWriterLifecycle(t *testing.T) {
 	if err := os.WriteFile(file, []byte(big), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	set := func(o *mwObs, r *http.Request, kv ...string) *Session {
+	set := func(o *handlerErrors, r *http.Request, kv ...string) *Session {
 		s, err := Get(r)
 		o.add(err)
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -86,22 +63,22 @@ func TestWriterLifecycle(t *testing.T) {
 		}
 		return s
 	}
-	rows := []mwLifecycleRow{
+	rows := []lifecycleRow{
 		{
 			name:    "untouched, no write",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {},
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {},
 			status:  200,
 		},
 		{
 			name: "Set, no write",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
 			},
 			status: 200, cookie: true, vary: true, records: 1, saved: `"k":"v"`,
 		},
 		{
 			name: "read-only, no write",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				s := set(o, r)
 				_ = s.Get("k")
 			},
@@ -109,7 +86,7 @@ func TestWriterLifecycle(t *testing.T) {
 		},
 		{
 			name: "Set, WriteHeader(204) only",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
 				w.WriteHeader(http.StatusNoContent)
 			},
@@ -117,7 +94,7 @@ func TestWriterLifecycle(t *testing.T) {
 		},
 		{
 			name: "Get, Write, then Set",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				s := set(o, r)
 				_, _ = io.WriteString(w, "early")
 				o.add(s.Set("k", "late"))
@@ -126,7 +103,7 @@ func TestWriterLifecycle(t *testing.T) {
 		},
 		{
 			name: "Write, then first Get and Set",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				_, _ = io.WriteString(w, "early")
 				set(o, r, "k", "late")
 			},
@@ -134,7 +111,7 @@ func TestWriterLifecycle(t *testing.T) {
 		},
 		{
 			name: "Write, then NewSession and Set",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				_, _ = io.WriteString(w, "early")
 				s, err := NewSession(r)
 				o.add(err)
@@ -144,7 +121,7 @@ func TestWriterLifecycle(t *testing.T) {
 		},
 		{
 			name: "Set, Write, Set again",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				s := set(o, r, "first", "1")
 				_, _ = io.WriteString(w, "page")
 				o.add(s.Set("second", "2"))
@@ -154,7 +131,7 @@ func TestWriterLifecycle(t *testing.T) {
 		},
 		{
 			name: "Set, Flush, Write",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
 				w.(http.Flusher).Flush()
 				_, _ = io.WriteString(w, "after flush")
@@ -163,7 +140,7 @@ func TestWriterLifecycle(t *testing.T) {
 		},
 		{
 			name: "Set, ResponseController.Flush, Write",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
 				o.add(http.NewResponseController(w).Flush())
 				_, _ = io.WriteString(w, "after flush")
@@ -172,7 +149,7 @@ func TestWriterLifecycle(t *testing.T) {
 		},
 		{
 			name: "untouched Flush",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				o.add(http.NewResponseController(w).Flush())
 				_, _ = io.WriteString(w, "x")
 			},
@@ -180,7 +157,7 @@ func TestWriterLifecycle(t *testing.T) {
 		},
 		{
 			name: "Set, 103 Early Hints, Set, 200",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				s := set(o, r, "before", "1")
 				w.Header().Set("Link", "</app.css>; rel=preload; as=style")
 				w.WriteHeader(http.StatusEarlyHints)
@@ -192,7 +169,7 @@ func TestWriterLifecycle(t *testing.T) {
 		},
 		{
 			name: "two 103s, then WriteHeader(201)",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
 				w.Header().Set("Link", "</a.js>; rel=preload; as=script")
 				w.WriteHeader(http.StatusEarlyHints)
@@ -203,7 +180,7 @@ func TestWriterLifecycle(t *testing.T) {
 		},
 		{
 			name: "Set, io.Copy from *os.File (ReadFrom)",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
 				if _, ok := w.(io.ReaderFrom); !ok {
 					o.add(errors.New("wrapped writer is not an io.ReaderFrom"))
@@ -221,7 +198,7 @@ func TestWriterLifecycle(t *testing.T) {
 		},
 		{
 			name: "Set, ReadFrom(strings.Reader)",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
 				_, err := w.(io.ReaderFrom).ReadFrom(strings.NewReader("read from reader"))
 				o.add(err)
@@ -230,7 +207,7 @@ func TestWriterLifecycle(t *testing.T) {
 		},
 		{
 			name: "Set, io.Copy from strings.Reader",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
 				_, err := io.Copy(w, strings.NewReader("copied"))
 				o.add(err)
@@ -239,30 +216,30 @@ func TestWriterLifecycle(t *testing.T) {
 		},
 		{
 			name: "Set, Hijack",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
-				mwHijack(w, o)
+				hijack(w, o)
 			},
 			status: 200, body: "hijacked", records: 1, saved: `"k":"v"`, logged: ErrHijacked,
 		},
 		{
 			name: "untouched Hijack",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
-				mwHijack(w, o)
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
+				hijack(w, o)
 			},
 			status: 200, body: "hijacked",
 		},
 		{
 			name: "read-only Hijack",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				_ = set(o, r).Get("k")
-				mwHijack(w, o)
+				hijack(w, o)
 			},
 			status: 200, body: "hijacked",
 		},
 		{
 			name: "Set, Flush, Hijack (cookie already sent)",
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
 				w.Header().Set("Content-Length", "2")
 				_, _ = io.WriteString(w, "ok")
@@ -279,7 +256,7 @@ func TestWriterLifecycle(t *testing.T) {
 		{
 			name:     "failing store, Set, Write",
 			failSave: true,
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
 				w.Header().Set("Content-Type", "text/html")
 				w.WriteHeader(http.StatusOK)
@@ -291,7 +268,7 @@ func TestWriterLifecycle(t *testing.T) {
 		{
 			name:     "failing store, Set, Flush",
 			failSave: true,
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
 				o.add(http.NewResponseController(w).Flush())
 				_, _ = io.WriteString(w, "SECRET")
@@ -301,7 +278,7 @@ func TestWriterLifecycle(t *testing.T) {
 		{
 			name:     "failing store, Set, ReadFrom",
 			failSave: true,
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
 				_, err := w.(io.ReaderFrom).ReadFrom(strings.NewReader("SECRET"))
 				o.add(err)
@@ -311,7 +288,7 @@ func TestWriterLifecycle(t *testing.T) {
 		{
 			name:     "failing store, Set, no write",
 			failSave: true,
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
 			},
 			status: 503, body: "Service Unavailable\n", vary: true, logged: ErrUnavailable,
@@ -319,16 +296,16 @@ func TestWriterLifecycle(t *testing.T) {
 		{
 			name:     "failing store, Set, Hijack",
 			failSave: true,
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
-				mwHijack(w, o)
+				hijack(w, o)
 			},
 			status: 503, body: "Service Unavailable\n", vary: true, logged: ErrUnavailable, handlerEr: ErrUnavailable,
 		},
 		{
 			name:     "failing store, Set, 103, 200",
 			failSave: true,
-			handler: func(w http.ResponseWriter, r *http.Request, o *mwObs) {
+			handler: func(w http.ResponseWriter, r *http.Request, o *handlerErrors) {
 				set(o, r, "k", "v")
 				w.Header().Set("Link", "</app.css>; rel=preload; as=style")
 				w.WriteHeader(http.StatusEarlyHints)
@@ -341,16 +318,16 @@ func TestWriterLifecycle(t *testing.T) {
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
-			store, backend := mwServerStore(nil)
+			store, backend := countedMemoryStore(nil)
 			if row.failSave {
-				backend.failWrite = errMwCause
+				backend.failWrite = errCause
 			}
-			obs := &mwObs{}
-			srv := mwStart(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			obs := &handlerErrors{}
+			app := startApp(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				row.handler(w, r, obs)
 			}))
-			resps := mwRaw(t, srv.Listener.Addr().String(), "/")
-			srv.wait(t)
+			resps := rawGet(t, app.srv.Listener.Addr().String(), "/")
+			app.wait(t)
 
 			final := resps[len(resps)-1]
 			var interim []int
@@ -372,14 +349,14 @@ func TestWriterLifecycle(t *testing.T) {
 			if final.body != row.body {
 				t.Errorf("body %.80q (%d bytes), want %.80q (%d bytes)", final.body, len(final.body), row.body, len(row.body))
 			}
-			ck, raw := mwSetCookie(final.header, "session")
+			ck, raw := setCookie(final.header, "session")
 			if got := ck != nil && ck.MaxAge > 0 && ck.Value != ""; got != row.cookie {
 				t.Errorf("live session cookie = %v, want %v (Set-Cookie %q)", got, row.cookie, raw)
 			}
 			if !row.cookie && ck != nil {
 				t.Errorf("unexpected Set-Cookie %q", raw)
 			}
-			if got := mwVaryCookieCount(final.header) == 1; got != row.vary {
+			if got := varyCookieCount(final.header) == 1; got != row.vary {
 				t.Errorf("Vary: Cookie = %v, want %v (%q)", got, row.vary, final.header.Values("Vary"))
 			}
 			if n := backend.Len(); n != row.records {
@@ -391,7 +368,7 @@ func TestWriterLifecycle(t *testing.T) {
 			if row.notSaved != "" && strings.Contains(backend.lastWritten(), row.notSaved) {
 				t.Errorf("record %s has %s", backend.lastWritten(), row.notSaved)
 			}
-			log := srv.log.String()
+			log := app.log.String()
 			if row.logged == nil {
 				if strings.Contains(log, "level=ERROR") {
 					t.Errorf("unexpected error log: %s", log)
@@ -420,9 +397,9 @@ func TestWriterLifecycle(t *testing.T) {
 // Handlers and middlewares type-assert and unwrap the writer; the wrapper
 // must expose what net/http's writer has and reach the rest via Unwrap.
 func TestWriterInterfaces(t *testing.T) {
-	store, _ := mwServerStore(nil)
-	obs := &mwObs{}
-	srv := mwStart(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	store, _ := countedMemoryStore(nil)
+	obs := &handlerErrors{}
+	app := startApp(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := w.(http.Flusher); !ok {
 			obs.add(errors.New("not an http.Flusher"))
 		}
@@ -448,8 +425,8 @@ func TestWriterInterfaces(t *testing.T) {
 		obs.add(s.Set("k", "v"))
 		_, _ = io.WriteString(w, "ok")
 	}))
-	r := srv.do(t, mwPlain(), "/")
-	if r.body != "ok" || mwCountSetCookies(r.header, "session") != 1 {
+	r := app.do(t, nil, "/")
+	if r.body != "ok" || countSetCookies(r.header, "session") != 1 {
 		t.Errorf("response %q, cookie %v", r.body, r.header.Values("Set-Cookie"))
 	}
 	for _, err := range obs.all() {
@@ -460,22 +437,18 @@ func TestWriterInterfaces(t *testing.T) {
 // A FlushError on a writer that cannot flush still commits, and reports
 // http.ErrNotSupported rather than pretending to have flushed.
 func TestWriterFlushUnsupported(t *testing.T) {
-	logger, _ := mwLogger()
-	mw, err := Middleware(NewInsecureCookieStore(), WithLogger(logger))
-	if err != nil {
-		t.Fatal(err)
-	}
+	mw := newMiddleware(t, NewInsecureCookieStore())
 	var flushErr error
-	h := mw(mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	h := mw(withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("k", "v")
 		flushErr = http.NewResponseController(w).Flush()
 	}))
-	w := &mwNopWriter{h: make(http.Header)}
+	w := &discardWriter{h: make(http.Header)}
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
 	if !errors.Is(flushErr, http.ErrNotSupported) {
 		t.Errorf("Flush on a non-flushing writer: %v, want http.ErrNotSupported", flushErr)
 	}
-	if mwCountSetCookies(w.h, "session") != 1 {
+	if countSetCookies(w.h, "session") != 1 {
 		t.Errorf("Flush did not commit the session: %v", w.h)
 	}
 }
@@ -483,16 +456,16 @@ func TestWriterFlushUnsupported(t *testing.T) {
 // An error response after a store failure is not glued to output the
 // handler already produced: the commit happens before the first byte.
 func TestWriterErrorNotGluedAfterPartialOutput(t *testing.T) {
-	store, backend := mwServerStore(nil)
-	backend.failWrite = errMwCause
-	srv := mwStart(t, store, mwSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+	store, backend := countedMemoryStore(nil)
+	backend.failWrite = errCause
+	app := startApp(t, store, withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_ = s.Set("k", "v")
 		w.Header().Set("Content-Type", "text/html")
 		for i := range 100 {
 			fmt.Fprintf(w, "<p>row %d</p>", i)
 		}
 	}))
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	conn, err := net.Dial("tcp", app.srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +475,7 @@ func TestWriterErrorNotGluedAfterPartialOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.wait(t)
+	app.wait(t)
 	text := string(all)
 	if strings.Count(text, "HTTP/1.1 ") != 1 || !strings.HasPrefix(text, "HTTP/1.1 503 ") {
 		t.Errorf("want exactly one 503 response, got:\n%s", text)
@@ -517,5 +490,44 @@ func TestWriterErrorNotGluedAfterPartialOutput(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if string(body) != "Service Unavailable\n" {
 		t.Errorf("body %q", body)
+	}
+}
+
+// rawGet sends one GET over a fresh TCP connection and returns every
+// response read from it: the 1xx interim responses, then the final one.
+func rawGet(t *testing.T, addr, path string, cookies ...*http.Cookie) []response {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ck := range cookies {
+		req.Header.Add("Cookie", ck.Name+"="+ck.Value)
+	}
+	req.Close = true
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	var out []response
+	for {
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatalf("read response %d: %v", len(out)+1, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("read body: %v", err)
+		}
+		out = append(out, response{status: resp.StatusCode, header: resp.Header, body: string(body)})
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return out
+		}
 	}
 }
