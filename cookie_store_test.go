@@ -1373,3 +1373,62 @@ func TestCSLongLifetime(t *testing.T) {
 		})
 	}
 }
+
+// base64Alphabets is every character of the standard and URL-safe base64
+// alphabets, and the padding.
+const base64Alphabets = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_="
+
+// assertNotMalleable seals each of datas with s and checks that the token
+// opens but no respelling of its last base64 character does: every other
+// character of either alphabet in its place, or a CR or LF before it. A
+// lenient base64 decoder ignores the spare low bits of the last character
+// (and line breaks), so without a strict decode anyone could make new
+// tokens that open, defeating anything keyed by the cookie's text (a list
+// of revoked cookies, a replay cache, log correlation). The last character
+// before any padding carries the spare bits; datas should cover every
+// length modulo 3 of the sealed bytes so that some tokens have them.
+func assertNotMalleable(t *testing.T, s Store, datas ...[]byte) {
+	t.Helper()
+	ctx := context.Background()
+	spare := false
+	for _, data := range datas {
+		tok, err := s.Save(ctx, "", data, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Load(ctx, tok); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("Load(%q) = %q, %v; want %q", tok, got, err, data)
+		}
+		i := len(strings.TrimRight(tok, "=")) - 1
+		if tok[i] == '=' || strings.IndexByte(base64Alphabets, tok[i]) < 0 {
+			t.Fatalf("token %q: last character %q is not base64", tok, tok[i])
+		}
+		variants := []string{tok[:i] + "\n" + tok[i:], tok[:i] + "\r" + tok[i:]}
+		for _, c := range []byte(base64Alphabets) {
+			if c != tok[i] {
+				variants = append(variants, tok[:i]+string(c)+tok[i+1:])
+			}
+		}
+		var opened []string
+		for _, v := range variants {
+			if _, err := s.Load(ctx, v); !errors.Is(err, ErrNotFound) {
+				opened = append(opened, fmt.Sprintf("%q (%v)", v, err))
+			}
+		}
+		if len(opened) > 0 {
+			t.Errorf("%d-byte record: %d of %d respellings of %q open, e.g. %s; want ErrNotFound",
+				len(data), len(opened), len(variants), tok, opened[0])
+		}
+		// The last character has spare bits unless the base64 text it
+		// ends (a signed token's signature follows the '.') is a whole
+		// number of 4-character groups; the test is vacuous unless some
+		// token has them.
+		last := tok[strings.LastIndexByte(tok, '.')+1:]
+		if len(strings.TrimRight(last, "="))%4 != 0 {
+			spare = true
+		}
+	}
+	if !spare {
+		t.Fatal("no token with spare bits in its last character: the test proves nothing")
+	}
+}

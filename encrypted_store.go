@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"encoding/base64"
 
 	"github.com/gorilla/securecookie"
 )
@@ -54,7 +55,18 @@ func (s *secureCookieSealer) seal(data []byte) (string, error) {
 	return securecookie.EncodeMulti(secureCookieName, bytes.Clone(data), s.codecs[0])
 }
 
+// secureCookieEncoding is the outer encoding of securecookie's tokens, made
+// strict (see canonicalBase64).
+var secureCookieEncoding = base64.URLEncoding.Strict()
+
 func (s *secureCookieSealer) open(token string) ([]byte, bool) {
+	// securecookie decodes its outer base64 leniently and offers no way to
+	// change that, so the token is checked to be canonical first. The inner
+	// base64, the ciphertext, is under securecookie's MAC as text: it has
+	// one spelling already.
+	if !canonicalBase64(secureCookieEncoding, token) {
+		return nil, false
+	}
 	var data []byte
 	err := securecookie.DecodeMulti(secureCookieName, token, &data, s.codecs...)
 	return data, err == nil

@@ -59,7 +59,8 @@ const (
 	fernetMinToken = fernetHeader + aes.BlockSize + fernetMACSize
 )
 
-var fernetEncoding = base64.URLEncoding
+// fernetEncoding is strict: see decodedAll.
+var fernetEncoding = base64.URLEncoding.Strict()
 
 func (s *fernetSealer) seal(data []byte) (string, error) {
 	k := s.keys[0]
@@ -88,7 +89,8 @@ func fernetMAC(key, msg []byte) []byte {
 
 func (s *fernetSealer) open(token string) ([]byte, bool) {
 	tok, err := fernetEncoding.DecodeString(token)
-	if err != nil || len(tok) < fernetMinToken || tok[0] != fernetVersion ||
+	if err != nil || !decodedAll(fernetEncoding, len(tok), len(token)) ||
+		len(tok) < fernetMinToken || tok[0] != fernetVersion ||
 		(len(tok)-fernetHeader-fernetMACSize)%aes.BlockSize != 0 {
 		return nil, false
 	}

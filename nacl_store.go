@@ -28,20 +28,23 @@ type naclSealer struct{ keys [][32]byte }
 
 const naclNonceSize = 24
 
+// naclEncoding is strict: see decodedAll.
+var naclEncoding = base64.StdEncoding.Strict()
+
 func (s *naclSealer) seal(data []byte) (string, error) {
 	var nonce [naclNonceSize]byte
 	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails on supported platforms
 	box := secretbox.Seal(nonce[:], data, &nonce, &s.keys[0])
-	return base64.StdEncoding.EncodeToString(box), nil
+	return naclEncoding.EncodeToString(box), nil
 }
 
 func (s *naclSealer) open(token string) ([]byte, bool) {
 	// One buffer: the decoded box, then room for the plaintext after it
 	// (secretbox refuses to decrypt in place).
-	maxRaw := base64.StdEncoding.DecodedLen(len(token))
+	maxRaw := naclEncoding.DecodedLen(len(token))
 	buf := make([]byte, maxRaw+maxRaw)
-	n, err := base64.StdEncoding.Decode(buf, []byte(token))
-	if err != nil || n < naclNonceSize+secretbox.Overhead {
+	n, err := naclEncoding.Decode(buf, []byte(token))
+	if err != nil || n < naclNonceSize+secretbox.Overhead || !decodedAll(naclEncoding, n, len(token)) {
 		return nil, false
 	}
 	raw, out := buf[:n], buf[maxRaw:maxRaw]

@@ -34,7 +34,8 @@ type signedSealer struct{ macs []*sync.Pool }
 // signedContext separates these MACs from any other use of the same key.
 const signedContext = "httpsession signed cookie v1\x00"
 
-var signedEncoding = base64.RawURLEncoding
+// signedEncoding is strict: see decodedAll.
+var signedEncoding = base64.RawURLEncoding.Strict()
 
 // mac appends the MAC of payload under key i to dst.
 func (s *signedSealer) mac(dst []byte, i int, payload []byte) []byte {
@@ -66,7 +67,7 @@ func (s *signedSealer) open(token string) ([]byte, bool) {
 		return nil, false
 	}
 	var want, got [sha256.Size]byte
-	if n, err := signedEncoding.Decode(want[:], []byte(sig)); err != nil || n != sha256.Size {
+	if n, err := signedEncoding.Decode(want[:], []byte(sig)); err != nil || n != sha256.Size || !decodedAll(signedEncoding, n, len(sig)) {
 		return nil, false
 	}
 	p := []byte(payload)
