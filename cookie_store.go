@@ -46,8 +46,8 @@ func (c *CookieStore) Save(_ context.Context, _ string, data []byte, _ time.Dura
 func (c *CookieStore) Delete(context.Context, string) error { return nil }
 
 // checkKeys validates secret keys at construction: at least one, each of an
-// accepted length, no two alike (a repeated key usually means a rotation
-// went wrong).
+// accepted length and not obviously non-secret (see uniform), no two alike
+// (a repeated key usually means a rotation went wrong).
 func checkKeys(keys [][]byte, minLen, maxLen int) error {
 	if len(keys) == 0 {
 		return fmt.Errorf("%w: no key given", ErrInvalidKey)
@@ -59,6 +59,9 @@ func checkKeys(keys [][]byte, minLen, maxLen int) error {
 			}
 			return fmt.Errorf("%w: key %d has %d bytes, want %d to %d", ErrInvalidKey, i, len(k), minLen, maxLen)
 		}
+		if uniform(k) {
+			return fmt.Errorf("%w: key %d is one byte repeated, not a secret", ErrInvalidKey, i)
+		}
 		for j := range i {
 			if bytes.Equal(k, keys[j]) {
 				return fmt.Errorf("%w: keys %d and %d are the same", ErrInvalidKey, j, i)
@@ -66,6 +69,19 @@ func checkKeys(keys [][]byte, minLen, maxLen int) error {
 		}
 	}
 	return nil
+}
+
+// uniform reports whether every byte of k is the same: an all-zero buffer
+// that was never filled, or a key "filled" with one character. Such a key
+// is guessed first, and it is a mistake rather than a choice, so it is
+// refused instead of silently protecting nothing.
+func uniform(k []byte) bool {
+	for _, c := range k {
+		if c != k[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // Cookie tokens are decoded strictly: a lenient base64 decoder ignores the

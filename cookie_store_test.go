@@ -24,11 +24,12 @@ import (
 	"golang.org/x/crypto/nacl/secretbox"
 )
 
-// Three distinct 32-byte keys.
+// Three distinct 32-byte keys. They look random: a key of one repeated
+// byte is refused (see TestWeakKeysRejected).
 var (
-	csKeyA = bytes.Repeat([]byte{0xA1}, 32)
-	csKeyB = bytes.Repeat([]byte{0xB2}, 32)
-	csKeyC = bytes.Repeat([]byte{0xC3}, 32)
+	csKeyA = []byte("A1x7Kq9Zt3Lm8Pw2Rv6Ny4Bc0Hs5Dj1F")
+	csKeyB = []byte("B2u5Wg8Tn1Qe4Yk7Ma0Xs3Jd6Vh9Cr2L")
+	csKeyC = []byte("C3p9Hf2Rz6Tb0Nk4Wq8Ey1Gm5Ud7Js3X")
 )
 
 // csKind describes one store under test.
@@ -859,7 +860,10 @@ func TestCSKeyValidation(t *testing.T) {
 				}
 			}
 			for _, n := range []int{k.minKey, (k.minKey + k.maxKey) / 2, k.maxKey} {
-				key := bytes.Repeat([]byte{byte(n)}, n)
+				key := make([]byte, n) // n distinct bytes: a repeated byte is refused
+				for i := range key {
+					key[i] = byte(n + 7*i)
+				}
 				s, err := k.build(key, csKeyC)
 				if err != nil {
 					t.Errorf("%d-byte key: %v", n, err)
@@ -1430,5 +1434,42 @@ func assertNotMalleable(t *testing.T, s Store, datas ...[]byte) {
 	}
 	if !spare {
 		t.Fatal("no token with spare bits in its last character: the test proves nothing")
+	}
+}
+
+// TestWeakKeysRejected: a key whose bytes are all equal (all zero, an
+// unset buffer, a key "filled" with one character) is no secret, and every
+// keyed cookie store refuses it with ErrInvalidKey, first or in rotation.
+func TestWeakKeysRejected(t *testing.T) {
+	good := []byte("Jq4vR8zLw2XnT6bYc0HsP9mKd3FgA7eU") // 32 random-looking bytes
+	stores := map[string]func(keys ...[]byte) (*CookieStore, error){
+		"signed":    NewSignedCookieStore,
+		"encrypted": NewEncryptedCookieStore,
+		"nacl":      NewNaClCookieStore,
+		"fernet":    NewFernetCookieStore,
+	}
+	for name, build := range stores {
+		t.Run(name, func(t *testing.T) {
+			if _, err := build(good); err != nil {
+				t.Fatalf("a good key: %v", err)
+			}
+			for _, weak := range [][]byte{
+				make([]byte, 32),
+				bytes.Repeat([]byte{0xff}, 32),
+				[]byte(strings.Repeat("k", 32)),
+			} {
+				for _, keys := range [][][]byte{{weak}, {good, weak}} {
+					s, err := build(keys...)
+					if !errors.Is(err, ErrInvalidKey) || s != nil {
+						t.Errorf("keys %q: store %v, err %v; want ErrInvalidKey", keys, s, err)
+					}
+				}
+			}
+		})
+	}
+	for _, build := range []func(keys ...[]byte) (*CookieStore, error){NewSignedCookieStore, NewEncryptedCookieStore} {
+		if _, err := build(make([]byte, 64)); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("a 64-byte zero key: err %v, want ErrInvalidKey", err)
+		}
 	}
 }

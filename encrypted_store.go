@@ -12,8 +12,10 @@ import (
 // NewEncryptedCookieStore returns a cookie store that encrypts (AES-256-CTR)
 // and authenticates (HMAC-SHA256) the record with gorilla/securecookie.
 // Each key is 32 to 64 bytes of secret from which the AES and HMAC keys are
-// derived with HKDF-SHA256; keys must be distinct, the first seals, all
-// open.
+// derived with HKDF-SHA256 (under different labels, so they always
+// differ). Keys must be distinct and not one byte repeated (such as all
+// zero); any other key is an error wrapping ErrInvalidKey. The first
+// seals, all open.
 //
 // The record goes through securecookie as raw bytes (never gob), its
 // timestamp check is off because the middleware enforces the sealed

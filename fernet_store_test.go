@@ -53,7 +53,7 @@ func TestFernetProducesSpecVectors(t *testing.T) {
 
 func TestFernetRejectsDamagedTokens(t *testing.T) {
 	store, _ := fernetVectorStore(t)
-	other, err := NewFernetCookieStore([]byte(strings.Repeat("k", 32)))
+	other, err := NewFernetCookieStore([]byte("kT7wQ2mZ9rX4vB1nL8sD5fH0jG3cP6yA"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestFernetRejectsDamagedTokens(t *testing.T) {
 }
 
 func TestFernetKeyRotation(t *testing.T) {
-	oldKey, newKey := []byte(fernetVectorKey), bytes.Repeat([]byte{7}, 32)
+	oldKey, newKey := []byte(fernetVectorKey), []byte("N7e4Wk1Qz8Rt5Yb2Xm9Lp6Hs3Dv0Cj4G")
 	rotated, err := NewFernetCookieStore(newKey, oldKey)
 	if err != nil {
 		t.Fatal(err)
@@ -141,5 +141,27 @@ func TestFernetCookieNotMalleable(t *testing.T) {
 		if _, err := vector.Load(context.Background(), v); !errors.Is(err, ErrNotFound) {
 			t.Errorf("respelled vector %q: err %v, want ErrNotFound", v, err)
 		}
+	}
+}
+
+// TestFernetWeakKeyHalves: a Fernet key is two keys, the signing half and
+// the encryption half. Equal halves, or a half whose bytes are all equal,
+// are refused with ErrInvalidKey: with a guessable signing half anyone
+// could forge a token.
+func TestFernetWeakKeyHalves(t *testing.T) {
+	half := "Jq4vR8zLw2XnT6bY"
+	for name, key := range map[string]string{
+		"equal halves":         half + half,
+		"zero signing half":    strings.Repeat("\x00", 16) + half,
+		"zero encrypting half": half + strings.Repeat("\x00", 16),
+		"filled signing half":  strings.Repeat("k", 16) + half,
+	} {
+		s, err := NewFernetCookieStore([]byte(key))
+		if !errors.Is(err, ErrInvalidKey) || s != nil {
+			t.Errorf("%s: store %v, err %v; want ErrInvalidKey", name, s, err)
+		}
+	}
+	if _, err := NewFernetCookieStore([]byte(half + "c0HsP9mKd3FgA7eU")); err != nil {
+		t.Errorf("distinct halves: %v", err)
 	}
 }

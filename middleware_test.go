@@ -285,7 +285,7 @@ func mwToken(t *testing.T, store Store, created time.Time, values map[string]any
 // jar accepts (the insecure store's Python-quoted JSON it drops).
 func mwSigned(t *testing.T) *CookieStore {
 	t.Helper()
-	st, err := NewSignedCookieStore(bytes.Repeat([]byte{9}, 32))
+	st, err := NewSignedCookieStore([]byte("S9k2Vx7Qm4Tz1Lb8Wn5Rc0Yp3Hd6Gj9F"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -579,7 +579,7 @@ func mwServerStore(now func() time.Time) (*ServerStore, *mwCountingBackend) {
 // mwCookieStores returns one of each cookie store plus the memory store.
 func mwAllStores(t *testing.T) map[string]Store {
 	t.Helper()
-	k1 := bytes.Repeat([]byte{1}, 32)
+	k1 := []byte("K1r8Zt3Wq6Nm0Xc5Vb2Lp9Hs4Yd7Gf1J")
 	signed, err := NewSignedCookieStore(k1)
 	if err != nil {
 		t.Fatal(err)
@@ -1018,7 +1018,7 @@ func TestMiddlewareCustomErrorHandler(t *testing.T) {
 
 func TestMiddlewareCookieDefaults(t *testing.T) {
 	clock := mwNewClock()
-	key := bytes.Repeat([]byte{7}, 32)
+	key := []byte("K7w2Rm9Xt4Qz1Nb6Lc3Vp8Hy5Sd0Gj7F")
 	store, err := NewNaClCookieStore(key)
 	if err != nil {
 		t.Fatal(err)
@@ -1721,7 +1721,7 @@ func TestMiddlewareNewIdentity(t *testing.T) {
 		}
 	})
 	t.Run("cookie store", func(t *testing.T) {
-		store, err := NewSignedCookieStore(bytes.Repeat([]byte{3}, 32))
+		store, err := NewSignedCookieStore([]byte("S3q7Nz2Wx9Tm4Lr1Vb6Kc8Hp0Yd5Gj3F"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,8 +11,9 @@ import (
 // the record with NaCl secretbox (XSalsa20-Poly1305), in aiohttp_session's
 // NaClCookieStorage format: standard base64, with padding, of the 24-byte
 // nonce followed by the box. Given the same 32-byte key, Go and Python
-// services read each other's cookies. Keys must be 32 bytes and distinct;
-// the first seals, all open.
+// services read each other's cookies. Keys must be 32 bytes, distinct, and
+// not one byte repeated (such as all zero); any other key is an error
+// wrapping ErrInvalidKey. The first seals, all open.
 func NewNaClCookieStore(keys ...[]byte) (*CookieStore, error) {
 	if err := checkKeys(keys, 32, 32); err != nil {
 		return nil, err

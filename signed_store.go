@@ -12,8 +12,10 @@ import (
 
 // NewSignedCookieStore returns a cookie store whose cookie the client can
 // read but not forge: base64url(record) "." base64url(HMAC-SHA256), the
-// Flask and asgi-sessions model. Keys must be 32 to 64 bytes and distinct;
-// the first signs, all verify, so keys rotate by prepending a new one.
+// Flask and asgi-sessions model. Keys must be 32 to 64 bytes, distinct,
+// and not one byte repeated (such as all zero); any other key is an error
+// wrapping ErrInvalidKey. The first signs, all verify, so keys rotate by
+// prepending a new one.
 // Keep secrets out of a signed session: use NewNaClCookieStore or
 // NewEncryptedCookieStore for confidentiality.
 func NewSignedCookieStore(keys ...[]byte) (*CookieStore, error) {
