@@ -27,6 +27,9 @@ import (
 // ContextTimeoutEnabled: true; otherwise go-redis bounds each call by its own
 // ReadTimeout and WriteTimeout alone (a context that is already done still
 // fails the call before any I/O).
+//
+// client must not be nil: Middleware refuses a store on a nil client with an
+// error wrapping ErrInvalidConfig.
 func NewRedisStore(client redis.UniversalClient, opts ...ServerOption) *ServerStore {
 	return NewServerStore(NewRedisBackend(client), opts...)
 }
@@ -65,10 +68,32 @@ type RedisBackend struct {
 }
 
 // NewRedisBackend returns a RedisBackend using client, which must not be
-// nil. Build the client with ContextTimeoutEnabled: true so that the
-// request's context and WithTimeout bound every call (see NewRedisStore).
+// nil: Middleware refuses a store on a nil client with an error wrapping
+// ErrInvalidConfig. Build the client with ContextTimeoutEnabled: true so
+// that the request's context and WithTimeout bound every call (see
+// NewRedisStore).
 func NewRedisBackend(client redis.UniversalClient) *RedisBackend {
 	return &RedisBackend{client: client}
+}
+
+// valid implements validator: the client must not be nil, nor a nil
+// pointer of go-redis's client types.
+func (b *RedisBackend) valid() error {
+	nilClient := b == nil || b.client == nil
+	if !nilClient {
+		switch c := b.client.(type) {
+		case *redis.Client:
+			nilClient = c == nil
+		case *redis.ClusterClient:
+			nilClient = c == nil
+		case *redis.Ring:
+			nilClient = c == nil
+		}
+	}
+	if nilClient {
+		return fmt.Errorf("%w: redis store with a nil client", ErrInvalidConfig)
+	}
+	return nil
 }
 
 // Get implements Backend with GET.

@@ -59,6 +59,22 @@ func NewServerStore(backend Backend, opts ...ServerOption) *ServerStore {
 	return s
 }
 
+// valid implements validator: a nil backend, or a Redis or Memcached
+// backend on a nil client, is refused.
+func (s *ServerStore) valid() error {
+	b := Backend(s.backend)
+	if lww, ok := b.(lastWriterWins); ok {
+		b = lww.Backend
+	}
+	if b == nil {
+		return fmt.Errorf("%w: server store with a nil backend", ErrInvalidConfig)
+	}
+	if v, ok := b.(validator); ok {
+		return v.valid()
+	}
+	return nil
+}
+
 // idBytes is the entropy of a session ID: 256 bits, twice the minimum that
 // OWASP asks for, at a cost of 43 cookie bytes.
 const idBytes = 32

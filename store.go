@@ -34,6 +34,33 @@ type Store interface {
 	Delete(ctx context.Context, token string) error
 }
 
+// validator is a Store or Backend that can tell at Middleware, before any
+// request, that it cannot work: a store built on a nil client, which would
+// panic on the first request. Its constructor returns no error, so the
+// error waits for Middleware.
+type validator interface {
+	// valid returns nil, or an error wrapping ErrInvalidConfig.
+	valid() error
+}
+
+// validStore calls valid on store and on every store it wraps, found
+// through Unwrap() Store methods.
+func validStore(store Store) error {
+	for range 16 { // a bound, should an Unwrap return its own receiver
+		if v, ok := store.(validator); ok {
+			if err := v.valid(); err != nil {
+				return err
+			}
+		}
+		u, ok := store.(interface{ Unwrap() Store })
+		if !ok {
+			return nil
+		}
+		store = u.Unwrap()
+	}
+	return nil
+}
+
 // wrapsServerStore reports whether store is a *ServerStore or wraps one,
 // found through Unwrap() Store methods, so that its tokens are session IDs.
 func wrapsServerStore(store Store) bool {
