@@ -35,7 +35,8 @@ func Middleware(store Store, opts ...Option) (func(http.Handler) http.Handler, e
 	if store == nil {
 		return nil, fmt.Errorf("%w: nil store", ErrInvalidConfig)
 	}
-	if err := validStore(store); err != nil {
+	warnings, err := checkStore(store)
+	if err != nil {
 		return nil, err
 	}
 	if err := m.validate(); err != nil {
@@ -43,6 +44,9 @@ func Middleware(store Store, opts ...Option) (func(http.Handler) http.Handler, e
 	}
 	if m.logger == nil {
 		m.logger = slog.Default()
+	}
+	for _, w := range warnings {
+		m.logger.Warn(w)
 	}
 	if m.errorHandler == nil {
 		m.errorHandler = defaultErrorHandler

@@ -43,22 +43,34 @@ type validator interface {
 	valid() error
 }
 
-// validStore calls valid on store and on every store it wraps, found
-// through Unwrap() Store methods.
-func validStore(store Store) error {
+// warner is a Store or Backend whose configuration works, but not as its
+// user likely expects; Middleware logs the warning once, at construction.
+type warner interface {
+	// warn returns the warning, or "".
+	warn() string
+}
+
+// checkStore calls valid and warn on store and on every store it wraps,
+// found through Unwrap() Store methods.
+func checkStore(store Store) (warnings []string, err error) {
 	for range 16 { // a bound, should an Unwrap return its own receiver
 		if v, ok := store.(validator); ok {
 			if err := v.valid(); err != nil {
-				return err
+				return nil, err
+			}
+		}
+		if w, ok := store.(warner); ok {
+			if s := w.warn(); s != "" {
+				warnings = append(warnings, s)
 			}
 		}
 		u, ok := store.(interface{ Unwrap() Store })
 		if !ok {
-			return nil
+			break
 		}
 		store = u.Unwrap()
 	}
-	return nil
+	return warnings, nil
 }
 
 // wrapsServerStore reports whether store is a *ServerStore or wraps one,
