@@ -3,7 +3,9 @@ package httpsession
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -44,8 +46,8 @@ func (c *CookieStore) Save(_ context.Context, _ string, data []byte, _ time.Dura
 func (c *CookieStore) Delete(context.Context, string) error { return nil }
 
 // checkKeys validates secret keys at construction: at least one, each of an
-// accepted length, no two alike (a repeated key usually means a rotation
-// went wrong).
+// accepted length and not obviously non-secret (see uniform), no two alike
+// (a repeated key usually means a rotation went wrong).
 func checkKeys(keys [][]byte, minLen, maxLen int) error {
 	if len(keys) == 0 {
 		return fmt.Errorf("%w: no key given", ErrInvalidKey)
@@ -57,6 +59,9 @@ func checkKeys(keys [][]byte, minLen, maxLen int) error {
 			}
 			return fmt.Errorf("%w: key %d has %d bytes, want %d to %d", ErrInvalidKey, i, len(k), minLen, maxLen)
 		}
+		if uniform(k) {
+			return fmt.Errorf("%w: key %d is one byte repeated, not a secret", ErrInvalidKey, i)
+		}
 		for j := range i {
 			if bytes.Equal(k, keys[j]) {
 				return fmt.Errorf("%w: keys %d and %d are the same", ErrInvalidKey, j, i)
@@ -64,4 +69,55 @@ func checkKeys(keys [][]byte, minLen, maxLen int) error {
 		}
 	}
 	return nil
+}
+
+// uniform reports whether every byte of k is the same: an all-zero buffer
+// that was never filled, or a key "filled" with one character. Such a key
+// is guessed first, and it is a mistake rather than a choice, so it is
+// refused instead of silently protecting nothing.
+func uniform(k []byte) bool {
+	for _, c := range k {
+		if c != k[0] {
+			return false
+		}
+	}
+	return true
+}
+
+// Cookie tokens are decoded strictly: a lenient base64 decoder ignores the
+// spare low bits of the last character and skips line breaks, so one
+// sealed token would have many spellings that all open, and anything keyed
+// by the cookie's text (a list of revoked cookies, a replay cache) could
+// be sidestepped. So every store's encoding (signedEncoding, naclEncoding,
+// fernetEncoding, secureCookieEncoding) is Strict, which refuses spare bits
+// that are not zero, and decodedAll or canonicalBase64 refuses the line
+// breaks that even a strict decoder skips. Python's base64 writes the one
+// canonical spelling, so aiohttp_session's cookies still open.
+
+// decodedAll reports whether a strict decode of src that produced n bytes
+// read every byte of src as base64: src is then the one spelling of them.
+func decodedAll(enc *base64.Encoding, n, srcLen int) bool {
+	return enc.EncodedLen(n) == srcLen
+}
+
+// canonicalBase64 reports whether s is the one spelling, under the strict
+// encoding enc, of whatever bytes a lenient decoder reads from it. It is
+// for tokens that another package (securecookie) decodes leniently: only
+// the last quantum of four characters can hold padding or spare bits, so
+// it alone is decoded again, with no allocation; line breaks anywhere are
+// refused.
+func canonicalBase64(enc *base64.Encoding, s string) bool {
+	if strings.ContainsAny(s, "\r\n") {
+		return false
+	}
+	q := len(s) % 4
+	if q == 0 {
+		q = 4
+	}
+	if q > len(s) {
+		return false
+	}
+	var buf [3]byte
+	_, err := enc.Decode(buf[:], []byte(s[len(s)-q:]))
+	return err == nil
 }

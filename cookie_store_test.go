@@ -427,7 +427,10 @@ func TestCSKeyValidation(t *testing.T) {
 				}
 			}
 			for _, n := range []int{k.minKey, (k.minKey + k.maxKey) / 2, k.maxKey} {
-				key := bytes.Repeat([]byte{byte(n)}, n)
+				key := make([]byte, n) // n distinct bytes: a repeated byte is refused
+				for i := range key {
+					key[i] = byte(n + 7*i)
+				}
 				s, err := k.build(nil, key, keyC)
 				if err != nil {
 					t.Errorf("%d-byte key: %v", n, err)
@@ -615,5 +618,101 @@ func TestInsecureCookieStoreIsAiohttpSimpleFormat(t *testing.T) {
 	var u string
 	if err := (JSONCodec{}).DecodeValue(rec.Values["u"], &u); err != nil || u != "é😀" {
 		t.Fatalf("u = %q, %v", u, err)
+	}
+}
+
+// base64Alphabets is every character of the standard and URL-safe base64
+// alphabets, and the padding.
+const base64Alphabets = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_="
+
+// assertNotMalleable seals each of datas with s and checks that the token
+// opens but no respelling of its last base64 character does: every other
+// character of either alphabet in its place, or a CR or LF before it. A
+// lenient base64 decoder ignores the spare low bits of the last character
+// (and line breaks), so without a strict decode anyone could make new
+// tokens that open, defeating anything keyed by the cookie's text (a list
+// of revoked cookies, a replay cache, log correlation). The last character
+// before any padding carries the spare bits; datas should cover every
+// length modulo 3 of the sealed bytes so that some tokens have them.
+func assertNotMalleable(t *testing.T, s Store, datas ...[]byte) {
+	t.Helper()
+	ctx := context.Background()
+	spare := false
+	for _, data := range datas {
+		tok, err := s.Save(ctx, "", data, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Load(ctx, tok); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("Load(%q) = %q, %v; want %q", tok, got, err, data)
+		}
+		i := len(strings.TrimRight(tok, "=")) - 1
+		if tok[i] == '=' || strings.IndexByte(base64Alphabets, tok[i]) < 0 {
+			t.Fatalf("token %q: last character %q is not base64", tok, tok[i])
+		}
+		variants := []string{tok[:i] + "\n" + tok[i:], tok[:i] + "\r" + tok[i:]}
+		for _, c := range []byte(base64Alphabets) {
+			if c != tok[i] {
+				variants = append(variants, tok[:i]+string(c)+tok[i+1:])
+			}
+		}
+		var opened []string
+		for _, v := range variants {
+			if _, err := s.Load(ctx, v); !errors.Is(err, ErrNotFound) {
+				opened = append(opened, fmt.Sprintf("%q (%v)", v, err))
+			}
+		}
+		if len(opened) > 0 {
+			t.Errorf("%d-byte record: %d of %d respellings of %q open, e.g. %s; want ErrNotFound",
+				len(data), len(opened), len(variants), tok, opened[0])
+		}
+		// The last character has spare bits unless the base64 text it
+		// ends (a signed token's signature follows the '.') is a whole
+		// number of 4-character groups; the test is vacuous unless some
+		// token has them.
+		last := tok[strings.LastIndexByte(tok, '.')+1:]
+		if len(strings.TrimRight(last, "="))%4 != 0 {
+			spare = true
+		}
+	}
+	if !spare {
+		t.Fatal("no token with spare bits in its last character: the test proves nothing")
+	}
+}
+
+// TestWeakKeysRejected: a key whose bytes are all equal (all zero, an
+// unset buffer, a key "filled" with one character) is no secret, and every
+// keyed cookie store refuses it with ErrInvalidKey, first or in rotation.
+func TestWeakKeysRejected(t *testing.T) {
+	good := []byte("Jq4vR8zLw2XnT6bYc0HsP9mKd3FgA7eU") // 32 random-looking bytes
+	stores := map[string]func(keys ...[]byte) (*CookieStore, error){
+		"signed":    NewSignedCookieStore,
+		"encrypted": NewEncryptedCookieStore,
+		"nacl":      NewNaClCookieStore,
+		"fernet":    NewFernetCookieStore,
+	}
+	for name, build := range stores {
+		t.Run(name, func(t *testing.T) {
+			if _, err := build(good); err != nil {
+				t.Fatalf("a good key: %v", err)
+			}
+			for _, weak := range [][]byte{
+				make([]byte, 32),
+				bytes.Repeat([]byte{0xff}, 32),
+				[]byte(strings.Repeat("k", 32)),
+			} {
+				for _, keys := range [][][]byte{{weak}, {good, weak}} {
+					s, err := build(keys...)
+					if !errors.Is(err, ErrInvalidKey) || s != nil {
+						t.Errorf("keys %q: store %v, err %v; want ErrInvalidKey", keys, s, err)
+					}
+				}
+			}
+		})
+	}
+	for _, build := range []func(keys ...[]byte) (*CookieStore, error){NewSignedCookieStore, NewEncryptedCookieStore} {
+		if _, err := build(make([]byte, 64)); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("a 64-byte zero key: err %v, want ErrInvalidKey", err)
+		}
 	}
 }

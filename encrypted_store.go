@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"encoding/base64"
 
 	"github.com/gorilla/securecookie"
 )
@@ -11,8 +12,10 @@ import (
 // NewEncryptedCookieStore returns a cookie store that encrypts (AES-256-CTR)
 // and authenticates (HMAC-SHA256) the record with gorilla/securecookie.
 // Each key is 32 to 64 bytes of secret from which the AES and HMAC keys are
-// derived with HKDF-SHA256; keys must be distinct, the first seals, all
-// open.
+// derived with HKDF-SHA256 (under different labels, so they always
+// differ). Keys must be distinct and not one byte repeated (such as all
+// zero); any other key is an error wrapping ErrInvalidKey. The first
+// seals, all open.
 //
 // The record goes through securecookie as raw bytes (never gob), its
 // timestamp check is off because the middleware enforces the sealed
@@ -54,7 +57,18 @@ func (s *secureCookieSealer) seal(data []byte) (string, error) {
 	return securecookie.EncodeMulti(secureCookieName, bytes.Clone(data), s.codecs[0])
 }
 
+// secureCookieEncoding is the outer encoding of securecookie's tokens, made
+// strict (see canonicalBase64).
+var secureCookieEncoding = base64.URLEncoding.Strict()
+
 func (s *secureCookieSealer) open(token string) ([]byte, bool) {
+	// securecookie decodes its outer base64 leniently and offers no way to
+	// change that, so the token is checked to be canonical first. The inner
+	// base64, the ciphertext, is under securecookie's MAC as text: it has
+	// one spelling already.
+	if !canonicalBase64(secureCookieEncoding, token) {
+		return nil, false
+	}
 	var data []byte
 	err := securecookie.DecodeMulti(secureCookieName, token, &data, s.codecs...)
 	return data, err == nil

@@ -51,7 +51,8 @@ var (
 	ErrInvalidConfig = errors.New("httpsession: invalid configuration")
 
 	// ErrInvalidKey is returned at construction for a missing, short or
-	// repeated secret key.
+	// repeated secret key, or one that is obviously not secret (one byte
+	// repeated, such as all zero; for Fernet, equal halves).
 	ErrInvalidKey = errors.New("httpsession: invalid secret key")
 
 	// ErrHijacked is logged when a connection is hijacked while the session

@@ -1,6 +1,7 @@
 package httpsession
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -9,6 +10,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"time"
 )
@@ -18,8 +20,11 @@ import (
 // HMAC-SHA256, https://github.com/fernet/spec) in URL-safe base64 with
 // padding. Each key is the 32 raw bytes Python gets from
 // base64.urlsafe_b64decode(fernet_key): the first 16 sign, the last 16
-// encrypt. Keys must be distinct; the first seals, all open (like Python's
-// MultiFernet).
+// encrypt. Keys must be distinct, and each key's two halves must differ
+// and neither be one byte repeated (such as all zero), since a guessable
+// signing half lets anyone forge a cookie; any other key is an error
+// wrapping ErrInvalidKey. Fernet.generate_key() makes a good key. The first
+// key seals, all open (like Python's MultiFernet).
 //
 // Fernet is implemented here, in a few lines of the standard library, rather
 // than imported: the only Go package for it on the module proxy does not let
@@ -31,12 +36,19 @@ func NewFernetCookieStore(keys ...[]byte) (*CookieStore, error) {
 		return nil, err
 	}
 	s := &fernetSealer{now: time.Now, rand: rand.Reader}
-	for _, k := range keys {
-		block, err := aes.NewCipher(k[16:])
+	for i, k := range keys {
+		// The halves are two keys: a guessable signing half lets anyone
+		// forge a token, and equal halves mean the key was not made as
+		// one (Fernet.generate_key makes 32 random bytes).
+		sign, enc := k[:16], k[16:]
+		if uniform(sign) || uniform(enc) || bytes.Equal(sign, enc) {
+			return nil, fmt.Errorf("%w: key %d: its signing and encryption halves must be distinct and not one byte repeated", ErrInvalidKey, i)
+		}
+		block, err := aes.NewCipher(enc)
 		if err != nil {
 			return nil, err
 		}
-		s.keys = append(s.keys, fernetKey{sign: append([]byte(nil), k[:16]...), block: block})
+		s.keys = append(s.keys, fernetKey{sign: bytes.Clone(sign), block: block})
 	}
 	return &CookieStore{sealer: s}, nil
 }
@@ -59,7 +71,8 @@ const (
 	fernetMinToken = fernetHeader + aes.BlockSize + fernetMACSize
 )
 
-var fernetEncoding = base64.URLEncoding
+// fernetEncoding is strict: see decodedAll.
+var fernetEncoding = base64.URLEncoding.Strict()
 
 func (s *fernetSealer) seal(data []byte) (string, error) {
 	k := s.keys[0]
@@ -88,7 +101,8 @@ func fernetMAC(key, msg []byte) []byte {
 
 func (s *fernetSealer) open(token string) ([]byte, bool) {
 	tok, err := fernetEncoding.DecodeString(token)
-	if err != nil || len(tok) < fernetMinToken || tok[0] != fernetVersion ||
+	if err != nil || !decodedAll(fernetEncoding, len(tok), len(token)) ||
+		len(tok) < fernetMinToken || tok[0] != fernetVersion ||
 		(len(tok)-fernetHeader-fernetMACSize)%aes.BlockSize != 0 {
 		return nil, false
 	}

@@ -97,11 +97,12 @@ func newLogger() (*slog.Logger, *logBuffer) {
 // ---------------------------------------------------------------------------
 // Stores under test: the one table of stores, and tokens for them.
 
-// Three distinct 32-byte keys.
+// Three distinct 32-byte keys. They look random: a key of one repeated
+// byte is refused (see TestWeakKeysRejected).
 var (
-	keyA = bytes.Repeat([]byte{0xA1}, 32)
-	keyB = bytes.Repeat([]byte{0xB2}, 32)
-	keyC = bytes.Repeat([]byte{0xC3}, 32)
+	keyA = []byte("A1x7Kq9Zt3Lm8Pw2Rv6Ny4Bc0Hs5Dj1F")
+	keyB = []byte("B2u5Wg8Tn1Qe4Yk7Ma0Xs3Jd6Vh9Cr2L")
+	keyC = []byte("C3p9Hf2Rz6Tb0Nk4Wq8Ey1Gm5Ud7Js3X")
 )
 
 // storeKind describes one Store the tests run against: the table every

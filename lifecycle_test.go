@@ -5,7 +5,6 @@ package httpsession
 // anonymous or expired session writes.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -309,7 +308,7 @@ func TestMiddlewareNewIdentity(t *testing.T) {
 		}
 	})
 	t.Run("cookie store", func(t *testing.T) {
-		store, err := NewSignedCookieStore(bytes.Repeat([]byte{3}, 32))
+		store, err := NewSignedCookieStore([]byte("S3q7Nz2Wx9Tm4Lr1Vb6Kc8Hp0Yd5Gj3F"))
 		if err != nil {
 			t.Fatal(err)
 		}

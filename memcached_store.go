@@ -23,6 +23,9 @@ import (
 // client.MaxIdleConns (default 2) idle connections per server; raise it to
 // about the number of concurrent requests, or busy servers get a new
 // connection for most calls.
+//
+// client must not be nil: Middleware refuses a store on a nil client with an
+// error wrapping ErrInvalidConfig.
 func NewMemcachedStore(client *memcache.Client, opts ...ServerOption) *ServerStore {
 	return NewServerStore(NewMemcachedBackend(client), opts...)
 }
@@ -67,9 +70,18 @@ type MemcachedBackend struct {
 var _ ConditionalBackend = (*MemcachedBackend)(nil)
 
 // NewMemcachedBackend returns a MemcachedBackend using client, which must
-// not be nil.
+// not be nil: Middleware refuses a store on a nil client with an error
+// wrapping ErrInvalidConfig.
 func NewMemcachedBackend(client *memcache.Client) *MemcachedBackend {
 	return &MemcachedBackend{client: client, now: time.Now}
+}
+
+// valid implements validator: the client must not be nil.
+func (b *MemcachedBackend) valid() error {
+	if b == nil || b.client == nil {
+		return fmt.Errorf("%w: memcached store with a nil client", ErrInvalidConfig)
+	}
+	return nil
 }
 
 // memcachedMaxKey is Memcached's key length limit in bytes.

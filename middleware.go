@@ -25,7 +25,8 @@ import (
 // costs no cookie parsing, crypto or store call and gets no session headers.
 //
 // Options that browsers would silently reject or that weaken security are
-// an error wrapping ErrInvalidConfig.
+// an error wrapping ErrInvalidConfig, and so is a store that cannot serve a
+// request, such as a Redis or Memcached store built on a nil client.
 func Middleware(store Store, opts ...Option) (func(http.Handler) http.Handler, error) {
 	m := &manager{config: defaultConfig(), store: versioned(store)}
 	for _, o := range opts {
@@ -34,11 +35,18 @@ func Middleware(store Store, opts ...Option) (func(http.Handler) http.Handler, e
 	if store == nil {
 		return nil, fmt.Errorf("%w: nil store", ErrInvalidConfig)
 	}
+	warnings, err := checkStore(store)
+	if err != nil {
+		return nil, err
+	}
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
 	if m.logger == nil {
 		m.logger = slog.Default()
+	}
+	for _, w := range warnings {
+		m.logger.Warn(w)
 	}
 	if m.errorHandler == nil {
 		m.errorHandler = defaultErrorHandler

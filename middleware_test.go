@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/redis/go-redis/v9"
 )
 
 func TestMiddlewarePanicSavesNothing(t *testing.T) {
@@ -273,3 +276,44 @@ func (s *failStore) Delete(ctx context.Context, token string) error {
 	}
 	return s.in().Delete(ctx, token)
 }
+
+// TestMiddlewareRejectsNilClient: a Redis or Memcached store built on a nil
+// client (or a server store on a nil backend) cannot serve one request, so
+// Middleware refuses it with ErrInvalidConfig instead of letting the first
+// request panic, whether the client is a nil interface or a nil pointer in
+// one, and through a Store wrapper too. A client that merely cannot
+// connect yet is not refused: Middleware makes no network call.
+func TestMiddlewareRejectsNilClient(t *testing.T) {
+	var nilClient *redis.Client
+	var nilCluster *redis.ClusterClient
+	for name, store := range map[string]Store{
+		"NewRedisStore(nil)":                      NewRedisStore(nil),
+		"NewRedisStore(nil *redis.Client)":        NewRedisStore(nilClient),
+		"NewRedisStore(nil *redis.ClusterClient)": NewRedisStore(nilCluster),
+		"NewRedisBackend(nil)":                    NewServerStore(NewRedisBackend(nil)),
+		"NewMemcachedStore(nil)":                  NewMemcachedStore(nil),
+		"NewMemcachedBackend(nil)":                NewServerStore(NewMemcachedBackend(nil)),
+		"NewServerStore(nil)":                     NewServerStore(nil),
+		"wrapped NewRedisStore(nil)":              unwrappingStore{NewRedisStore(nil)},
+	} {
+		mw, err := Middleware(store)
+		if !errors.Is(err, ErrInvalidConfig) || mw != nil {
+			t.Errorf("Middleware(%s): err %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
+	defer rc.Close()
+	for name, store := range map[string]Store{
+		"redis":     NewRedisStore(rc),
+		"memcached": NewMemcachedStore(memcache.New("127.0.0.1:1")),
+	} {
+		if _, err := Middleware(store); err != nil {
+			t.Errorf("Middleware(%s store with a client): %v", name, err)
+		}
+	}
+}
+
+// unwrappingStore is a Store wrapper that exposes the store it wraps.
+type unwrappingStore struct{ Store }
+
+func (u unwrappingStore) Unwrap() Store { return u.Store }

@@ -11,8 +11,9 @@ import (
 // the record with NaCl secretbox (XSalsa20-Poly1305), in aiohttp_session's
 // NaClCookieStorage format: standard base64, with padding, of the 24-byte
 // nonce followed by the box. Given the same 32-byte key, Go and Python
-// services read each other's cookies. Keys must be 32 bytes and distinct;
-// the first seals, all open.
+// services read each other's cookies. Keys must be 32 bytes, distinct, and
+// not one byte repeated (such as all zero); any other key is an error
+// wrapping ErrInvalidKey. The first seals, all open.
 func NewNaClCookieStore(keys ...[]byte) (*CookieStore, error) {
 	if err := checkKeys(keys, 32, 32); err != nil {
 		return nil, err
@@ -28,20 +29,23 @@ type naclSealer struct{ keys [][32]byte }
 
 const naclNonceSize = 24
 
+// naclEncoding is strict: see decodedAll.
+var naclEncoding = base64.StdEncoding.Strict()
+
 func (s *naclSealer) seal(data []byte) (string, error) {
 	var nonce [naclNonceSize]byte
 	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails on supported platforms
 	box := secretbox.Seal(nonce[:], data, &nonce, &s.keys[0])
-	return base64.StdEncoding.EncodeToString(box), nil
+	return naclEncoding.EncodeToString(box), nil
 }
 
 func (s *naclSealer) open(token string) ([]byte, bool) {
 	// One buffer: the decoded box, then room for the plaintext after it
 	// (secretbox refuses to decrypt in place).
-	maxRaw := base64.StdEncoding.DecodedLen(len(token))
+	maxRaw := naclEncoding.DecodedLen(len(token))
 	buf := make([]byte, maxRaw+maxRaw)
-	n, err := base64.StdEncoding.Decode(buf, []byte(token))
-	if err != nil || n < naclNonceSize+secretbox.Overhead {
+	n, err := naclEncoding.Decode(buf, []byte(token))
+	if err != nil || n < naclNonceSize+secretbox.Overhead || !decodedAll(naclEncoding, n, len(token)) {
 		return nil, false
 	}
 	raw, out := buf[:n], buf[maxRaw:maxRaw]

@@ -71,8 +71,12 @@ func WithSecure(secure bool) Option { return func(c *config) { c.cookie.Secure =
 // WithHTTPOnly sets the cookie's HttpOnly attribute (default true).
 func WithHTTPOnly(httpOnly bool) Option { return func(c *config) { c.cookie.HttpOnly = httpOnly } }
 
-// WithSameSite sets the cookie's SameSite attribute (default Lax).
-// SameSite=None requires Secure.
+// WithSameSite sets the cookie's SameSite attribute (default Lax): one of
+// http.SameSiteLaxMode, http.SameSiteStrictMode and http.SameSiteNoneMode,
+// which requires Secure. Any other value, http.SameSiteDefaultMode
+// included, makes Middleware fail with ErrInvalidConfig: net/http writes no
+// SameSite attribute for it, which leaves the policy to each browser, and
+// browsers differ (some send the cookie on every cross-site request).
 func WithSameSite(mode http.SameSite) Option { return func(c *config) { c.cookie.SameSite = mode } }
 
 // WithPartitioned sets the cookie's Partitioned attribute (CHIPS; default
@@ -132,6 +136,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: a __Host- cookie needs Secure, Path=/ and no Domain", ErrInvalidConfig)
 	case strings.HasPrefix(ck.Name, "__Secure-") && !ck.Secure:
 		return fmt.Errorf("%w: a __Secure- cookie needs Secure", ErrInvalidConfig)
+	case ck.SameSite != http.SameSiteLaxMode && ck.SameSite != http.SameSiteStrictMode && ck.SameSite != http.SameSiteNoneMode:
+		return fmt.Errorf("%w: SameSite %d: want Lax, Strict or None", ErrInvalidConfig, ck.SameSite)
 	case ck.SameSite == http.SameSiteNoneMode && !ck.Secure:
 		return fmt.Errorf("%w: SameSite=None needs Secure", ErrInvalidConfig)
 	case ck.Partitioned && !ck.Secure:

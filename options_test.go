@@ -4,7 +4,6 @@ package httpsession
 // the configurations Middleware refuses.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,7 +15,7 @@ import (
 
 func TestMiddlewareCookieDefaults(t *testing.T) {
 	clock := newTestClock()
-	key := bytes.Repeat([]byte{7}, 32)
+	key := []byte("K7w2Rm9Xt4Qz1Nb6Lc3Vp8Hy5Sd0Gj7F")
 	store, err := NewNaClCookieStore(key)
 	if err != nil {
 		t.Fatal(err)
@@ -163,5 +162,42 @@ func TestMiddlewareInvalidConfig(t *testing.T) {
 				t.Errorf("valid configuration rejected: %v", err)
 			}
 		})
+	}
+}
+
+// TestWithSameSiteModes: Lax, Strict and None reach the cookie;
+// SameSiteDefaultMode (and any other value), for which net/http writes no
+// attribute at all and leaves the policy to each browser, is refused
+// rather than silently dropped.
+func TestWithSameSiteModes(t *testing.T) {
+	for _, mode := range []http.SameSite{http.SameSiteDefaultMode, 0, http.SameSite(99)} {
+		mw, err := Middleware(NewInsecureCookieStore(), WithSameSite(mode))
+		if !errors.Is(err, ErrInvalidConfig) || mw != nil {
+			t.Errorf("WithSameSite(%d): err %v, want ErrInvalidConfig", mode, err)
+		}
+	}
+	for mode, attr := range map[http.SameSite]string{
+		http.SameSiteLaxMode:    "SameSite=Lax",
+		http.SameSiteStrictMode: "SameSite=Strict",
+		http.SameSiteNoneMode:   "SameSite=None",
+	} {
+		mw, err := Middleware(NewInsecureCookieStore(), WithSameSite(mode))
+		if err != nil {
+			t.Fatalf("WithSameSite(%d): %v", mode, err)
+		}
+		h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s, err := Get(r)
+			if err == nil {
+				err = s.Set("k", "v")
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		}))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "https://example.com/", nil))
+		if sc := w.Header().Get("Set-Cookie"); !strings.Contains(sc, "; "+attr) {
+			t.Errorf("WithSameSite(%d): Set-Cookie %q, want %s", mode, sc, attr)
+		}
 	}
 }

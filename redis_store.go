@@ -1,6 +1,7 @@
 package httpsession
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/binary"
@@ -22,11 +23,22 @@ import (
 // script) for a modifying one. Anonymous visitors who only read create no
 // key.
 //
-// The per-operation timeout (WithTimeout) and the request's cancellation
-// reach the socket only if the client was built with
-// ContextTimeoutEnabled: true; otherwise go-redis bounds each call by its own
-// ReadTimeout and WriteTimeout alone (a context that is already done still
-// fails the call before any I/O).
+// Timeouts: the per-operation timeout (WithTimeout) and the request's
+// cancellation bound every call. Build the client with
+// ContextTimeoutEnabled: true, and go-redis applies the context's deadline
+// to the socket, so a call that runs out of time is cancelled there. A
+// client built without it (go-redis's default) ignores the deadline and
+// waits for its own ReadTimeout and WriteTimeout, seconds; for such a client
+// each call runs in its own goroutine and is abandoned as soon as the
+// context is done, so the request still gets its error (ErrUnavailable, 503
+// by default) by its deadline. The abandoned call holds a connection of the
+// client's pool until go-redis's own timeouts end it, and a write it carried
+// may still land. Middleware logs a warning for such a client, once; a
+// client of a type other than go-redis's *Client, *ClusterClient and *Ring
+// is treated the same way, without the warning.
+//
+// client must not be nil: Middleware refuses a store on a nil client with an
+// error wrapping ErrInvalidConfig.
 func NewRedisStore(client redis.UniversalClient, opts ...ServerOption) *ServerStore {
 	return NewServerStore(NewRedisBackend(client), opts...)
 }
@@ -62,26 +74,134 @@ func NewRedisStore(client redis.UniversalClient, opts ...ServerOption) *ServerSt
 // single-key command.
 type RedisBackend struct {
 	client redis.UniversalClient
+	// detached: the client may ignore a context's deadline (see
+	// NewRedisStore), so each call runs in a goroutine of its own.
+	detached bool
+	// warning, when not empty, is what Middleware logs about the client.
+	warning string
 }
 
 // NewRedisBackend returns a RedisBackend using client, which must not be
-// nil. Build the client with ContextTimeoutEnabled: true so that the
-// request's context and WithTimeout bound every call (see NewRedisStore).
+// nil: Middleware refuses a store on a nil client with an error wrapping
+// ErrInvalidConfig. Build the client with ContextTimeoutEnabled: true so
+// that the request's context and WithTimeout bound every call (see
+// NewRedisStore).
+//
+// The client's options are read here: for a client built without
+// ContextTimeoutEnabled each call runs in its own goroutine, so that
+// WithTimeout and the request's context still bound it (see NewRedisStore).
 func NewRedisBackend(client redis.UniversalClient) *RedisBackend {
-	return &RedisBackend{client: client}
+	b := &RedisBackend{client: client}
+	if b.valid() != nil {
+		return b // Middleware reports it
+	}
+	enabled, known := redisContextTimeouts(client)
+	b.detached = !enabled
+	if known && !enabled {
+		b.warning = "httpsession: the Redis client was built without ContextTimeoutEnabled, so go-redis " +
+			"ignores request deadlines and WithTimeout: each Redis call runs in its own goroutine and is " +
+			"abandoned at the deadline, keeping a pooled connection until the client's ReadTimeout; " +
+			"build the client with ContextTimeoutEnabled: true"
+	}
+	return b
+}
+
+// redisContextTimeouts reports whether client applies a context's deadline
+// to its socket I/O (ContextTimeoutEnabled), and whether it could tell: it
+// knows go-redis's own client types (a failover client is a *redis.Client).
+func redisContextTimeouts(client redis.UniversalClient) (enabled, known bool) {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled, true
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled, true
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled, true
+	}
+	return false, false
+}
+
+// redisDo runs call, one go-redis call under ctx. A context that is already
+// done fails before any I/O. For a detached backend call runs in its own
+// goroutine and redisDo returns as soon as ctx is done, with ctx's error;
+// the abandoned call finishes in the background within the client's own
+// timeouts and its result is dropped. Errors are wrapped by redisError, so
+// a nil reply is still errors.Is redis.Nil.
+func redisDo[T any](ctx context.Context, b *RedisBackend, call func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, redisError(err)
+	}
+	var v T
+	var err error
+	if done := ctx.Done(); !b.detached || done == nil {
+		v, err = call(ctx)
+	} else {
+		type result struct {
+			v   T
+			err error
+		}
+		ch := make(chan result, 1) // buffered: an abandoned call does not block
+		go func() {
+			v, err := call(ctx)
+			ch <- result{v, err}
+		}()
+		select {
+		case r := <-ch:
+			v, err = r.v, r.err
+		case <-done:
+			return zero, redisError(ctx.Err())
+		}
+	}
+	if err != nil {
+		return zero, redisError(err)
+	}
+	return v, nil
+}
+
+// own returns value, copied for a detached backend: a call abandoned at the
+// deadline may still send it after the method returned, when the caller
+// owns its buffer again.
+func (b *RedisBackend) own(value []byte) []byte {
+	if b.detached {
+		return bytes.Clone(value)
+	}
+	return value
+}
+
+// warn implements warner.
+func (b *RedisBackend) warn() string { return b.warning }
+
+// valid implements validator: the client must not be nil, nor a nil
+// pointer of go-redis's client types.
+func (b *RedisBackend) valid() error {
+	nilClient := b == nil || b.client == nil
+	if !nilClient {
+		switch c := b.client.(type) {
+		case *redis.Client:
+			nilClient = c == nil
+		case *redis.ClusterClient:
+			nilClient = c == nil
+		case *redis.Ring:
+			nilClient = c == nil
+		}
+	}
+	if nilClient {
+		return fmt.Errorf("%w: redis store with a nil client", ErrInvalidConfig)
+	}
+	return nil
 }
 
 // Get implements Backend with GET.
 func (b *RedisBackend) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, redisError(err)
-	}
-	v, err := b.client.Get(ctx, key).Bytes()
+	v, err := redisDo(ctx, b, func(ctx context.Context) ([]byte, error) {
+		return b.client.Get(ctx, key).Bytes()
+	})
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, redisError(err)
+		return nil, err
 	}
 	return v, nil
 }
@@ -101,28 +221,22 @@ func (b *RedisBackend) Replace(ctx context.Context, key string, value []byte, tt
 // set runs SET with mode NX or XX; notSet is the error for "condition not
 // met", which Redis answers with a nil reply.
 func (b *RedisBackend) set(ctx context.Context, key string, value []byte, ttl time.Duration, mode string, notSet error) error {
-	if err := ctx.Err(); err != nil {
-		return redisError(err)
-	}
-	err := b.client.SetArgs(ctx, key, value, redis.SetArgs{Mode: mode, TTL: redisTTL(ttl)}).Err()
+	value = b.own(value)
+	_, err := redisDo(ctx, b, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, b.client.SetArgs(ctx, key, value, redis.SetArgs{Mode: mode, TTL: redisTTL(ttl)}).Err()
+	})
 	if errors.Is(err, redis.Nil) {
 		return notSet
 	}
-	if err != nil {
-		return redisError(err)
-	}
-	return nil
+	return err
 }
 
 // Delete implements Backend with DEL; a missing key is not an error.
 func (b *RedisBackend) Delete(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
-		return redisError(err)
-	}
-	if err := b.client.Del(ctx, key).Err(); err != nil {
-		return redisError(err)
-	}
-	return nil
+	_, err := redisDo(ctx, b, func(ctx context.Context) (int64, error) {
+		return b.client.Del(ctx, key).Result()
+	})
+	return err
 }
 
 var _ ConditionalBackend = (*RedisBackend)(nil)
@@ -141,16 +255,15 @@ func (b *RedisBackend) GetVersion(ctx context.Context, key string) ([]byte, uint
 // ErrConflict comes with the current value and its version, which the
 // script brought back in the same round trip.
 func (b *RedisBackend) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, 0, redisError(err)
-	}
 	args := []any{redisVersionHex(version)}
 	if value != nil { // no ttl and value: the script deletes
-		args = append(args, redisTTL(ttl).Milliseconds(), value)
+		args = append(args, redisTTL(ttl).Milliseconds(), b.own(value))
 	}
-	res, err := redisReplaceIf.Run(ctx, b.client, []string{key}, args...).Result()
+	res, err := redisDo(ctx, b, func(ctx context.Context) (any, error) {
+		return redisReplaceIf.Run(ctx, b.client, []string{key}, args...).Result()
+	})
 	if err != nil {
-		return nil, 0, redisError(err)
+		return nil, 0, err
 	}
 	switch r := res.(type) {
 	case int64:

@@ -5,8 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strconv"
@@ -682,4 +686,223 @@ func TestRedisAnonymousFlood(t *testing.T) {
 			t.Fatalf("keys after anonymous flood: %d, %v", len(keys), err)
 		}
 	})
+}
+
+// TestRedisTimeoutWithoutContextTimeoutEnabled: go-redis's default client
+// (ContextTimeoutEnabled off) ignores a context's deadline on the socket and
+// waits for its own ReadTimeout, seconds. WithTimeout(100ms) must still hold:
+// behind a server that never answers, every request gets the error handler
+// (503) well before 1s, for a single-node and a Cluster client.
+func TestRedisTimeoutWithoutContextTimeoutEnabled(t *testing.T) {
+	for name, newClient := range map[string]func(addr string) redis.UniversalClient{
+		"Client": func(addr string) redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: addr}) },
+		"ClusterClient": func(addr string) redis.UniversalClient {
+			return redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c := newClient(newRedisSilencingProxy(t, "").addr())
+			t.Cleanup(func() { c.Close() })
+			h := redisTimeoutApp(t, NewRedisStore(c, WithTimeout(100*time.Millisecond)))
+			for _, cookie := range []string{newID(), ""} { // load an existing ID; create one
+				redisAssertQuick503(t, h, cookie)
+			}
+		})
+	}
+}
+
+// TestRedisTimeoutRealServerSilenced: the same through a real Redis server
+// that goes silent: a client without ContextTimeoutEnabled reaches Redis
+// through a proxy, creates and reads a session, and once the proxy stops
+// passing bytes on, every request gets 503 well before 1s.
+func TestRedisTimeoutRealServerSilenced(t *testing.T) {
+	target := needEnv(t, "HTTPSESSION_REDIS_ADDR")
+	t.Parallel()
+	proxy := newRedisSilencingProxy(t, target)
+	c := redis.NewClient(&redis.Options{Addr: proxy.addr()})
+	t.Cleanup(func() { c.Close() })
+	prefix := "httpsession:silenced:" + newID() + ":"
+	t.Cleanup(func() {
+		direct := redis.NewClient(&redis.Options{Addr: target})
+		defer direct.Close()
+		keys, _ := direct.Keys(context.Background(), prefix+"*").Result()
+		if len(keys) > 0 {
+			direct.Del(context.Background(), keys...)
+		}
+	})
+	// While Redis answers, a generous timeout: a loaded machine must not
+	// fail the setup. The 100ms store shares the client and the keys.
+	answering := redisTimeoutApp(t, NewRedisStore(c, WithTimeout(10*time.Second), WithKeyPrefix(prefix)))
+	h := redisTimeoutApp(t, NewRedisStore(c, WithTimeout(100*time.Millisecond), WithKeyPrefix(prefix)))
+
+	w := httptest.NewRecorder()
+	answering.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	cookies := w.Result().Cookies()
+	if w.Code != http.StatusOK || len(cookies) != 1 {
+		t.Fatalf("creating a session while Redis answers: %d %q", w.Code, w.Header().Values("Set-Cookie"))
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(cookies[0])
+	w = httptest.NewRecorder()
+	answering.ServeHTTP(w, r)
+	if w.Code != http.StatusOK || w.Body.String() != "2" {
+		t.Fatalf("reading the session while Redis answers: %d %q", w.Code, w.Body)
+	}
+
+	proxy.silence()
+	for _, cookie := range []string{cookies[0].Value, newID(), ""} { // update; load an unknown ID; create
+		redisAssertQuick503(t, h, cookie)
+	}
+}
+
+// TestRedisContextTimeoutWarning: Middleware warns, once, about a go-redis
+// client built without ContextTimeoutEnabled, and not about one built with
+// it.
+func TestRedisContextTimeoutWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		client redis.UniversalClient
+		warn   bool
+	}{
+		{"Client", redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), true},
+		{"ClusterClient", redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}}), true},
+		{"Ring", redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}}), true},
+		{"Client with ContextTimeoutEnabled", redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true}), false},
+		{"ClusterClient with ContextTimeoutEnabled", redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}, ContextTimeoutEnabled: true}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer tc.client.Close()
+			var buf bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&buf, nil))
+			if _, err := Middleware(NewRedisStore(tc.client), WithLogger(logger)); err != nil {
+				t.Fatal(err)
+			}
+			n := strings.Count(buf.String(), "level=WARN")
+			if tc.warn && (n != 1 || !strings.Contains(buf.String(), "ContextTimeoutEnabled")) {
+				t.Errorf("log %q: want one warning about ContextTimeoutEnabled", buf.String())
+			}
+			if !tc.warn && buf.Len() != 0 {
+				t.Errorf("log %q: want nothing", buf.String())
+			}
+		})
+	}
+}
+
+// redisTimeoutApp returns the middleware around a handler that counts in
+// the session, with the default error handler and a silent logger.
+func redisTimeoutApp(t *testing.T, store Store) http.Handler {
+	t.Helper()
+	mw, err := Middleware(store, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := Get(r)
+		if err != nil {
+			return // the error handler answers
+		}
+		n, _ := GetAs[int](s, "n")
+		if err := s.Set("n", n+1); err != nil {
+			t.Error(err)
+		}
+		fmt.Fprint(w, n+1)
+	}))
+}
+
+// redisAssertQuick503 sends a request with the session cookie (none if
+// empty) and wants 503 without Set-Cookie, in well under a second.
+func redisAssertQuick503(t *testing.T, h http.Handler, cookie string) {
+	t.Helper()
+	r := httptest.NewRequest("GET", "/", nil)
+	if cookie != "" {
+		r.AddCookie(&http.Cookie{Name: DefaultCookieName, Value: cookie})
+	}
+	w := httptest.NewRecorder()
+	start := time.Now()
+	h.ServeHTTP(w, r)
+	elapsed := time.Since(start)
+	t.Logf("cookie %q: %d after %v", cookie, w.Code, elapsed.Round(time.Millisecond))
+	if w.Code != http.StatusServiceUnavailable || len(w.Header().Values("Set-Cookie")) != 0 {
+		t.Errorf("cookie %q: %d, Set-Cookie %q; want 503 and none", cookie, w.Code, w.Header().Values("Set-Cookie"))
+	}
+	if elapsed >= time.Second {
+		t.Errorf("cookie %q: answered after %v; WithTimeout(100ms) should have cut it short", cookie, elapsed)
+	}
+}
+
+// redisSilencingProxy forwards TCP connections to a server until silence
+// is called; from then on it drops whatever either side sends, so the
+// server looks alive (connections stay open) but never answers. With no
+// target it is silent from the start and dials nothing.
+type redisSilencingProxy struct {
+	ln     net.Listener
+	silent atomic.Bool
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newRedisSilencingProxy(t *testing.T, target string) *redisSilencingProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &redisSilencingProxy{ln: ln}
+	p.silent.Store(target == "")
+	t.Cleanup(func() {
+		ln.Close()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			var server net.Conn
+			if target != "" {
+				if server, err = net.Dial("tcp", target); err != nil {
+					client.Close()
+					continue
+				}
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, client)
+			if server != nil {
+				p.conns = append(p.conns, server)
+			}
+			p.mu.Unlock()
+			go p.pipe(client, server)
+			if server != nil {
+				go p.pipe(server, client)
+			}
+		}
+	}()
+	return p
+}
+
+func (p *redisSilencingProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *redisSilencingProxy) silence() { p.silent.Store(true) }
+
+// pipe copies from src to dst (nil: nowhere) until src closes, dropping
+// what arrives while the proxy is silent.
+func (p *redisSilencingProxy) pipe(src, dst net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && dst != nil && !p.silent.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }

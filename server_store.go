@@ -59,6 +59,36 @@ func NewServerStore(backend Backend, opts ...ServerOption) *ServerStore {
 	return s
 }
 
+// valid implements validator: a nil backend, or a Redis or Memcached
+// backend on a nil client, is refused.
+func (s *ServerStore) valid() error {
+	b := s.innerBackend()
+	if b == nil {
+		return fmt.Errorf("%w: server store with a nil backend", ErrInvalidConfig)
+	}
+	if v, ok := b.(validator); ok {
+		return v.valid()
+	}
+	return nil
+}
+
+// warn implements warner with the backend's warning.
+func (s *ServerStore) warn() string {
+	if w, ok := s.innerBackend().(warner); ok {
+		return w.warn()
+	}
+	return ""
+}
+
+// innerBackend is the backend the store was built with, unwrapped from
+// lastWriterWins.
+func (s *ServerStore) innerBackend() Backend {
+	if lww, ok := s.backend.(lastWriterWins); ok {
+		return lww.Backend
+	}
+	return s.backend
+}
+
 // idBytes is the entropy of a session ID: 256 bits, twice the minimum that
 // OWASP asks for, at a cost of 43 cookie bytes.
 const idBytes = 32

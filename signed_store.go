@@ -12,8 +12,10 @@ import (
 
 // NewSignedCookieStore returns a cookie store whose cookie the client can
 // read but not forge: base64url(record) "." base64url(HMAC-SHA256), the
-// Flask and asgi-sessions model. Keys must be 32 to 64 bytes and distinct;
-// the first signs, all verify, so keys rotate by prepending a new one.
+// Flask and asgi-sessions model. Keys must be 32 to 64 bytes, distinct,
+// and not one byte repeated (such as all zero); any other key is an error
+// wrapping ErrInvalidKey. The first signs, all verify, so keys rotate by
+// prepending a new one.
 // Keep secrets out of a signed session: use NewNaClCookieStore or
 // NewEncryptedCookieStore for confidentiality.
 func NewSignedCookieStore(keys ...[]byte) (*CookieStore, error) {
@@ -34,7 +36,8 @@ type signedSealer struct{ macs []*sync.Pool }
 // signedContext separates these MACs from any other use of the same key.
 const signedContext = "httpsession signed cookie v1\x00"
 
-var signedEncoding = base64.RawURLEncoding
+// signedEncoding is strict: see decodedAll.
+var signedEncoding = base64.RawURLEncoding.Strict()
 
 // mac appends the MAC of payload under key i to dst.
 func (s *signedSealer) mac(dst []byte, i int, payload []byte) []byte {
@@ -66,7 +69,7 @@ func (s *signedSealer) open(token string) ([]byte, bool) {
 		return nil, false
 	}
 	var want, got [sha256.Size]byte
-	if n, err := signedEncoding.Decode(want[:], []byte(sig)); err != nil || n != sha256.Size {
+	if n, err := signedEncoding.Decode(want[:], []byte(sig)); err != nil || n != sha256.Size || !decodedAll(signedEncoding, n, len(sig)) {
 		return nil, false
 	}
 	p := []byte(payload)

@@ -34,6 +34,45 @@ type Store interface {
 	Delete(ctx context.Context, token string) error
 }
 
+// validator is a Store or Backend that can tell at Middleware, before any
+// request, that it cannot work: a store built on a nil client, which would
+// panic on the first request. Its constructor returns no error, so the
+// error waits for Middleware.
+type validator interface {
+	// valid returns nil, or an error wrapping ErrInvalidConfig.
+	valid() error
+}
+
+// warner is a Store or Backend whose configuration works, but not as its
+// user likely expects; Middleware logs the warning once, at construction.
+type warner interface {
+	// warn returns the warning, or "".
+	warn() string
+}
+
+// checkStore calls valid and warn on store and on every store it wraps,
+// found through Unwrap() Store methods.
+func checkStore(store Store) (warnings []string, err error) {
+	for range 16 { // a bound, should an Unwrap return its own receiver
+		if v, ok := store.(validator); ok {
+			if err := v.valid(); err != nil {
+				return nil, err
+			}
+		}
+		if w, ok := store.(warner); ok {
+			if s := w.warn(); s != "" {
+				warnings = append(warnings, s)
+			}
+		}
+		u, ok := store.(interface{ Unwrap() Store })
+		if !ok {
+			break
+		}
+		store = u.Unwrap()
+	}
+	return warnings, nil
+}
+
 // wrapsServerStore reports whether store is a *ServerStore or wraps one,
 // found through Unwrap() Store methods, so that its tokens are session IDs.
 func wrapsServerStore(store Store) bool {
