@@ -70,7 +70,9 @@ func (st *requestState) save(p *plan) (string, error) {
 	if m.serverSide {
 		s.id = token
 	}
-	ttl := p.commit.TTL
+	// The session as written, after any merge: its lifetime may be the
+	// other request's.
+	ttl := m.deadline(s.created, s.accessed, s.lifetime).Sub(p.now)
 	persistent := m.persistent
 	if s.persist != nil {
 		persistent = *s.persist

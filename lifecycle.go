@@ -53,7 +53,7 @@ type plan struct {
 	write  bool   // run commit against the store
 	commit Commit // the store write
 	expire bool   // send a deletion cookie unless a new cookie results
-	now    time.Time
+	now    time.Time // when the record is written (zero when nothing is)
 }
 
 // plan decides the commit into p. It runs once, when the response's
@@ -62,7 +62,7 @@ func (s *Session) plan(m *manager, p *plan) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := &s.life
-	*p = plan{now: m.now()}
+	*p = plan{}
 	if s.changes.inPlace {
 		if err := s.reencode(); err != nil {
 			return err
@@ -96,6 +96,7 @@ func (s *Session) plan(m *manager, p *plan) error {
 		p.commit.Token, p.commit.Version = l.token, l.version
 		p.commit.Merge = (*sessionMerger)(s)
 	}
+	p.now = m.now()
 	if empty { // the last key was deleted: end the record unless merged into life
 		p.expire = true
 		return nil

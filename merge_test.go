@@ -121,6 +121,7 @@ func (p *pauseBackend) calls(name string) string {
 //	/login         user=alice, x=old
 //	/set?k=&v=     sets k
 //	/del?k=        deletes k
+//	/clear         deletes every key
 //	/read          reads x (a due activity refresh writes)
 //	/renew         NewIdentity
 //	/newsession    NewSession carrying the user over
@@ -181,6 +182,7 @@ func newConflictApp(t *testing.T, cb *countingBackend, at int64, opts ...Option)
 		_ = s.Set(r.FormValue("k"), r.FormValue("v"))
 	})
 	handle("/del", func(w http.ResponseWriter, r *http.Request, s *Session) { s.Delete(r.FormValue("k")) })
+	handle("/clear", func(w http.ResponseWriter, r *http.Request, s *Session) { s.Clear() })
 	handle("/read", func(w http.ResponseWriter, r *http.Request, s *Session) {
 		_, _ = fmt.Fprint(w, s.Get("x"))
 	})
@@ -672,4 +674,27 @@ func TestIdleRefreshThrottle(t *testing.T) {
 	if got := a.dump(t, cookie); got != "new" {
 		t.Fatalf("session still open after its idle timeout: %s", got)
 	}
+}
+
+// TestEmptiedSessionMergedBack: A loads and deletes every key, which ends a
+// session, while B sets a new key and finishes first. A's deletions apply
+// on top of B's record, which keeps B's key: the session lives on, and A's
+// response carries a live cookie for it, not a deletion.
+func TestEmptiedSessionMergedBack(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
+		a := newConflictApp(t, nb(t), 1)
+		cookie := a.login(t)
+		finish, ok := a.paused(t, "/clear", cookie)
+		if !ok {
+			t.Fatal("A did not pause after its load")
+		}
+		a.must(t, "/set?k=y&v=b", cookie)
+		r := finish()
+		if r.status != http.StatusOK || r.cookie == nil || r.cookie.Value != cookie || r.cookie.MaxAge <= 0 {
+			t.Fatalf("A: %d cookie %+v, want the session's cookie, live", r.status, r.cookie)
+		}
+		if got, want := a.dump(t, cookie), `y="b";`; got != want {
+			t.Fatalf("session = %s, want %s", got, want)
+		}
+	})
 }
