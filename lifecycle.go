@@ -50,9 +50,9 @@ func (s *Session) restartIfEnded() {
 // plan is what commit must do, decided under the session's lock so that the
 // store I/O runs without it.
 type plan struct {
-	write  bool   // run commit against the store
-	commit Commit // the store write
-	expire bool   // send a deletion cookie unless a new cookie results
+	write  bool      // run commit against the store
+	commit Commit    // the store write
+	expire bool      // send a deletion cookie unless a new cookie results
 	now    time.Time // when the record is written (zero when nothing is)
 }
 
