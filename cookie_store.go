@@ -107,7 +107,7 @@ func decodedAll(enc *base64.Encoding, n, srcLen int) bool {
 // it alone is decoded again, with no allocation; line breaks anywhere are
 // refused.
 func canonicalBase64(enc *base64.Encoding, s string) bool {
-	if strings.ContainsAny(s, "\r\n") {
+	if strings.IndexByte(s, '\r') >= 0 || strings.IndexByte(s, '\n') >= 0 { // vectorised, unlike ContainsAny
 		return false
 	}
 	q := len(s) % 4
