@@ -32,6 +32,11 @@ var (
 	// A ConditionalBackend also returns it from ReplaceIf.
 	ErrConflict = errors.New("httpsession: session changed by a concurrent request")
 
+	// ErrRecordTooLarge is returned when an encoded session record exceeds
+	// the limit WithMaxRecordSize sets. It is detected before any header is
+	// written and nothing is stored; the default error handler answers 500.
+	ErrRecordTooLarge = errors.New("httpsession: session record too large")
+
 	// ErrCookieTooLarge is returned when the encoded cookie (name and value)
 	// exceeds MaxCookieSize. It is detected before any header is written.
 	ErrCookieTooLarge = errors.New("httpsession: session cookie too large")

@@ -136,6 +136,9 @@ func (s *Session) encode(m *manager, now time.Time) ([]byte, time.Duration, erro
 	if err != nil {
 		return nil, 0, fmt.Errorf("httpsession: save session: %w: %w", ErrEncode, err)
 	}
+	if len(data) > m.maxRecord {
+		return nil, 0, fmt.Errorf("httpsession: save session: %w: %d bytes, the limit is %d", ErrRecordTooLarge, len(data), m.maxRecord)
+	}
 	return data, m.deadline(s.created, accessed, s.lifetime).Sub(now), nil
 }
 

@@ -6,10 +6,14 @@ package httpsession
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -420,4 +424,48 @@ func TestMiddlewareSaveAfterDeadline(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRecordSizeLimit: a session over the record size limit is refused
+// before any header goes out, with an error wrapping ErrRecordTooLarge
+// (500, never 503), and nothing is stored, on every server store; at the
+// limit it is saved.
+func TestRecordSizeLimit(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
+		cb := nb(t)
+		var got error
+		var mu sync.Mutex
+		store := NewServerStore(cb.counted(), WithKeyPrefix(keyPrefix(t)))
+		app := startApp(t, store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s, err := Get(r)
+			if err != nil {
+				return
+			}
+			n, _ := strconv.Atoi(r.FormValue("n"))
+			_ = s.Set("blob", strings.Repeat("x", n))
+			_, _ = io.WriteString(w, "ok")
+		}), WithMaxRecordSize(1<<20), WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+			mu.Lock()
+			got = err
+			mu.Unlock()
+			defaultErrorHandler(w, r, err)
+		}))
+		r := app.do(t, nil, "/?n=2000000")
+		mu.Lock()
+		err := got
+		mu.Unlock()
+		if r.status != http.StatusInternalServerError || !errors.Is(err, ErrRecordTooLarge) || errors.Is(err, ErrUnavailable) {
+			t.Fatalf("2 MB session: status %d, err %v; want 500 and ErrRecordTooLarge", r.status, err)
+		}
+		if r.cookie != nil {
+			t.Fatalf("2 MB session: Set-Cookie %v", r.cookie)
+		}
+		if w := cb.snapshot().writes(); w != 0 {
+			t.Fatalf("2 MB session: %d store writes, want none", w)
+		}
+		// Just under the limit (the envelope adds a few dozen bytes).
+		if r := app.do(t, nil, "/?n="+strconv.Itoa(1<<20-100)); r.status != http.StatusOK {
+			t.Fatalf("session under the limit: status %d %q", r.status, r.body)
+		}
+	})
 }

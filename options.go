@@ -15,6 +15,10 @@ const (
 	// MaxCookieSize is the most bytes of name plus value a cookie may have;
 	// browsers silently drop larger ones (RFC 6265 section 6.1).
 	MaxCookieSize = 4096
+	// DefaultMaxRecordSize bounds an encoded session record (see
+	// WithMaxRecordSize): far more than a session needs, far less than
+	// Memcached's 1 MB item limit.
+	DefaultMaxRecordSize = 64 << 10
 )
 
 // Option configures Middleware.
@@ -35,6 +39,7 @@ type config struct {
 	now          func() time.Time
 	conflicts    ConflictPolicy
 	merges       map[string]MergeFunc
+	maxRecord    int
 }
 
 func defaultConfig() config {
@@ -47,6 +52,7 @@ func defaultConfig() config {
 			SameSite: http.SameSiteLaxMode,
 		},
 		lifetime:   DefaultLifetime,
+		maxRecord:  DefaultMaxRecordSize,
 		persistent: true,
 		codec:      JSONCodec{},
 		now:        time.Now,
@@ -103,6 +109,15 @@ func WithIdleTimeout(d time.Duration) Option { return func(c *config) { c.idleTi
 // overrides it per session.
 func WithPersistent(persistent bool) Option { return func(c *config) { c.persistent = persistent } }
 
+// WithMaxRecordSize bounds the encoded session record (default
+// DefaultMaxRecordSize, 64 KiB). A request whose session would exceed it
+// is answered by the error handler with an error wrapping
+// ErrRecordTooLarge (500 by default), before any header is written, and
+// nothing is stored: a session is no place for bulk data, and a store
+// would otherwise take it (memory, Redis) or fail as if it were down
+// (Memcached's 1 MB item limit).
+func WithMaxRecordSize(n int) Option { return func(c *config) { c.maxRecord = n } }
+
 // WithCodec replaces the JSON codec.
 func WithCodec(codec Codec) Option { return func(c *config) { c.codec = codec } }
 
@@ -146,6 +161,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: lifetime must be positive", ErrInvalidConfig)
 	case c.idleTimeout < 0:
 		return fmt.Errorf("%w: idle timeout must not be negative", ErrInvalidConfig)
+	case c.maxRecord <= 0:
+		return fmt.Errorf("%w: record size limit must be positive", ErrInvalidConfig)
 	case c.codec == nil || c.now == nil:
 		return fmt.Errorf("%w: nil codec or clock", ErrInvalidConfig)
 	}

@@ -90,14 +90,26 @@ func (st *requestState) session(fresh bool) (*Session, error) {
 	return s, st.loadErr
 }
 
+// maxSessionCookies bounds the cookies of the session's name one request
+// may make the middleware open (each one a store lookup or a decryption). A
+// browser sends more than one only when cookies of that name exist for
+// several paths or for a parent domain; a request with thousands (planted,
+// or forged by a client) must not cost thousands of lookups.
+const maxSessionCookies = 3
+
 // load fills st.sess from the first of the request's cookies that opens to
-// a live record. Cookies that fail to open are ignored: they are "no
-// session", not errors.
+// a live record, trying at most maxSessionCookies of them in header order
+// (browsers put the cookie with the longest path first). Cookies that fail
+// to open are ignored: they are "no session", not errors.
 func (st *requestState) load() (err error) {
 	m, s := st.m, &st.sess
 	now := m.now()
+	tried := 0
 	cookieValues(st.r.Header, m.cookie.Name, func(token string) bool {
 		s.life.hadCookie = true
+		if tried++; tried > maxSessionCookies {
+			return true
+		}
 		data, version, lerr := m.store.LoadVersion(st, token)
 		if errors.Is(lerr, errMoved) && s.life.token == "" {
 			s.life.token = token // an Invalidate through it still ends the renewed session

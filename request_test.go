@@ -331,3 +331,41 @@ func TestMiddlewareSeveralCookies(t *testing.T) {
 		t.Errorf("live cookie behind stale ones not found: %q", r.body)
 	}
 }
+
+// TestMiddlewareCookieFlood: a request carrying 10,000 well-formed cookies
+// of the session's name (517 KB of IDs) makes at most maxSessionCookies
+// store lookups and gets a fresh session; a live cookie among the first
+// three still opens.
+func TestMiddlewareCookieFlood(t *testing.T) {
+	store, backend := countedMemoryStore(nil)
+	app := startApp(t, store, identityRoutes())
+	live := loginCookie(t, app)
+	var b strings.Builder
+	for i := range 10_000 {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString("session=" + newID())
+	}
+	flood := b.String()
+	for _, tc := range []struct {
+		name, header, want string
+	}{
+		{"flood", flood, "new=true"},
+		{"live cookie third", "session=" + newID() + "; session=" + newID() + "; session=" + live.Value + "; " + flood, "new=false"},
+	} {
+		gets := backend.gets.Load()
+		req, err := http.NewRequest(http.MethodGet, app.srv.URL+"/whoami", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Cookie", tc.header)
+		r := readResponse(http.DefaultClient.Do(req))
+		if r.err != nil || r.status != http.StatusOK || !strings.Contains(r.body, tc.want) {
+			t.Fatalf("%s: %d %v %q, want %s", tc.name, r.status, r.err, r.body, tc.want)
+		}
+		if n := backend.gets.Load() - gets; n > maxSessionCookies {
+			t.Errorf("%s: %d store lookups, want at most %d", tc.name, n, maxSessionCookies)
+		}
+	}
+}
