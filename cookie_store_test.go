@@ -505,9 +505,10 @@ func TestCSOversizedSession(t *testing.T) {
 			c.expect(t, "/get", 200, "new=false user=alice")
 		})
 	}
-	// A server-side store keeps large values out of the cookie.
+	// A server-side store keeps large values out of the cookie, up to the
+	// record size limit (TestRecordSizeLimit), here raised above 100 kB.
 	t.Run("memory", func(t *testing.T) {
-		c := startApp(t, NewMemoryStore(), appRoutes()).visitor(false)
+		c := startApp(t, NewMemoryStore(), appRoutes(), WithMaxRecordSize(256<<10)).visitor(false)
 		r := c.get(t, "/big?n=100000")
 		if r.status != 200 || r.body != "SECRET-BODY" || len(r.setCookies()) != 1 {
 			t.Fatalf("memory store, 100 kB value: %d %q %q", r.status, r.body, r.setCookies())

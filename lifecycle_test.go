@@ -444,7 +444,7 @@ func TestRecordSizeLimit(t *testing.T) {
 			n, _ := strconv.Atoi(r.FormValue("n"))
 			_ = s.Set("blob", strings.Repeat("x", n))
 			_, _ = io.WriteString(w, "ok")
-		}), WithMaxRecordSize(1<<20), WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+		}), WithMaxRecordSize(512<<10), WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 			mu.Lock()
 			got = err
 			mu.Unlock()
@@ -464,7 +464,7 @@ func TestRecordSizeLimit(t *testing.T) {
 			t.Fatalf("2 MB session: %d store writes, want none", w)
 		}
 		// Just under the limit (the envelope adds a few dozen bytes).
-		if r := app.do(t, nil, "/?n="+strconv.Itoa(1<<20-100)); r.status != http.StatusOK {
+		if r := app.do(t, nil, "/?n="+strconv.Itoa(512<<10-100)); r.status != http.StatusOK {
 			t.Fatalf("session under the limit: status %d %q", r.status, r.body)
 		}
 	})
