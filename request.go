@@ -47,6 +47,11 @@ func (st *requestState) Value(key any) any {
 // ErrUnavailable for an unreachable store) and the middleware answers with
 // its error handler instead of the handler's output. Without the middleware
 // Get returns ErrNoMiddleware and a detached Session that saves nothing.
+// The first Get after the response's headers went out (the handler wrote
+// or flushed first) returns the session, read-only, with an error wrapping
+// ErrCommitted: those headers carry no Vary: Cookie, so a page built from
+// the session could be served to others by a shared cache. Call Get
+// before writing.
 func Get(r *http.Request) (*Session, error) {
 	st, ok := r.Context().Value(stateKey{}).(*requestState)
 	if !ok {
@@ -77,6 +82,14 @@ func (st *requestState) session(fresh bool) (*Session, error) {
 	if st.loaded == nil {
 		st.loaded = &loaded{sess: Session{req: st, codec: st.m.codec}}
 		st.loadErr = st.load()
+		if st.loadErr == nil && st.committed.Load() {
+			// The headers went out without Vary: Cookie (the handler had
+			// not asked for its session), so a page built from the session
+			// now could be cached for everyone: say so instead of
+			// letting it through silently.
+			st.loadErr = fmt.Errorf("%w: Get after the response headers, which carry no Vary: Cookie", ErrCommitted)
+			st.m.reportLate(st, st.loadErr)
+		}
 	}
 	s := &st.sess
 	if fresh && st.loadErr == nil {

@@ -369,3 +369,50 @@ func TestMiddlewareCookieFlood(t *testing.T) {
 		}
 	}
 }
+
+// TestLateGetReportsCommitted: a handler that starts writing (buffered, or
+// flushed) and only then asks for its session gets an error wrapping
+// ErrCommitted with the read-only session, and the error is logged, so a
+// session-dependent page cannot go out without Vary: Cookie unnoticed.
+func TestLateGetReportsCommitted(t *testing.T) {
+	store, _ := countedMemoryStore(nil)
+	var mu sync.Mutex
+	var errs []error
+	late := func(flush bool) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, "<html>")
+			if flush {
+				_ = http.NewResponseController(w).Flush()
+			}
+			s, err := Get(r)
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+			if err != nil {
+				return // the page stops here: nothing session-dependent goes out
+			}
+			_, _ = fmt.Fprint(w, "logged in as ", s.Get("user"))
+		})
+	}
+	mux := identityRoutes()
+	mux.Handle("/buffered", late(false))
+	mux.Handle("/streamed", late(true))
+	app := startApp(t, store, mux)
+	live := loginCookie(t, app)
+	for _, path := range []string{"/buffered", "/streamed"} {
+		r := app.do(t, nil, path, live)
+		if r.status != http.StatusOK || strings.Contains(r.body, "logged in") {
+			t.Fatalf("%s: %d %q", path, r.status, r.body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, err := range errs {
+		if !errors.Is(err, ErrCommitted) {
+			t.Errorf("late Get #%d: err %v, want ErrCommitted", i, err)
+		}
+	}
+	if logs := app.log.String(); strings.Count(logs, "Get after the response headers") != 2 {
+		t.Errorf("late Gets not logged:\n%s", logs)
+	}
+}
