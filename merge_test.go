@@ -271,6 +271,18 @@ func (a *conflictApp) paused(t *testing.T, path, cookie string) (finish func() r
 	return a.pausedAs(t, "A", path, cookie)
 }
 
+// overlap holds pathA after its load while pathB, with the same cookie,
+// runs to completion; finish lets pathA go on and returns its response.
+func (a *conflictApp) overlap(t *testing.T, pathA, pathB, cookie string) (finish func() response) {
+	t.Helper()
+	finish, ok := a.paused(t, pathA, cookie)
+	if !ok {
+		t.Fatalf("%s did not pause after its load", pathA)
+	}
+	a.must(t, pathB, cookie)
+	return finish
+}
+
 // pausedAs is paused for the request marked name.
 func (a *conflictApp) pausedAs(t *testing.T, name, path, cookie string) (finish func() response, ok bool) {
 	t.Helper()
@@ -340,11 +352,7 @@ func TestConcurrentWritersBothSurvive(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 		a := newConflictApp(t, nb(t), 1) // after A's load
 		cookie := a.login(t)
-		finish, ok := a.paused(t, "/set?k=a&v=1", cookie)
-		if !ok {
-			t.Fatal("A did not pause after its load")
-		}
-		a.must(t, "/set?k=b&v=2", cookie)
+		finish := a.overlap(t, "/set?k=a&v=1", "/set?k=b&v=2", cookie)
 		if r := finish(); r.status != http.StatusOK {
 			t.Fatalf("A: %d %s", r.status, r.body)
 		}
@@ -378,11 +386,7 @@ func TestRefreshNeverUndoes(t *testing.T) {
 				a := newConflictApp(t, nb(t), 1)
 				cookie := a.login(t)
 				a.clock.Advance(10 * time.Minute) // a tenth of the idle timeout: refresh due
-				finish, ok := a.paused(t, "/read", cookie)
-				if !ok {
-					t.Fatal("reader did not pause after its load")
-				}
-				a.must(t, change.path, cookie)
+				finish := a.overlap(t, "/read", change.path, cookie)
 				if r := finish(); r.status != http.StatusOK || r.body != "old" {
 					t.Fatalf("reader: %d %q", r.status, r.body)
 				}
@@ -585,11 +589,7 @@ func TestConflictPolicy(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 				a := newConflictApp(t, nb(t), 1, tc.opts...)
 				cookie := a.login(t)
-				finish, ok := a.paused(t, "/set?k=x&v=a", cookie)
-				if !ok {
-					t.Fatal("A did not pause after its load")
-				}
-				a.must(t, "/set?k=x&v=b", cookie)
+				finish := a.overlap(t, "/set?k=x&v=a", "/set?k=x&v=b", cookie)
 				r := finish()
 				if r.status != tc.status {
 					t.Fatalf("A: %d %s, want %d", r.status, r.body, tc.status)
@@ -616,11 +616,7 @@ func TestNewIdentityMergesConcurrentChange(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 		a := newConflictApp(t, nb(t), 1)
 		cookie := a.login(t)
-		finish, ok := a.paused(t, "/renew", cookie)
-		if !ok {
-			t.Fatal("A did not pause after its load")
-		}
-		a.must(t, "/set?k=y&v=b", cookie)
+		finish := a.overlap(t, "/renew", "/set?k=y&v=b", cookie)
 		r := finish()
 		if r.status != http.StatusOK || r.cookie == nil || r.cookie.Value == cookie {
 			t.Fatalf("renew: %d cookie %v, want a new ID", r.status, r.cookie)
@@ -684,11 +680,7 @@ func TestEmptiedSessionMergedBack(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
 		a := newConflictApp(t, nb(t), 1)
 		cookie := a.login(t)
-		finish, ok := a.paused(t, "/clear", cookie)
-		if !ok {
-			t.Fatal("A did not pause after its load")
-		}
-		a.must(t, "/set?k=y&v=b", cookie)
+		finish := a.overlap(t, "/clear", "/set?k=y&v=b", cookie)
 		r := finish()
 		if r.status != http.StatusOK || r.cookie == nil || r.cookie.Value != cookie || r.cookie.MaxAge <= 0 {
 			t.Fatalf("A: %d cookie %+v, want the session's cookie, live", r.status, r.cookie)
