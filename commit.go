@@ -87,8 +87,12 @@ func (st *requestState) save(p *plan) (string, error) {
 	if token == "" {
 		return st.expiry(p.expire), nil
 	}
-	if err := st.checkToken(token, p.commit.Token == "" || p.commit.Rotate); err != nil {
+	created := p.commit.Token == "" || p.commit.Rotate
+	if err := st.checkToken(token, created); err != nil {
 		return "", err
+	}
+	if created {
+		st.created = token
 	}
 	maxAge, expires := 0, time.Time{}
 	if persistent {

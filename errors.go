@@ -61,6 +61,7 @@ var (
 	ErrInvalidKey = errors.New("httpsession: invalid secret key")
 
 	// ErrHijacked is logged when a connection is hijacked while the session
-	// still had a cookie to send: the store is written, the cookie is not.
+	// still had a cookie to send: the store is written, the cookie is not,
+	// and a server-side record created for that cookie is deleted again.
 	ErrHijacked = errors.New("httpsession: connection hijacked before the session cookie could be sent")
 )

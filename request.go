@@ -26,7 +26,8 @@ type requestState struct {
 // handler asked for its session.
 type loaded struct {
 	loadErr   error
-	cookieSet bool // commit added the session's Set-Cookie
+	cookieSet bool   // commit added the session's Set-Cookie
+	created   string // a token commit created (new session or new identity), whose cookie is not out yet
 	sess      Session
 	plan      plan // kept here: the store gets a pointer to its Commit
 }

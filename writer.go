@@ -81,7 +81,9 @@ type writerOnly struct{ io.Writer }
 // Hijack commits what can still be committed, the store write, and then
 // hijacks. A failed commit fails the Hijack with its error, and the error
 // handler answers on the still-unhijacked connection. A cookie that was due
-// cannot be sent on a hijacked connection: that is logged as ErrHijacked.
+// cannot be sent on a hijacked connection: that is logged as ErrHijacked,
+// and a server-side record created for it (a new session, or a new
+// identity) is deleted again, since no browser can ever present its ID.
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	fresh := !w.st.committed.Load() // otherwise the cookie already went out with the headers
 	if !w.commit() {
@@ -90,6 +92,11 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err == nil && fresh && w.st.loaded != nil && w.st.cookieSet {
 		w.st.m.logger.Error("httpsession: session cookie not sent", "err", ErrHijacked, "path", w.st.r.URL.Path)
+		if w.st.created != "" && w.st.m.serverSide {
+			if derr := w.st.m.store.Delete(w.st, w.st.created); derr != nil {
+				w.st.m.logger.Error("httpsession: orphan session record not deleted", "err", derr, "path", w.st.r.URL.Path)
+			}
+		}
 	}
 	return conn, rw, err
 }
