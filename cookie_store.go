@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,8 +15,22 @@ import (
 // on the server, so a cookie store scales for free but cannot revoke a
 // session: a copied cookie stays valid until the expiry sealed inside it.
 type CookieStore struct {
-	sealer sealer
+	sealer   sealer
+	rejected atomic.Uint64
 }
+
+// Rejected returns how many cookies Load has refused since the store was
+// made: tampered with, forged, truncated, or sealed with a key that is no
+// longer configured. A cookie a store refuses is "no session" for the
+// request, so this count (and the warning the middleware logs for each,
+// without the token) is how an operator sees tampering: export it as a
+// metric. A rise right after a key rotation is old cookies; a steady
+// stream is someone trying.
+func (c *CookieStore) Rejected() uint64 { return c.rejected.Load() }
+
+// errRejected is Load's answer for a cookie that does not open: no session
+// (it wraps ErrNotFound), and a sign of tampering the middleware reports.
+var errRejected = fmt.Errorf("%w: cookie does not open with any key", ErrNotFound)
 
 // sealer turns record bytes into a cookie value and back. open reports ok
 // false for anything it did not seal itself with one of its keys.
@@ -31,7 +46,8 @@ func (c *CookieStore) Load(_ context.Context, token string) ([]byte, error) {
 	}
 	data, ok := c.sealer.open(token)
 	if !ok || len(data) == 0 { // no record is empty
-		return nil, ErrNotFound
+		c.rejected.Add(1)
+		return nil, errRejected
 	}
 	return data, nil
 }

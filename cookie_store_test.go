@@ -717,3 +717,57 @@ func TestWeakKeysRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestTamperedCookieVisible: a cookie that does not open (one character
+// changed, or sealed with a key the store no longer has) is a fresh
+// session for the request, and visible to the operator: the middleware
+// logs a warning without the token and the store's Rejected count rises.
+// A request without a cookie, and a valid cookie, count nothing.
+func TestTamperedCookieVisible(t *testing.T) {
+	for name, build := range map[string]func(...[]byte) (*CookieStore, error){
+		"signed": NewSignedCookieStore, "encrypted": NewEncryptedCookieStore,
+		"nacl": NewNaClCookieStore, "fernet": NewFernetCookieStore,
+	} {
+		t.Run(name, func(t *testing.T) {
+			store, err := build(keyA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			retired, err := build(keyB)
+			if err != nil {
+				t.Fatal(err)
+			}
+			app := startApp(t, store, identityRoutes())
+			live := loginCookie(t, app)
+			if r := app.do(t, nil, "/whoami", live); !strings.Contains(r.body, "new=false") || store.Rejected() != 0 {
+				t.Fatalf("valid cookie: %q, %d rejected", r.body, store.Rejected())
+			}
+			app.do(t, nil, "/whoami")
+			old, err := retired.Save(context.Background(), "", []byte(`{"created":1,"session":{}}`), time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mid := len(live.Value) / 2
+			flip := byte('A')
+			if live.Value[mid] == 'A' {
+				flip = 'B'
+			}
+			tampered := live.Value[:mid] + string(flip) + live.Value[mid+1:]
+			for i, bad := range []string{tampered, old} {
+				r := app.do(t, nil, "/whoami", &http.Cookie{Name: "session", Value: bad})
+				if !strings.Contains(r.body, "new=true") {
+					t.Fatalf("bad cookie %d opened: %q", i, r.body)
+				}
+				if got := store.Rejected(); got != uint64(i+1) {
+					t.Fatalf("after bad cookie %d: Rejected() = %d, want %d", i, got, i+1)
+				}
+				if strings.Contains(app.log.String(), bad) {
+					t.Fatalf("the log carries the token:\n%s", app.log)
+				}
+			}
+			if n := strings.Count(app.log.String(), "session cookie rejected"); n != 2 {
+				t.Fatalf("%d warnings, want 2:\n%s", n, app.log)
+			}
+		})
+	}
+}

@@ -125,6 +125,12 @@ func (st *requestState) load() (err error) {
 			return true
 		}
 		data, version, lerr := m.store.LoadVersion(st, token)
+		if errors.Is(lerr, errRejected) {
+			// Not sealed by any current key: tampered with, forged, or
+			// from a retired key. Visible to the operator, never the token.
+			m.logger.Warn("httpsession: session cookie rejected: it does not open with any key",
+				"cookie", m.cookie.Name, "path", st.r.URL.Path)
+		}
 		if errors.Is(lerr, errMoved) && s.life.token == "" {
 			s.life.token = token // an Invalidate through it still ends the renewed session
 		}
