@@ -351,11 +351,14 @@ func movedTo(data []byte) string {
 // sees a conflict and the last writer wins.
 type lastWriterWins struct{ Backend }
 
+// GetVersion implements ConditionalBackend: Get, at version 0.
 func (b lastWriterWins) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
 	v, err := b.Get(ctx, key)
 	return v, 0, err
 }
 
+// ReplaceIf implements ConditionalBackend without the condition: Replace,
+// or Delete for a nil value.
 func (b lastWriterWins) ReplaceIf(ctx context.Context, key string, _ uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
 	if value == nil {
 		return nil, 0, b.Delete(ctx, key)

@@ -193,11 +193,13 @@ func versioned(store Store) VersionedStore {
 // cannot detect a concurrent change, so Merge is never called.
 type plainStore struct{ Store }
 
+// LoadVersion implements VersionedStore: Load, at version 0.
 func (p plainStore) LoadVersion(ctx context.Context, token string) ([]byte, uint64, error) {
 	data, err := p.Load(ctx, token)
 	return data, 0, err
 }
 
+// Commit implements VersionedStore with Save and Delete, unconditionally.
 func (p plainStore) Commit(ctx context.Context, c *Commit) (string, error) {
 	switch {
 	case c.Data == nil:
