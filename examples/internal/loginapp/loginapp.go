@@ -12,6 +12,8 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-httpsession/httpsession"
@@ -110,8 +112,10 @@ func User(s *httpsession.Session) string {
 }
 
 // RequireLogin lets signed-in users through to next and sends everyone else
-// to /login with a 303 and a "Please log in" flash. It must run inside the
-// session middleware.
+// to /login?next=<this page> with a 303. It writes no session for them: an
+// anonymous hit on a protected page must not create a record, or anyone
+// could fill the store by requesting it. It must run inside the session
+// middleware.
 func RequireLogin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, ok := session(w, r)
@@ -119,15 +123,20 @@ func RequireLogin(next http.Handler) http.Handler {
 			return
 		}
 		if User(s) == "" {
-			if err := s.AddFlash("Please log in"); err != nil {
-				serverError(w, err)
-				return
-			}
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// localPath returns next if it is a path on this site, else "/": a login
+// form must not redirect to another site (an open redirect).
+func localPath(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return next
 }
 
 // Home shows the user name or "Anonymous" and any flash messages.
@@ -158,7 +167,11 @@ func (a *Handlers) LoginForm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	render(w, s, loginPage, http.StatusOK, page{Title: "Log in"})
+	p := page{Title: "Log in", Next: r.URL.Query().Get("next")}
+	if p.Next != "" {
+		p.Notice = "Please log in"
+	}
+	render(w, s, loginPage, http.StatusOK, p)
 }
 
 // Login checks the form, starts the user's session with a new identity and redirects home.
@@ -169,6 +182,7 @@ func (a *Handlers) Login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, password := r.PostForm.Get("username"), r.PostForm.Get("password")
+	next := r.PostForm.Get("next")
 	remember := r.PostForm.Get("remember") != ""
 
 	s, ok := session(w, r)
@@ -180,6 +194,7 @@ func (a *Handlers) Login(w http.ResponseWriter, r *http.Request) {
 			Title:    "Log in",
 			Error:    "Unknown user name or wrong password.",
 			Username: name,
+			Next:     next,
 		})
 		return
 	}
@@ -188,7 +203,7 @@ func (a *Handlers) Login(w http.ResponseWriter, r *http.Request) {
 	// fresh seal for cookie stores); a cookie planted before the login is
 	// worth nothing afterwards.
 	s.NewIdentity()
-	s.Flashes() // drop messages meant for the anonymous visitor ("Please log in")
+	s.Flashes() // drop messages meant for the anonymous visitor
 	if err := s.Set(userKey, name); err != nil {
 		serverError(w, err)
 		return
@@ -204,7 +219,7 @@ func (a *Handlers) Login(w http.ResponseWriter, r *http.Request) {
 		serverError(w, err)
 		return
 	}
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, localPath(next), http.StatusSeeOther)
 }
 
 // Logout ends the session and redirects home.
@@ -228,6 +243,8 @@ type page struct {
 	Title    string
 	User     string // "" for an anonymous visitor
 	Flashes  []string
+	Notice   string // login form: why the visitor was sent there
+	Next     string // login form: the page to return to
 	Error    string // login form error
 	Username string // login form: the name typed last time
 	Created  string // account page

@@ -38,3 +38,21 @@ func TestRequireLoginWithoutMiddleware(t *testing.T) {
 		t.Fatalf("status %d, reached %v; want 500 and not reached", rec.Code, reached)
 	}
 }
+
+// The login form returns only to pages of this site: anything else would
+// make it an open redirect.
+func TestLocalPath(t *testing.T) {
+	for next, want := range map[string]string{
+		"/account":              "/account",
+		"/account?tab=sessions": "/account?tab=sessions",
+		"":                      "/",
+		"account":               "/",
+		"//evil.example/":       "/",
+		`/\evil.example/`:       "/",
+		"https://evil.example/": "/",
+	} {
+		if got := localPath(next); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", next, got, want)
+		}
+	}
+}

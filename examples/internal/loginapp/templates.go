@@ -15,6 +15,7 @@ nav { display: flex; gap: 1rem; align-items: center; border-bottom: 1px solid #c
 nav form { margin-left: auto; }
 .flash { background: #eef6ff; border: 1px solid #9cf; padding: .5rem; }
 .error { background: #fee; border: 1px solid #f99; padding: .5rem; }
+.notice { background: #ffd; border: 1px solid #cc9; padding: .5rem; }
 label { display: block; margin: .5rem 0; }
 </style>
 </head>
@@ -45,8 +46,11 @@ var (
 
 	loginPage = parsePage(`
 <h1>Log in</h1>
-{{if .Error}}<p class="error">{{.Error}}</p>
+{{if .Notice}}<p class="notice">{{.Notice}}</p>
+{{end}}{{if .Error}}<p class="error">{{.Error}}</p>
 {{end}}<form method="post" action="/login">
+{{if .Next}}<input type="hidden" name="next" value="{{.Next}}">
+{{end}}
 <label>User name <input name="username" value="{{.Username}}" autocomplete="username" required autofocus></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <label><input name="remember" type="checkbox" value="1"> Remember me for 30 days</label>

@@ -99,25 +99,39 @@ func loginLogout(t *testing.T, base string, serverSide bool) {
 		t.Fatalf("home page: Vary %q, want Cookie", r.Header.Get("Vary"))
 	}
 
-	// A protected page sends the visitor to the login form, with a flash.
+	// A protected page sends the visitor to the login form and back, and
+	// writes no session: anonymous hits cannot fill the store.
 	r = c.get("/account")
-	r.wantRedirect("/login")
-	r = c.get("/login")
+	r.wantRedirect("/login?next=%2Faccount")
+	if c.cookie() != "" || r.Header.Get("Set-Cookie") != "" {
+		t.Fatalf("an anonymous hit on a protected page set a cookie: %q", r.Header.Get("Set-Cookie"))
+	}
+	r = c.get("/login?next=%2Faccount")
 	r.wantStatus(http.StatusOK)
 	r.wantUser("Anonymous")
-	r.wantFlashes("Please log in")
-	c.get("/login").wantFlashes() // shown once
-
-	// A visitor arriving with a session (here a pending flash, in an
-	// attack a cookie planted by someone else) logs in: the cookie that
-	// comes back must be a different one.
-	c.get("/account").wantRedirect("/login")
-	before := c.cookie()
-	if before == "" {
-		t.Fatal("no session cookie after the redirect to /login")
+	if !strings.Contains(r.body, `<p class="notice">Please log in</p>`) ||
+		!strings.Contains(r.body, `<input type="hidden" name="next" value="/account">`) {
+		t.Fatalf("login form after a protected page: no notice or next field:\n%s", r.body)
 	}
-	r = c.post("/login", url.Values{"username": {"alice"}, "password": {"wonderland"}})
-	r.wantRedirect("/")
+	if c.cookie() != "" {
+		t.Fatal("the login form set a session cookie")
+	}
+
+	// A visitor arriving with a session someone else planted (here the
+	// anonymous session an attacker's own logout left) logs in: the cookie
+	// that comes back must be a different one.
+	attacker := newClient(t, base)
+	attacker.post("/logout", nil).wantRedirect("/")
+	before := attacker.cookie()
+	if before == "" {
+		t.Fatal("no session cookie after the attacker's logout")
+	}
+	c.hc.Jar.SetCookies(c.base, []*http.Cookie{{Name: httpsession.DefaultCookieName, Value: before, Path: "/"}})
+	if c.cookie() != before {
+		t.Fatal("could not plant the cookie")
+	}
+	r = c.post("/login", url.Values{"username": {"alice"}, "password": {"wonderland"}, "next": {"/account"}})
+	r.wantRedirect("/account")
 	sc := r.sessionCookie()
 	if sc == nil {
 		t.Fatal("login response sets no session cookie")
@@ -153,7 +167,7 @@ func loginLogout(t *testing.T, base string, serverSide bool) {
 	r = c.get("/")
 	r.wantUser("Anonymous")
 	r.wantFlashes("Logged out")
-	c.get("/account").wantRedirect("/login")
+	c.get("/account").wantRedirect("/login?next=%2Faccount")
 
 	// Someone who copied the signed-in cookie replays it after the logout.
 	r = c.withCookie("/", loggedIn)
@@ -181,7 +195,7 @@ func wrongPassword(t *testing.T, base string) {
 		}
 		r.wantUser("Anonymous")
 		c.get("/").wantUser("Anonymous")
-		c.get("/account").wantRedirect("/login")
+		c.get("/account").wantRedirect("/login?next=%2Faccount")
 	}
 }
 
