@@ -59,7 +59,7 @@ func (st *requestState) save(p *plan) (string, error) {
 		// renewed by a concurrent request: that wins, this request's
 		// changes are dropped. No cookie: the browser's cookie is the
 		// winner's to set or expire.
-		m.logger.Warn("httpsession: session ended or renewed while the request was in flight; changes dropped",
+		m.log().Warn("httpsession: session ended or renewed while the request was in flight; changes dropped",
 			"path", st.r.URL.Path)
 		return "", nil
 	case err != nil:
@@ -81,7 +81,7 @@ func (st *requestState) save(p *plan) (string, error) {
 	if len(conflicts) > 0 {
 		// One request may overwrite several writers' values of one key.
 		keys := slices.Compact(slices.Sorted(slices.Values(conflicts)))
-		m.logger.Warn("httpsession: a concurrent request's change was overwritten",
+		m.log().Warn("httpsession: a concurrent request's change was overwritten",
 			"err", fmt.Errorf("%w: keys %q", ErrConflict, keys), "conflicts", len(conflicts), "path", st.r.URL.Path)
 	}
 	if token == "" {

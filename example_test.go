@@ -900,3 +900,36 @@ func ExampleWithMerge() {
 	// A: visits=2 theme=blue
 	// now: visits=4 theme=blue
 }
+
+// Code that has only the request's context, such as a service layer,
+// reaches the session through it.
+func ExampleFromContext() {
+	sessions, err := httpsession.Middleware(httpsession.NewMemoryStore())
+	if err != nil {
+		log.Fatal(err)
+	}
+	greet := func(ctx context.Context) string { // e.g. a service method
+		s, err := httpsession.FromContext(ctx)
+		if err != nil {
+			return "no session: " + err.Error()
+		}
+		name, _ := httpsession.GetAs[string](s, "name")
+		return "hello, " + name
+	}
+	handler := sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s, err := httpsession.Get(r); err == nil && s.IsNew() {
+			s.Set("name", "alice")
+		}
+		fmt.Println(greet(r.Context()))
+	}))
+	w := httptest.NewRecorder()
+	handler.ServeHTTP(w, httptest.NewRequest("GET", "https://example.com/", nil))
+	r := httptest.NewRequest("GET", "https://example.com/", nil)
+	r.AddCookie(w.Result().Cookies()[0])
+	handler.ServeHTTP(httptest.NewRecorder(), r)
+	fmt.Println(greet(context.Background()))
+	// Output:
+	// hello, alice
+	// hello, alice
+	// no session: httpsession: request did not pass through the session middleware
+}

@@ -93,7 +93,7 @@ func (st *requestState) warnInsecure() {
 		return
 	}
 	st.m.warnOnce.Do(func() {
-		st.m.logger.Warn("httpsession: Secure session cookie sent over plain HTTP; browsers will not store it. "+
+		st.m.log().Warn("httpsession: Secure session cookie sent over plain HTTP; browsers will not store it. "+
 			"Serve HTTPS, or use WithSecure(false) for a plain-HTTP development host", "host", r.Host)
 	})
 }

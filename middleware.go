@@ -42,11 +42,8 @@ func Middleware(store Store, opts ...Option) (func(http.Handler) http.Handler, e
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
-	if m.logger == nil {
-		m.logger = slog.Default()
-	}
 	for _, w := range warnings {
-		m.logger.Warn(w)
+		m.log().Warn(w)
 	}
 	if m.errorHandler == nil {
 		m.errorHandler = defaultErrorHandler
@@ -98,15 +95,25 @@ func (m *manager) deadline(created, accessed time.Time, lifetime time.Duration) 
 	return d
 }
 
+// log is the logger: WithLogger's, or slog.Default() as it is when the
+// record is logged, so a main that calls slog.SetDefault after building the
+// middleware still gets its records.
+func (m *manager) log() *slog.Logger {
+	if m.logger != nil {
+		return m.logger
+	}
+	return slog.Default()
+}
+
 // reportLate logs a session change that can no longer reach the client.
 func (m *manager) reportLate(st *requestState, err error) {
-	m.logger.Error("httpsession: session change lost", "err", err, "path", st.r.URL.Path)
+	m.log().Error("httpsession: session change lost", "err", err, "path", st.r.URL.Path)
 }
 
 // handleError logs err and lets the error handler answer in place of the
 // handler's output.
 func (m *manager) handleError(w http.ResponseWriter, r *http.Request, err error) {
-	m.logger.Error("httpsession: session error", "err", err, "path", r.URL.Path)
+	m.log().Error("httpsession: session error", "err", err, "path", r.URL.Path)
 	m.errorHandler(w, r, err)
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -317,3 +318,32 @@ func TestMiddlewareRejectsNilClient(t *testing.T) {
 type unwrappingStore struct{ Store }
 
 func (u unwrappingStore) Unwrap() Store { return u.Store }
+
+// TestDefaultLoggerResolvedWhenLogging: without WithLogger the middleware
+// logs through slog.Default() as it is when it logs, so a main that calls
+// slog.SetDefault after building the middleware gets its records, with
+// their level and fields, in its handler.
+func TestDefaultLoggerResolvedWhenLogging(t *testing.T) {
+	old := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(old) })
+	mw, err := Middleware(NewMemoryStore(), WithSecure(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf logBuffer
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&buf, nil)))
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := Get(r)
+		if err != nil {
+			return
+		}
+		_, _ = io.WriteString(w, "x")
+		_ = s.Set("late", 1) // after the headers: logged as a lost change
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/p", nil))
+	got := buf.String()
+	if !strings.Contains(got, `"level":"ERROR"`) || !strings.Contains(got, `"msg":"httpsession: session change lost"`) ||
+		!strings.Contains(got, `"path":"/p"`) {
+		t.Fatalf("slog.Default set after Middleware got %q", got)
+	}
+}

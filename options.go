@@ -129,7 +129,8 @@ func WithErrorHandler(h ErrorHandler) Option { return func(c *config) { c.errorH
 // WithLogger sets the logger for what cannot reach the client: a change
 // after the headers were sent, changes dropped because a concurrent logout
 // won, a concurrent request's value overwritten (ErrConflict). The default
-// is slog.Default().
+// is slog.Default(), looked up when a record is logged, so slog.SetDefault
+// after Middleware is built takes effect.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithClock replaces time.Now, for tests of expiry.

@@ -53,8 +53,15 @@ func (st *requestState) Value(key any) any {
 // ErrCommitted: those headers carry no Vary: Cookie, so a page built from
 // the session could be served to others by a shared cache. Call Get
 // before writing.
-func Get(r *http.Request) (*Session, error) {
-	st, ok := r.Context().Value(stateKey{}).(*requestState)
+func Get(r *http.Request) (*Session, error) { return FromContext(r.Context()) }
+
+// FromContext is Get for code that has only the request's context, such as
+// a service layer called with r.Context(): the context of a request that
+// passed through the middleware, or one derived from it. It returns the
+// same *Session and error as Get(r); for any other context, ErrNoMiddleware
+// and a detached Session that saves nothing.
+func FromContext(ctx context.Context) (*Session, error) {
+	st, ok := ctx.Value(stateKey{}).(*requestState)
 	if !ok {
 		return detached(), ErrNoMiddleware
 	}
@@ -128,7 +135,7 @@ func (st *requestState) load() (err error) {
 		if errors.Is(lerr, errRejected) {
 			// Not sealed by any current key: tampered with, forged, or
 			// from a retired key. Visible to the operator, never the token.
-			m.logger.Warn("httpsession: session cookie rejected: it does not open with any key",
+			m.log().Warn("httpsession: session cookie rejected: it does not open with any key",
 				"cookie", m.cookie.Name, "path", st.r.URL.Path)
 		}
 		if errors.Is(lerr, errMoved) && s.life.token == "" {
@@ -144,7 +151,7 @@ func (st *requestState) load() (err error) {
 		rec := &s.rec
 		*rec = Record{}
 		if derr := m.codec.DecodeRecord(data, rec); derr != nil {
-			m.logger.Debug("httpsession: undecodable session record ignored", "err", derr)
+			m.log().Debug("httpsession: undecodable session record ignored", "err", derr)
 			return false
 		}
 		if !now.Before(m.deadline(rec.Created, rec.Accessed, rec.Lifetime)) {

@@ -91,10 +91,10 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err == nil && fresh && w.st.loaded != nil && w.st.cookieSet {
-		w.st.m.logger.Error("httpsession: session cookie not sent", "err", ErrHijacked, "path", w.st.r.URL.Path)
+		w.st.m.log().Error("httpsession: session cookie not sent", "err", ErrHijacked, "path", w.st.r.URL.Path)
 		if w.st.created != "" && w.st.m.serverSide {
 			if derr := w.st.m.store.Delete(w.st, w.st.created); derr != nil {
-				w.st.m.logger.Error("httpsession: orphan session record not deleted", "err", derr, "path", w.st.r.URL.Path)
+				w.st.m.log().Error("httpsession: orphan session record not deleted", "err", derr, "path", w.st.r.URL.Path)
 			}
 		}
 	}
