@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -42,9 +43,14 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", lastVisited)
 
+	// Bind first: a taken port is reported plainly, before "listening".
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
 	slog.Info("listening", "url", "http://"+*addr+"/")
-	srv := &http.Server{Addr: *addr, Handler: sessions(mux), ReadHeaderTimeout: 10 * time.Second}
-	log.Fatal(srv.ListenAndServe())
+	srv := &http.Server{Handler: sessions(mux), ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.Serve(ln))
 }
 
 // lastVisited shows the time of the previous visit and records this one.

@@ -17,6 +17,7 @@ package main
 import (
 	"flag"
 	"log"
+	"net"
 	"net/http"
 	"time"
 
@@ -33,9 +34,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// Bind first: a taken port is reported plainly, before "listening".
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
 	log.Printf("listening on http://%s/", *addr)
-	srv := &http.Server{Addr: *addr, Handler: router, ReadHeaderTimeout: 10 * time.Second}
-	log.Fatal(srv.ListenAndServe())
+	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.Serve(ln))
 }
 
 // newRouter returns the application with its sessions in store.

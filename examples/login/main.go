@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -42,9 +43,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// Bind first: a taken port is reported plainly, before "listening".
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
 	slog.Info("listening", "url", "http://"+*addr+"/", "store", *storeName)
-	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	log.Fatal(srv.ListenAndServe())
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.Serve(ln))
 }
 
 // newServer returns the login application with its sessions in store.

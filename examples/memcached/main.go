@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -46,9 +47,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// Bind first: a taken port is reported plainly, before "listening".
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
 	slog.Info("listening", "url", "http://"+*addr+"/", "memcached", *servers)
-	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	log.Fatal(srv.ListenAndServe())
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.Serve(ln))
 }
 
 // newClient returns a client that spreads keys over the listed servers.

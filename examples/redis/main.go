@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -49,9 +50,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// Bind first: a taken port is reported plainly, before "listening".
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
 	slog.Info("listening", "url", "http://"+*addr+"/", "redis", *redisAddrs)
-	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	log.Fatal(srv.ListenAndServe())
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.Serve(ln))
 }
 
 // newClient returns a client for one Redis node, or for a Redis Cluster
