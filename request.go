@@ -60,26 +60,25 @@ func Get(r *http.Request) (*Session, error) { return FromContext(r.Context()) }
 // passed through the middleware, or one derived from it. It returns the
 // same *Session and error as Get(r); for any other context, ErrNoMiddleware
 // and a detached Session that saves nothing.
-func FromContext(ctx context.Context) (*Session, error) {
+func FromContext(ctx context.Context) (*Session, error) { return session(ctx, false) }
+
+// NewSession discards the request's session, if any, and returns a fresh
+// empty one: the old ID opens nothing afterwards (its record is deleted,
+// or forwards to the new session if that gets data) and, unless the new
+// session gets data, the cookie is expired. It is aiohttp_session's
+// new_session; Session.NewIdentity keeps the data instead. The old session
+// is loaded first (one store read), so that a logout that ends it while
+// this request runs also ends its replacement.
+func NewSession(r *http.Request) (*Session, error) { return session(r.Context(), true) }
+
+// session finds the request's state in ctx and returns its session, fresh
+// or as loaded.
+func session(ctx context.Context, fresh bool) (*Session, error) {
 	st, ok := ctx.Value(stateKey{}).(*requestState)
 	if !ok {
 		return detached(), ErrNoMiddleware
 	}
-	return st.session(false)
-}
-
-// NewSession discards the request's session, if any, and returns a fresh
-// empty one: the old server-side record is deleted and, unless the new
-// session gets data, the cookie expired. It is aiohttp_session's
-// new_session; Session.NewIdentity keeps the data instead. The old session
-// is loaded first (one store read), so that a logout that ends it while
-// this request runs also ends its replacement.
-func NewSession(r *http.Request) (*Session, error) {
-	st, ok := r.Context().Value(stateKey{}).(*requestState)
-	if !ok {
-		return detached(), ErrNoMiddleware
-	}
-	return st.session(true)
+	return st.session(fresh)
 }
 
 func detached() *Session { return &Session{codec: JSONCodec{}} }

@@ -295,8 +295,9 @@ func (s *Session) invalidate() {
 }
 
 // NewIdentity keeps the data but gives the session a new identity: a new
-// session ID for server-side stores (the old record is deleted), a fresh
-// seal for cookie stores. Call it at login and at every privilege change to
+// session ID for server-side stores (the old ID opens nothing afterwards;
+// its record becomes a forwarding record, so that a logout through it
+// still ends the renewed session), a fresh seal for cookie stores. Call it at login and at every privilege change to
 // defeat session fixation.
 func (s *Session) NewIdentity() {
 	s.mu.Lock()
