@@ -32,6 +32,11 @@ type Record struct {
 	// Flashes are pending flash messages, kept apart from Values so they
 	// never collide with the user's keys.
 	Flashes []string
+	// Owner is the user the session is bound to (Session.SetOwner); "" for
+	// an anonymous session.
+	Owner string
+	// Label is the session's label in its owner's list (Session.SetLabel).
+	Label string
 }
 
 // Codec encodes session values and whole records. Values are encoded one by

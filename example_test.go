@@ -933,3 +933,72 @@ func ExampleFromContext() {
 	// hello, alice
 	// no session: httpsession: request did not pass through the session middleware
 }
+
+// Bind the session to its user at login; list the user's sessions and log
+// out the other devices.
+func ExampleSession_SetOwner() {
+	store := httpsession.NewMemoryStore()
+	sessions, err := httpsession.Middleware(store)
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		s, err := httpsession.Get(r)
+		if err != nil {
+			return
+		}
+		// ... check the credentials, then:
+		if err := s.SetOwner("user-42"); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		s.SetLabel(r.FormValue("device"))
+	})
+	mux.HandleFunc("/sessions", func(w http.ResponseWriter, r *http.Request) {
+		s, err := httpsession.Get(r)
+		if err != nil {
+			return
+		}
+		list, _ := s.ListSessions()
+		for _, info := range list {
+			fmt.Fprintf(w, "%s current=%t; ", info.Label, info.Current)
+		}
+	})
+	mux.HandleFunc("/logout-others", func(w http.ResponseWriter, r *http.Request) {
+		s, err := httpsession.Get(r)
+		if err != nil {
+			return
+		}
+		_ = s.RevokeOwner(true) // keep this session
+	})
+	srv := httptest.NewServer(sessions(mux))
+	defer srv.Close()
+
+	browser := func() func(path string) string {
+		jar, _ := cookiejar.New(nil)
+		client := &http.Client{Jar: jar}
+		return func(path string) string {
+			resp, err := client.Get(srv.URL + path)
+			if err != nil {
+				log.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return string(body)
+		}
+	}
+	laptop, phone := browser(), browser()
+	laptop("/login?device=laptop")
+	phone("/login?device=phone")
+	list, _ := store.ListSessions(context.Background(), "user-42") // a background job's view
+	fmt.Println("sessions:", len(list))
+
+	laptop("/logout-others")
+	fmt.Printf("laptop sees: %q\n", laptop("/sessions"))
+	fmt.Printf("phone sees: %q\n", phone("/sessions"))
+	// Output:
+	// sessions: 2
+	// laptop sees: "laptop current=true; "
+	// phone sees: ""
+}

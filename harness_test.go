@@ -432,6 +432,23 @@ func (c countingConditional) ReplaceIf(ctx context.Context, key string, version 
 	return c.Backend.(ConditionalBackend).ReplaceIf(ctx, key, version, value, ttl)
 }
 
+// GetVersions counts one get: it is one round trip on a BatchBackend. Over
+// a Backend without it, it reads key by key and counts each.
+func (c countingConditional) GetVersions(ctx context.Context, keys []string, values [][]byte, versions []uint64) error {
+	if b, ok := c.Backend.(BatchBackend); ok {
+		c.gets.Add(1)
+		return b.GetVersions(ctx, keys, values, versions)
+	}
+	for i, k := range keys {
+		v, ver, err := c.GetVersion(ctx, k)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		values[i], versions[i] = v, ver
+	}
+	return nil
+}
+
 // counted returns the Backend that counts into c: c itself, or c as a
 // countingConditional when the Backend it counts is a ConditionalBackend.
 func (c *countingBackend) counted() Backend {

@@ -62,6 +62,14 @@ func encodeEnvelope(rec *Record) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
+	if rec.Owner != "" {
+		b = append(b, `,"owner":`...)
+		b = appendJSONString(b, rec.Owner)
+	}
+	if rec.Label != "" {
+		b = append(b, `,"label":`...)
+		b = appendJSONString(b, rec.Label)
+	}
 	return append(b, '}'), nil
 }
 
@@ -177,6 +185,21 @@ func decodeEnvelope(data []byte, rec *Record) error {
 			rec.Flashes = nil
 			if err := json.Unmarshal(data[start:sc.i], &rec.Flashes); err != nil {
 				return err
+			}
+		case "owner", "label":
+			sc.ws()
+			raw, err := sc.str()
+			if err != nil {
+				return err
+			}
+			v, err := jsonKey(raw)
+			if err != nil {
+				return err
+			}
+			if key[0] == 'o' {
+				rec.Owner = v
+			} else {
+				rec.Label = v
 			}
 		default:
 			if err := sc.value(0); err != nil {

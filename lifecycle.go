@@ -20,6 +20,7 @@ const (
 // commit decision (plan).
 type lifecycle struct {
 	token     string // cookie value of the loaded session (or of a renewed one, see load)
+	newToken  string // the token SetOwner made for the commit to create; "" lets the store choose
 	version   uint64 // the loaded record's version, for a conditional update
 	hadCookie bool   // the request carried a session cookie, live or not
 	loaded    bool   // a cookie opened to a live record
@@ -68,7 +69,7 @@ func (s *Session) plan(m *manager, p *plan) error {
 			return err
 		}
 	}
-	empty := len(s.raw) == 0 && len(s.flashes) == 0
+	empty := len(s.raw) == 0 && len(s.flashes) == 0 && s.owner == ""
 	switch {
 	case l.fate == fateKeep && !s.changes.any() && !l.refresh:
 		// A cookie that named no live session (expired, revoked, sealed
@@ -91,7 +92,7 @@ func (s *Session) plan(m *manager, p *plan) error {
 		return nil
 	}
 	p.write = true
-	p.commit = Commit{Rotate: l.fate != fateKeep, Touch: l.fate == fateKeep && !s.changes.any()}
+	p.commit = Commit{Rotate: l.fate != fateKeep, Touch: l.fate == fateKeep && !s.changes.any(), NewToken: l.newToken}
 	if l.loaded {
 		p.commit.Token, p.commit.Version = l.token, l.version
 		p.commit.Merge = (*sessionMerger)(s)
@@ -101,10 +102,19 @@ func (s *Session) plan(m *manager, p *plan) error {
 		p.expire = true
 		return nil
 	}
+	listed := s.owner != "" && m.owners != nil
+	var was, wasDeadline time.Time
+	if listed {
+		was = s.lastActive()
+		wasDeadline = m.deadline(s.created, was, s.lifetime)
+	}
 	var err error
 	p.commit.Data, p.commit.TTL, err = s.encode(m, p.now)
 	if err != nil {
 		return err
+	}
+	if listed {
+		p.commit.Listing = s.listing(p, was, wasDeadline)
 	}
 	if p.commit.TTL <= 0 {
 		// Already past its deadline (a shortened lifetime, a slow request):
@@ -130,7 +140,7 @@ func (s *Session) encode(m *manager, now time.Time) ([]byte, time.Duration, erro
 	s.accessed = accessed
 	s.rec = Record{
 		Created: s.created, Accessed: accessed, Lifetime: s.lifetime, Persistent: s.persist,
-		Values: s.raw, Flashes: s.flashes,
+		Values: s.raw, Flashes: s.flashes, Owner: s.owner, Label: s.label,
 	}
 	data, err := s.codec.EncodeRecord(&s.rec)
 	if err != nil {
@@ -156,6 +166,20 @@ func (s *Session) reencode() error {
 		}
 		return nil
 	})
+}
+
+// listing is what the commit writes to the owned session's entry in its
+// owner's list: set when the session is bound, renewed or relabelled, or
+// when its activity or expiry moved to another minute since it loaded
+// (was, wasDeadline), so a busy session rewrites its entry once a minute.
+func (s *Session) listing(p *plan, was, wasDeadline time.Time) *SessionInfo {
+	expires := p.now.Add(p.commit.TTL)
+	if s.life.loaded && s.life.fate == fateKeep && !s.changes.owner && !s.changes.label &&
+		was.Truncate(time.Minute).Equal(s.accessed.Truncate(time.Minute)) &&
+		wasDeadline.Truncate(time.Minute).Equal(expires.Truncate(time.Minute)) {
+		return nil
+	}
+	return &SessionInfo{Label: s.label, Created: s.created, LastActive: s.accessed, Expires: expires}
 }
 
 // lastActive is when the session was last saved.

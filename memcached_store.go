@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -255,4 +257,74 @@ func (b *MemcachedBackend) do(ctx context.Context, call func() error) error {
 // cause.
 func memcachedError(err error) error {
 	return fmt.Errorf("%w: memcached: %w", ErrUnavailable, err)
+}
+
+var _ BatchBackend = (*MemcachedBackend)(nil)
+
+// GetVersions implements BatchBackend with gets of every key: one round
+// trip to each server the keys live on, which is one server for an owner's
+// keys when the client picks servers with NewMemcachedServers.
+func (b *MemcachedBackend) GetVersions(ctx context.Context, keys []string, values [][]byte, versions []uint64) error {
+	for _, k := range keys {
+		if err := memcachedCheckKey(k); err != nil {
+			return err
+		}
+	}
+	var items map[string]*memcache.Item
+	err := b.do(ctx, func() (err error) {
+		items, err = b.client.GetMulti(keys)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		values[i], versions[i] = nil, 0
+		if it := items[k]; it != nil {
+			values[i], versions[i] = it.Value, it.CasID
+		}
+	}
+	return nil
+}
+
+// MemcachedServers is a memcache.ServerSelector that keeps each owner's
+// keys on one server: it picks a server by the key's hash tag, the part
+// between the first "{" and the next "}", when there is one (an owned
+// session's keys, see Session.SetOwner), else by the whole key, as
+// gomemcache's own ServerList does. Then loading an owned session, which
+// reads its record and its owner's list, is one round trip. Build the
+// client with memcache.NewFromSelector.
+type MemcachedServers struct {
+	list memcache.ServerList
+}
+
+// NewMemcachedServers returns a MemcachedServers over the servers at addrs
+// (host:port, or a Unix socket path), or an error for an address that does
+// not resolve.
+func NewMemcachedServers(addrs ...string) (*MemcachedServers, error) {
+	s := &MemcachedServers{}
+	if err := s.list.SetServers(addrs...); err != nil {
+		return nil, fmt.Errorf("httpsession: memcached servers: %w", err)
+	}
+	return s, nil
+}
+
+// PickServer implements memcache.ServerSelector.
+func (s *MemcachedServers) PickServer(key string) (net.Addr, error) {
+	return s.list.PickServer(hashTag(key))
+}
+
+// Each implements memcache.ServerSelector.
+func (s *MemcachedServers) Each(f func(net.Addr) error) error { return s.list.Each(f) }
+
+// hashTag returns the part of key that picks its server or slot: what lies
+// between the first "{" and the next "}" when that is not empty (Redis
+// Cluster's rule), else key.
+func hashTag(key string) string {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			return key[i+1 : i+1+j]
+		}
+	}
+	return key
 }

@@ -518,3 +518,48 @@ func TestMemcachedAnonymousFlood(t *testing.T) {
 	s, count := withCounting(store)
 	anonymousFlood(t, s, count, 10_000)
 }
+
+// TestMemcachedServersHashTag: keys with one hash tag go to one server,
+// whatever follows the tag, so an owned session's record and its owner's
+// list are read in one round trip; keys without a tag spread as gomemcache's
+// own ServerList spreads them.
+func TestMemcachedServersHashTag(t *testing.T) {
+	addrs := []string{"127.0.0.1:11211", "127.0.0.1:11212", "127.0.0.1:11213", "127.0.0.1:11214"}
+	sel, err := NewMemcachedServers(addrs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain memcache.ServerList
+	if err := plain.SetServers(addrs...); err != nil {
+		t.Fatal(err)
+	}
+	servers := map[string]bool{}
+	for i := range 200 {
+		tag := ownerTag(fmt.Sprint("user", i))
+		first, err := sel.PickServer("p:{" + tag + "}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers[first.String()] = true
+		for range 3 {
+			other, _ := sel.PickServer("p:{" + tag + "}" + handleOf(newID()))
+			if other.String() != first.String() {
+				t.Fatalf("tag %s: %s and %s", tag, first, other)
+			}
+		}
+		key := "p:" + newID()
+		got, _ := sel.PickServer(key)
+		want, _ := plain.PickServer(key)
+		if got.String() != want.String() {
+			t.Fatalf("untagged key %s: %s, ServerList picks %s", key, got, want)
+		}
+	}
+	if len(servers) != len(addrs) {
+		t.Fatalf("200 owners used %d of %d servers", len(servers), len(addrs))
+	}
+	for key, tag := range map[string]string{"a{b}c": "b", "a{}c": "a{}c", "a{b": "a{b", "{x}{y}": "x", "plain": "plain"} {
+		if got := hashTag(key); got != tag {
+			t.Fatalf("hashTag(%q) = %q, want %q", key, got, tag)
+		}
+	}
+}

@@ -198,3 +198,23 @@ func (b *MemoryBackend) sweep(now time.Time) {
 	}
 	b.nextGC = now.Add(b.gcEvery)
 }
+
+var _ BatchBackend = (*MemoryBackend)(nil)
+
+// GetVersions implements BatchBackend: every key under one read lock, so
+// the values are of one moment. The returned slices are copies.
+func (b *MemoryBackend) GetVersions(ctx context.Context, keys []string, values [][]byte, versions []uint64) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	now := b.now()
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for i, k := range keys {
+		values[i], versions[i] = nil, 0
+		if it, ok := b.items[k]; ok && it.live(now) {
+			values[i], versions[i] = bytes.Clone(it.value), it.version
+		}
+	}
+	return nil
+}

@@ -135,11 +135,16 @@ func (s *Session) merge(m *manager, current []byte) ([]byte, time.Duration, erro
 	if !s.changes.persist {
 		s.persist = theirs.Persistent
 	}
-	s.created = theirs.Created
+	if !s.changes.owner { // a binding restarts the lifetime
+		s.created, s.owner = theirs.Created, theirs.Owner
+	}
+	if !s.changes.label {
+		s.label = theirs.Label
+	}
 	if theirs.Accessed.After(s.accessed) {
 		s.accessed = theirs.Accessed
 	}
-	if len(s.raw) == 0 && len(s.flashes) == 0 {
+	if len(s.raw) == 0 && len(s.flashes) == 0 && s.owner == "" {
 		return nil, 0, nil
 	}
 	data, ttl, err := s.encode(m, now)

@@ -82,6 +82,12 @@ func (p *pauseBackend) GetVersion(ctx context.Context, key string) ([]byte, uint
 	return p.ConditionalBackend.GetVersion(ctx, key)
 }
 
+func (p *pauseBackend) GetVersions(ctx context.Context, keys []string, values [][]byte, versions []uint64) error {
+	p.point(ctx, "GetVersions", false)
+	defer p.point(ctx, "GetVersions", true)
+	return p.ConditionalBackend.(BatchBackend).GetVersions(ctx, keys, values, versions)
+}
+
 func (p *pauseBackend) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	p.point(ctx, "Add", false)
 	defer p.point(ctx, "Add", true)
@@ -130,6 +136,7 @@ func (p *pauseBackend) calls(name string) string {
 //	/dump          the session's keys and values, or "new"
 type conflictApp struct {
 	*testApp
+	store   *ServerStore
 	backend *countingBackend
 	pause   *pauseBackend
 	clock   *testClock
@@ -140,6 +147,7 @@ func newConflictApp(t *testing.T, cb *countingBackend, at int64, opts ...Option)
 	t.Helper()
 	a := &conflictApp{backend: cb, pause: newPauseBackend(cb.counted().(ConditionalBackend), at), clock: newTestClock()}
 	store := NewServerStore(a.pause, WithKeyPrefix(keyPrefix(t)))
+	a.store = store
 	l, buf := newLogger()
 	a.logs = buf
 	opts = append([]Option{WithClock(a.clock.Now), WithIdleTimeout(time.Hour), WithLogger(l)}, opts...)

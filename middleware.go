@@ -49,6 +49,7 @@ func Middleware(store Store, opts ...Option) (func(http.Handler) http.Handler, e
 		m.errorHandler = defaultErrorHandler
 	}
 	m.serverSide = wrapsServerStore(store)
+	m.owners, _ = store.(OwnerStore)
 	switch store.(type) {
 	case *ServerStore, *CookieStore:
 		m.ownStore = true // a wrapper's tokens are checked: it may make its own
@@ -60,6 +61,7 @@ type manager struct {
 	config
 	store      VersionedStore // a plain Store's writes are last-writer-wins
 	serverSide bool           // the cookie carries a session ID, not the data
+	owners     OwnerStore     // the store, when it keeps owners' sessions; else nil
 	ownStore   bool           // one of this package's stores, whose tokens need no checking
 	warnOnce   sync.Once
 }

@@ -337,3 +337,26 @@ func redisTTL(ttl time.Duration) time.Duration {
 func redisError(err error) error {
 	return fmt.Errorf("%w: redis: %w", ErrUnavailable, err)
 }
+
+var _ BatchBackend = (*RedisBackend)(nil)
+
+// GetVersions implements BatchBackend with one MGET: on Redis Cluster the
+// keys must share a hash slot, as an owner's keys do ("{tag}").
+func (b *RedisBackend) GetVersions(ctx context.Context, keys []string, values [][]byte, versions []uint64) error {
+	got, err := redisDo(ctx, b, func(ctx context.Context) ([]any, error) {
+		return b.client.MGet(ctx, keys...).Result()
+	})
+	if err != nil {
+		return err
+	}
+	for i := range keys {
+		values[i], versions[i] = nil, 0
+		if i < len(got) {
+			if s, ok := got[i].(string); ok {
+				values[i] = []byte(s)
+				versions[i] = redisVersion(values[i])
+			}
+		}
+	}
+	return nil
+}

@@ -157,7 +157,7 @@ func (st *requestState) load() (err error) {
 			return false
 		}
 		s.raw, s.flashes, s.created, s.accessed = rec.Values, rec.Flashes, rec.Created, rec.Accessed
-		s.lifetime, s.persist = rec.Lifetime, rec.Persistent
+		s.lifetime, s.persist, s.owner, s.label = rec.Lifetime, rec.Persistent, rec.Owner, rec.Label
 		s.changes.stored = len(rec.Flashes)
 		s.life.token, s.life.version, s.life.loaded = token, version, true
 		if m.serverSide {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -15,10 +16,11 @@ import (
 // Memcached stores: it mints session IDs, checks their syntax before any
 // backend call, and hides them from the backend behind a hash.
 type ServerStore struct {
-	backend ConditionalBackend // a plain Backend behind lastWriterWins
-	prefix  string
-	timeout time.Duration
-	aiohttp bool // aiohttp_session's IDs and keys: 32 hex digits, not hashed
+	backend  ConditionalBackend // a plain Backend behind lastWriterWins
+	prefix   string
+	timeout  time.Duration
+	aiohttp  bool // aiohttp_session's IDs and keys: 32 hex digits, not hashed
+	maxOwned int  // sessions kept per owner; the least recently active beyond it is revoked
 }
 
 // ServerOption configures a ServerStore.
@@ -52,7 +54,7 @@ func NewServerStore(backend Backend, opts ...ServerOption) *ServerStore {
 	if !ok {
 		cb = lastWriterWins{backend}
 	}
-	s := &ServerStore{backend: cb, prefix: "httpsession:"}
+	s := &ServerStore{backend: cb, prefix: "httpsession:", maxOwned: DefaultMaxOwnerSessions}
 	for _, o := range opts {
 		o(s)
 	}
@@ -65,6 +67,11 @@ func (s *ServerStore) valid() error {
 	b := s.innerBackend()
 	if b == nil {
 		return fmt.Errorf("%w: server store with a nil backend", ErrInvalidConfig)
+	}
+	if strings.ContainsAny(s.prefix, "{}") {
+		// An owner's keys share "{tag}", Redis Cluster's hash tag; a brace
+		// in the prefix would put every key in one slot.
+		return fmt.Errorf("%w: key prefix %q contains a brace", ErrInvalidConfig, s.prefix)
 	}
 	if v, ok := b.(validator); ok {
 		return v.valid()
@@ -103,10 +110,14 @@ func (s *ServerStore) newID() string {
 	return newID()
 }
 
-// validID checks the token's syntax so garbage never reaches the backend.
+// validID checks the token's syntax so garbage never reaches the backend:
+// a session ID, or an owned session's tag and ID (see owner_list.go).
 func (s *ServerStore) validID(token string) bool {
 	if s.aiohttp {
 		return validHexID(token)
+	}
+	if tag, id, ok := splitOwned(token); ok {
+		return validBase64(tag) && validID(id)
 	}
 	return validID(token)
 }
@@ -119,11 +130,13 @@ func newID() string {
 }
 
 func validID(token string) bool {
-	if len(token) != idEncoding.EncodedLen(idBytes) {
-		return false
-	}
-	for i := 0; i < len(token); i++ {
-		c := token[i]
+	return len(token) == idEncoding.EncodedLen(idBytes) && validBase64(token)
+}
+
+// validBase64 reports whether s holds only URL-safe base64 characters.
+func validBase64(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
 			return false
 		}
@@ -158,6 +171,9 @@ func (s *ServerStore) key(id string) string {
 	if s.aiohttp {
 		return s.prefix + id
 	}
+	if tag, id, ok := splitOwned(id); ok {
+		return s.ownedKey(tag, handleOf(id))
+	}
 	var scratch [128]byte // IDs passed validID: short, so nothing escapes
 	sum := sha256.Sum256(append(scratch[:0], id...))
 	return string(hex.AppendEncode(append(scratch[:0], s.prefix...), sum[:]))
@@ -183,6 +199,9 @@ func (s *ServerStore) LoadVersion(ctx context.Context, token string) ([]byte, ui
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
+	if _, _, owned := splitOwned(token); owned {
+		return s.loadOwned(ctx, token)
+	}
 	data, version, err := s.backend.GetVersion(ctx, s.key(token))
 	if err == nil && isMoved(data) {
 		return nil, 0, errMoved
@@ -222,11 +241,16 @@ const maxAttempts = 32
 // rotation first creates the new record and then turns the old one into a
 // forwarding record by the same compare-and-set, so that a logout that
 // lands at any point either finds the old record (and follows it to the
-// new one) or makes this commit fail and remove the new record.
+// new one) or makes this commit fail and remove the new record. An owned
+// session's entry in its owner's list is written before the record, so a
+// revocation that lands first makes the commit fail (see owner_list.go).
 func (s *ServerStore) Commit(ctx context.Context, c *Commit) (string, error) {
 	if c.Data != nil && c.TTL <= 0 {
 		// Backends read a zero TTL as "never expires"; a session must.
 		return "", fmt.Errorf("httpsession: save: ttl %v is not positive", c.TTL)
+	}
+	if c.NewToken != "" && !s.validID(c.NewToken) {
+		return "", fmt.Errorf("httpsession: save: %w: malformed new token", ErrInvalidConfig)
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
@@ -234,7 +258,7 @@ func (s *ServerStore) Commit(ctx context.Context, c *Commit) (string, error) {
 		if c.Data == nil {
 			return "", nil
 		}
-		return s.create(ctx, c.Data, c.TTL)
+		return s.create(ctx, c.NewToken, "", c.Data, c.TTL, c.Listing)
 	}
 	if !s.validID(c.Token) {
 		return "", ErrNotFound
@@ -245,40 +269,77 @@ func (s *ServerStore) Commit(ctx context.Context, c *Commit) (string, error) {
 	}
 	token, data, ttl := c.Token, c.Data, c.TTL
 	newKey := ""
-	if c.Rotate {
+	switch {
+	case c.Rotate:
 		var err error
-		if token, err = s.create(ctx, data, ttl); err != nil {
+		if token, err = s.create(ctx, c.NewToken, c.Token, data, ttl, c.Listing); err != nil {
 			return "", err
 		}
 		newKey = s.key(token)
 		data = movedRecord(newKey)
+	case c.Listing != nil:
+		if err := s.relist(ctx, c.Token, c.Listing); err != nil {
+			return "", err
+		}
 	}
 	token, err := s.update(ctx, key, token, newKey, data, ttl, c)
 	if newKey != "" && (err != nil || token == "") {
 		// The old session ended meanwhile (or the commit failed): its
 		// successor must not outlive it.
-		if derr := s.backend.Delete(ctx, newKey); derr != nil {
+		if derr := s.drop(ctx, newKey); derr != nil {
 			err = errors.Join(err, s.wrap("delete new session", derr))
 		}
 	}
 	return token, err
 }
 
-// create stores data under a fresh ID. A collision among 256-bit random IDs
-// is not expected; Add still refuses to overwrite, and a few retries cover a
-// broken generator.
-func (s *ServerStore) create(ctx context.Context, data []byte, ttl time.Duration) (string, error) {
+// create stores data under a fresh token: preset if not empty, else a new
+// ID, owned by the same owner as old when old is owned. An owned session is
+// then listed for its owner; when old is that owner's too, its entry is
+// replaced in the same write, and it must still be there (a revocation
+// wins). A collision among 256-bit random IDs is not expected; Add still
+// refuses to overwrite, and a few retries cover a broken generator.
+func (s *ServerStore) create(ctx context.Context, preset, old string, data []byte, ttl time.Duration, listing *SessionInfo) (string, error) {
 	for range 3 {
-		id := s.newID()
-		err := s.backend.Add(ctx, s.key(id), data, ttl)
-		if err == nil {
-			return id, nil
+		token := preset
+		if token == "" {
+			token = s.newTokenLike(old)
 		}
-		if !errors.Is(err, ErrExists) {
+		key := s.key(token)
+		err := s.backend.Add(ctx, key, data, ttl)
+		switch {
+		case errors.Is(err, ErrExists) && preset == "":
+			continue
+		case errors.Is(err, ErrExists):
+			return "", fmt.Errorf("httpsession: create: %w: the new token is taken", ErrUnavailable)
+		case err != nil:
 			return "", s.wrap("create", err)
 		}
+		if err := s.list(ctx, token, old, listing); err != nil {
+			if derr := s.backend.Delete(ctx, key); derr != nil {
+				err = errors.Join(err, s.wrap("delete new session", derr))
+			}
+			return "", err
+		}
+		return token, nil
 	}
 	return "", fmt.Errorf("httpsession: create: %w: session ID collisions", ErrUnavailable)
+}
+
+// newTokenLike returns a fresh token of the same kind as old: owned by the
+// same owner, or not owned.
+func (s *ServerStore) newTokenLike(old string) string {
+	if tag, _, ok := splitOwned(old); ok {
+		return tag + "." + newID()
+	}
+	return s.newID()
+}
+
+// drop deletes a record this commit created and its entry in its owner's
+// list.
+func (s *ServerStore) drop(ctx context.Context, key string) error {
+	err := s.backend.Delete(ctx, key)
+	return errors.Join(err, s.unlist(ctx, key))
 }
 
 // end deletes the record under key and, when it was a forwarding record
@@ -311,6 +372,9 @@ func (s *ServerStore) end(ctx context.Context, key string, version uint64) error
 		case errors.Is(err, ErrNotFound):
 			return nil
 		case err != nil:
+			return err
+		}
+		if err := s.unlist(ctx, key); err != nil {
 			return err
 		}
 		key, version = movedTo(cur), 0

@@ -134,7 +134,11 @@ func memcachedClient(t *testing.T, addrs ...string) *memcache.Client {
 			t.Fatalf("memcached %s does not answer: %v", a, err)
 		}
 	}
-	client := memcache.New(addrs...)
+	servers, err := NewMemcachedServers(addrs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := memcache.NewFromSelector(servers)
 	// gomemcache keeps 2 idle connections per server by default: parallel
 	// tests would dial and drop a connection per call.
 	client.MaxIdleConns = 16

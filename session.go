@@ -31,6 +31,8 @@ type Session struct {
 	lifetime time.Duration // per-session override; 0 = middleware default
 	persist  *bool         // per-session cookie persistence; nil = middleware default
 	id       string        // server-side session ID; "" for cookie stores and new sessions
+	owner    string        // the user the session is bound to (SetOwner); "" if anonymous
+	label    string        // what the owner's list of sessions calls it (SetLabel)
 
 	life    lifecycle // where the session came from and what commit does with it
 	changes changes   // what this request changed since the record was loaded
@@ -48,6 +50,8 @@ type changes struct {
 	flashes   bool         // flashes were added or consumed
 	lifetime  bool         // SetLifetime changed the lifetime
 	persist   bool         // SetPersistent changed the cookie's persistence
+	owner     bool         // SetOwner bound the session
+	label     bool         // SetLabel changed the label
 	inPlace   bool         // MarkChanged: values read may have been mutated
 	anyValues bool         // some value was set or deleted
 	conflicts []string     // keys another request changed too, overwritten (ConflictOverwrite)
@@ -63,7 +67,7 @@ type baseValue struct {
 
 // any reports whether the request changed anything.
 func (c *changes) any() bool {
-	return c.anyValues || c.flashes || c.lifetime || c.persist || c.inPlace
+	return c.anyValues || c.flashes || c.lifetime || c.persist || c.inPlace || c.owner || c.label
 }
 
 // touch records key's loaded value before its first change.
@@ -289,8 +293,17 @@ func (s *Session) Invalidate() {
 // invalidate drops the data and marks the loaded record for deletion.
 func (s *Session) invalidate() {
 	s.raw, s.cache, s.flashes = nil, valueCache{}, nil
-	s.lifetime, s.persist = 0, nil
+	s.lifetime, s.persist, s.owner, s.label = 0, nil, "", ""
 	s.changes = changes{}
+	if t := s.life.newToken; t != "" { // SetOwner's token is not used
+		s.life.newToken = ""
+		if s.id == t {
+			s.id = ""
+			if s.life.loaded && s.req.m.serverSide {
+				s.id = s.life.token
+			}
+		}
+	}
 	s.life.end()
 }
 

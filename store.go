@@ -127,6 +127,19 @@ type ConditionalBackend interface {
 	ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) (current []byte, currentVersion uint64, err error)
 }
 
+// BatchBackend is a ConditionalBackend that reads several keys in one round
+// trip. ServerStore loads an owned session together with its owner's list
+// of sessions through it (see SetOwner); without it, that load takes two
+// reads. The keys of one call share a Redis Cluster hash slot ("{tag}") and,
+// with NewMemcachedServers, one Memcached server.
+type BatchBackend interface {
+	ConditionalBackend
+	// GetVersions reads keys into values and versions, which have the
+	// length of keys: for a missing key it leaves a nil value and version 0,
+	// which is not an error.
+	GetVersions(ctx context.Context, keys []string, values [][]byte, versions []uint64) error
+}
+
 // VersionedStore is a Store whose updates are conditional: a request's
 // changes are written only on top of the record version it loaded, and
 // merged with another request's changes when that one wrote first.
@@ -169,6 +182,17 @@ type Commit struct {
 	// Merge is called when Token's record changed since Version. With a
 	// nil Merge the write is unconditional: the last writer wins.
 	Merge Merger
+	// NewToken is the token a new or renewed session gets, made
+	// beforehand by OwnerStore.NewOwnedToken so that it was known before
+	// the commit (Session.SetOwner); "" lets the store choose.
+	NewToken string
+	// Listing is what the session's entry in its owner's list of sessions
+	// (ListSessions) shows from now on; nil leaves the entry as it is. The
+	// middleware sets it for an owned session when the session is bound,
+	// renewed or relabelled, and when its activity or expiry moved to
+	// another minute. An update with a Listing fails with ErrNotFound when
+	// the session was revoked meanwhile.
+	Listing *SessionInfo
 }
 
 // A Merger rebuilds a request's session record on top of current, the
