@@ -37,6 +37,9 @@ type Record struct {
 	Owner string
 	// Label is the session's label in its owner's list (Session.SetLabel).
 	Label string
+	// Ref names an owned cookie session's entry in its owner's list
+	// (WithCookieRevocation); server-side records never carry it.
+	Ref string
 }
 
 // Codec encodes session values and whole records. Values are encoded one by

@@ -50,6 +50,17 @@ func (st *requestState) save(p *plan) (string, error) {
 	if !p.write {
 		return st.expiry(p.expire), nil
 	}
+	if m.revocation != nil {
+		err := m.revocation.commit(st, s, p)
+		if errors.Is(err, ErrNotFound) {
+			m.log().Warn("httpsession: session revoked while the request was in flight; changes dropped",
+				"path", st.r.URL.Path)
+			return "", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("httpsession: save session: %w", err)
+		}
+	}
 	token, err := m.store.Commit(st, &p.commit)
 	switch {
 	case p.commit.Touch && errors.Is(err, ErrConflict):
@@ -68,7 +79,9 @@ func (st *requestState) save(p *plan) (string, error) {
 	s.mu.Lock()
 	conflicts := s.changes.conflicts
 	if m.serverSide {
-		s.id = token
+		s.id, s.ref = token, token
+	} else if s.life.newToken != "" {
+		s.ref = s.life.newToken
 	}
 	// The session as written, after any merge: its lifetime may be the
 	// other request's.

@@ -70,6 +70,10 @@ func encodeEnvelope(rec *Record) ([]byte, error) {
 		b = append(b, `,"label":`...)
 		b = appendJSONString(b, rec.Label)
 	}
+	if rec.Ref != "" {
+		b = append(b, `,"ref":`...)
+		b = appendJSONString(b, rec.Ref)
+	}
 	return append(b, '}'), nil
 }
 
@@ -186,7 +190,7 @@ func decodeEnvelope(data []byte, rec *Record) error {
 			if err := json.Unmarshal(data[start:sc.i], &rec.Flashes); err != nil {
 				return err
 			}
-		case "owner", "label":
+		case "owner", "label", "ref":
 			sc.ws()
 			raw, err := sc.str()
 			if err != nil {
@@ -196,10 +200,13 @@ func decodeEnvelope(data []byte, rec *Record) error {
 			if err != nil {
 				return err
 			}
-			if key[0] == 'o' {
+			switch key[0] {
+			case 'o':
 				rec.Owner = v
-			} else {
+			case 'l':
 				rec.Label = v
+			default:
+				rec.Ref = v
 			}
 		default:
 			if err := sc.value(0); err != nil {

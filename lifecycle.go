@@ -142,6 +142,12 @@ func (s *Session) encode(m *manager, now time.Time) ([]byte, time.Duration, erro
 		Created: s.created, Accessed: accessed, Lifetime: s.lifetime, Persistent: s.persist,
 		Values: s.raw, Flashes: s.flashes, Owner: s.owner, Label: s.label,
 	}
+	if m.revocation != nil && s.owner != "" {
+		s.rec.Ref = s.ref
+		if s.life.newToken != "" {
+			s.rec.Ref = s.life.newToken
+		}
+	}
 	data, err := s.codec.EncodeRecord(&s.rec)
 	if err != nil {
 		return nil, 0, fmt.Errorf("httpsession: save session: %w: %w", ErrEncode, err)

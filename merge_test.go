@@ -136,7 +136,8 @@ func (p *pauseBackend) calls(name string) string {
 //	/dump          the session's keys and values, or "new"
 type conflictApp struct {
 	*testApp
-	store   *ServerStore
+	store   *ServerStore // the server store, or the revocable cookie store's lists
+	cookie  bool         // a NaCl cookie store with WithCookieRevocation(store, 0)
 	backend *countingBackend
 	pause   *pauseBackend
 	clock   *testClock
@@ -145,9 +146,24 @@ type conflictApp struct {
 
 func newConflictApp(t *testing.T, cb *countingBackend, at int64, opts ...Option) *conflictApp {
 	t.Helper()
-	a := &conflictApp{backend: cb, pause: newPauseBackend(cb.counted().(ConditionalBackend), at), clock: newTestClock()}
-	store := NewServerStore(a.pause, WithKeyPrefix(keyPrefix(t)))
-	a.store = store
+	return buildConflictApp(t, cb, at, false, opts...)
+}
+
+// buildConflictApp is newConflictApp; with cookie, the session store is a
+// NaCl cookie store whose owned sessions are listed in a server store on
+// cb, with no staleness.
+func buildConflictApp(t *testing.T, cb *countingBackend, at int64, cookie bool, opts ...Option) *conflictApp {
+	t.Helper()
+	a := &conflictApp{backend: cb, pause: newPauseBackend(cb.counted().(ConditionalBackend), at), clock: newTestClock(), cookie: cookie}
+	a.store = NewServerStore(a.pause, WithKeyPrefix(keyPrefix(t)))
+	var store Store = a.store
+	if cookie {
+		var err error
+		if store, err = NewNaClCookieStore(randomKey(t)); err != nil {
+			t.Fatal(err)
+		}
+		opts = append([]Option{WithCookieRevocation(a.store, 0)}, opts...)
+	}
 	l, buf := newLogger()
 	a.logs = buf
 	opts = append([]Option{WithClock(a.clock.Now), WithIdleTimeout(time.Hour), WithLogger(l)}, opts...)

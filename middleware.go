@@ -50,6 +50,12 @@ func Middleware(store Store, opts ...Option) (func(http.Handler) http.Handler, e
 	}
 	m.serverSide = wrapsServerStore(store)
 	m.owners, _ = store.(OwnerStore)
+	if r := m.revocation; r != nil {
+		if err := r.valid(m.serverSide); err != nil {
+			return nil, err
+		}
+		r.now, m.owners = m.now, r.lists
+	}
 	switch store.(type) {
 	case *ServerStore, *CookieStore:
 		m.ownStore = true // a wrapper's tokens are checked: it may make its own

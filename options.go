@@ -40,6 +40,7 @@ type config struct {
 	conflicts    ConflictPolicy
 	merges       map[string]MergeFunc
 	maxRecord    int
+	revocation   *cookieLists // WithCookieRevocation
 }
 
 func defaultConfig() config {

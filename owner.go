@@ -102,7 +102,7 @@ func (s *Session) SetOwner(owner string) error {
 	s.restartIfEnded()
 	s.life.rotate()
 	s.life.newToken = token
-	if token != "" {
+	if token != "" && s.req.m.serverSide {
 		s.id = token
 	}
 	s.owner, s.created = owner, time.Time{} // encode starts the lifetime anew
@@ -158,8 +158,8 @@ func (s *Session) handle() string {
 		return ""
 	}
 	token := s.life.newToken
-	if token == "" && s.life.loaded {
-		token = s.life.token // until a renewal's commit, the entry listed is the loaded one
+	if token == "" {
+		token = s.ref // until a renewal's commit, the entry listed is the loaded one
 	}
 	return s.req.m.owners.Handle(token)
 }
@@ -225,6 +225,9 @@ func (s *Session) RevokeSession(handle string) error {
 	if err := os.RevokeSession(s.req, owner, handle); err != nil {
 		return err
 	}
+	if r := s.req.m.revocation; r != nil {
+		r.forgetOwner(owner)
+	}
 	if handle == current {
 		s.Invalidate()
 	}
@@ -246,6 +249,9 @@ func (s *Session) RevokeOwner(keepCurrent bool) error {
 	}
 	if err := os.RevokeOwner(s.req, owner, keep); err != nil {
 		return err
+	}
+	if r := s.req.m.revocation; r != nil {
+		r.forgetOwner(owner)
 	}
 	if !keepCurrent {
 		s.Invalidate()

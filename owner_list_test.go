@@ -60,8 +60,8 @@ func TestOwnedRoundTrips(t *testing.T) {
 // TestOwnerCap: beyond the bound, binding another session revokes the
 // owner's least recently active one.
 func TestOwnerCap(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
-		a := newOwnerApp(t, nb(t), -1)
+	forEachOwnerStore(t, func(t *testing.T, newApp func(t *testing.T, at int64) *conflictApp) {
+		a := newApp(t, -1)
 		a.store.maxOwned = 3
 		var ds []device
 		for i := range 4 {
@@ -156,11 +156,10 @@ func TestOwnersWithAiohttpKeys(t *testing.T) {
 // TestOwnerListLostFailsClosed: when an owner's list is gone (Memcached
 // evicted it), the owner's sessions end rather than outlive a revocation.
 func TestOwnerListLostFailsClosed(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, nb func(t *testing.T) *countingBackend) {
-		a := newOwnerApp(t, nb(t), -1)
+	forEachOwnerStore(t, func(t *testing.T, newApp func(t *testing.T, at int64) *conflictApp) {
+		a := newApp(t, -1)
 		d := a.signIn(t, "alice", "laptop")
-		tag, _, _ := splitOwned(d.cookie)
-		if err := a.backend.Backend.Delete(t.Context(), a.store.listKey(tag)); err != nil {
+		if err := a.backend.Backend.Delete(t.Context(), a.store.listKey(ownerTag("alice"))); err != nil {
 			t.Fatal(err)
 		}
 		if got := a.whoami(t, d); got != "new" {

@@ -156,12 +156,23 @@ func (st *requestState) load() (err error) {
 		if !now.Before(m.deadline(rec.Created, rec.Accessed, rec.Lifetime)) {
 			return false
 		}
+		if m.revocation != nil && rec.Owner != "" {
+			live, rerr := m.revocation.live(st, rec.Ref)
+			if rerr != nil {
+				err = fmt.Errorf("httpsession: load session: %w", rerr)
+				return true
+			}
+			if !live {
+				return false // revoked, or bound before revocation was on
+			}
+		}
 		s.raw, s.flashes, s.created, s.accessed = rec.Values, rec.Flashes, rec.Created, rec.Accessed
 		s.lifetime, s.persist, s.owner, s.label = rec.Lifetime, rec.Persistent, rec.Owner, rec.Label
 		s.changes.stored = len(rec.Flashes)
 		s.life.token, s.life.version, s.life.loaded = token, version, true
+		s.ref = rec.Ref
 		if m.serverSide {
-			s.id = token
+			s.id, s.ref = token, token
 		}
 		s.life.refresh = m.idleTimeout > 0 && now.Sub(s.lastActive()) >= m.idleTimeout/10
 		return true

@@ -33,6 +33,7 @@ type Session struct {
 	id       string        // server-side session ID; "" for cookie stores and new sessions
 	owner    string        // the user the session is bound to (SetOwner); "" if anonymous
 	label    string        // what the owner's list of sessions calls it (SetLabel)
+	ref      string        // the owned token naming it in its owner's list: the server token, or sealed in the cookie
 
 	life    lifecycle // where the session came from and what commit does with it
 	changes changes   // what this request changed since the record was loaded
@@ -319,6 +320,11 @@ func (s *Session) NewIdentity() {
 		return
 	}
 	s.life.rotate()
+	if s.req.m.revocation != nil && s.owner != "" && s.life.newToken == "" {
+		// A revocable cookie session gets a new entry in its owner's
+		// list, so its old cookie stops opening it.
+		s.life.newToken, _ = s.req.m.owners.NewOwnedToken(s.owner)
+	}
 }
 
 // IsNew reports whether the session was created by this request (no valid
