@@ -8,16 +8,20 @@ import (
 
 // NewInsecureCookieStore returns a cookie store that keeps the record in the
 // cookie as readable JSON, unsigned: anyone can read and forge it. For tests
-// and debugging only. Go's own cookie parsers (net/http/cookiejar,
+// and debugging only. It has no seal, so nothing binds its cookies to the
+// cookie's name and path either (see CookieStore). Go's own cookie parsers (net/http/cookiejar,
 // http.Response.Cookies) drop its values; browsers and Python keep them. Its cookie is byte-compatible with aiohttp_session's
 // SimpleCookieStorage: Python-quoted JSON such as
 // "{\"created\": 1700000000\054 \"session\": {}}", which net/http's own
 // cookie reader would drop.
-func NewInsecureCookieStore() *CookieStore { return &CookieStore{sealer: plainSealer{}} }
+func NewInsecureCookieStore() *CookieStore { return &CookieStore{sealer: plainSealer{}, plain: true} }
 
 type plainSealer struct{}
 
-func (plainSealer) seal(data []byte) (string, error) { return pythonQuote(asciiJSON(data)), nil }
+// seal ignores head: CookieStore never binds a plain record.
+func (plainSealer) seal(_ string, data []byte) (string, error) {
+	return pythonQuote(asciiJSON(data)), nil
+}
 
 func (plainSealer) open(token string) ([]byte, bool) {
 	if len(token) >= 2 && token[0] == '"' && token[len(token)-1] == '"' {

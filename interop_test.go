@@ -568,6 +568,13 @@ func runInteropSuite(t *testing.T, kind *interopKind) {
 		if cookie == "" {
 			t.Fatal("Go set no cookie")
 		}
+		if cs, ok := kind.store(t, p.clock).(*CookieStore); ok && !cs.plain {
+			// Go's seal carries its binding, which Python ignores below.
+			sealed, ok := cs.sealer.open(strings.Trim(cookie, `"`))
+			if want := `{"bind":"` + aiohttpCookie + `;/","created":`; !ok || !strings.HasPrefix(string(sealed), want) {
+				t.Fatalf("Go's seal = %q, want it to start with %s", sealed, want)
+			}
+		}
 		py := p.pyGet()
 		if py.New || py.str(t, "user") != "bob" || py.Values["n"] != "7" || py.Types["n"] != "int" || py.Created != t0 {
 			t.Fatalf("Python read of a Go session = %+v, want user=bob n=7 (int) created=%d", py, t0)

@@ -49,6 +49,7 @@ func Middleware(store Store, opts ...Option) (func(http.Handler) http.Handler, e
 		m.errorHandler = defaultErrorHandler
 	}
 	m.serverSide = wrapsServerStore(store)
+	m.seal = newSealBinding(m.cookie.Name, m.cookie.Path)
 	switch store.(type) {
 	case *ServerStore, *CookieStore:
 		m.ownStore = true // a wrapper's tokens are checked: it may make its own
@@ -61,6 +62,7 @@ type manager struct {
 	store      VersionedStore // a plain Store's writes are last-writer-wins
 	serverSide bool           // the cookie carries a session ID, not the data
 	ownStore   bool           // one of this package's stores, whose tokens need no checking
+	seal       *sealBinding   // what cookie stores bind their seals to: the cookie's name and path
 	warnOnce   sync.Once
 }
 
