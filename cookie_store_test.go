@@ -952,6 +952,26 @@ func TestSealBindingFormat(t *testing.T) {
 				if c.path == "/" && bytes.Equal(c.data, record) && len(c.plain)-len(c.data) != len(c.name)+len(c.path)+11 {
 					t.Errorf("the binding costs %d bytes, want len(name)+len(path)+11", len(c.plain)-len(c.data))
 				}
+				if bytes.Equal(c.data, record) {
+					// In the cookie: about 4/3 of that after base64, up to a
+					// block more for Fernet's padding, 16/9 for securecookie's
+					// two base64 encodings.
+					unbound, err := store.Save(context.Background(), "", c.data, time.Hour)
+					if err != nil {
+						t.Fatal(err)
+					}
+					n, grew := float64(len(c.plain)-len(c.data)), float64(len(tok)-len(unbound))
+					lo, hi := n*4/3-4, n*4/3+4
+					switch k.name {
+					case "fernet":
+						lo, hi = (n-16)*4/3, (n+16)*4/3+4
+					case "encrypted":
+						lo, hi = n*16/9-8, n*16/9+8
+					}
+					if grew < lo || grew > hi {
+						t.Errorf("the binding's %v bytes grew the cookie by %v, want %v to %v", n, grew, lo, hi)
+					}
+				}
 				for _, load := range []context.Context{ctx, boundContext(c.name, c.path), context.Background()} {
 					if got, err := store.Load(load, tok); err != nil || !bytes.Equal(got, c.data) {
 						t.Errorf("Load = %q, %v; want %q", got, err, c.data)
