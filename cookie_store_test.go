@@ -896,12 +896,6 @@ func TestSealBindsCookieNameAndPath(t *testing.T) {
 	}
 }
 
-// boundContext is the context of a request served by a middleware whose
-// cookie has name and path, as the middleware hands it to its store.
-func boundContext(name, path string) context.Context {
-	return &requestState{Context: context.Background(), m: &manager{seal: newSealBinding(name, path)}}
-}
-
 // prefixCodec is a Codec whose records are not JSON objects: JSONCodec's
 // with a byte in front.
 type prefixCodec struct{ JSONCodec }
