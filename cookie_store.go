@@ -19,8 +19,8 @@ import (
 // Every seal is bound to the cookie it was made for: through the context
 // of the requests it serves, the middleware tells the store its cookie's
 // name and path, and Save seals them into the record as its first member,
-// "bind":"<name>;<path>" (len(name)+len(path)+11 bytes of record; about a
-// third more in the cookie, after base64). Load refuses a record bound to
+// "bind":"<name>;<path>" (len(name)+len(path)+11 bytes of record; about 4/3
+// of that in the cookie, after base64). Load refuses a record bound to
 // another name or path as it refuses a tampered one: so a cookie made for
 // one middleware ("sess", or Path /app) does not open in another that
 // shares the key ("sess2", or Path /admin). The field is inside the seal,

@@ -610,6 +610,7 @@ func TestInsecureCookieStoreIsAiohttpSimpleFormat(t *testing.T) {
 		{"{\"created\": 1700000000, \"session\": {\"l\" :[1,  2 ,{\"x\":null}] ,\n\t\"s\": \"a, b: c\\\" d\"}}",
 			`"{\"created\": 1700000000\054 \"session\": {\"l\": [1\054 2\054 {\"x\": null}]\054 \"s\": \"a\054 b: c\\\" d\"}}"`},
 		{`{"created":1,"session":{},"accessed":2.5}`, `"{\"created\": 1\054 \"session\": {}\054 \"accessed\": 2.5}"`},
+		{"{\"created\":1,\"session\":{\"d\":\"a\x7fb\"}}", `"{\"created\": 1\054 \"session\": {\"d\": \"a\\u007fb\"}}"`},
 	} {
 		tok, err := store.Save(context.Background(), "", []byte(tc.record), time.Hour)
 		if err != nil {
