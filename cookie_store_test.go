@@ -595,15 +595,34 @@ func TestPythonQuote(t *testing.T) {
 	}
 }
 
+// TestInsecureCookieStoreIsAiohttpSimpleFormat: the insecure store's cookie
+// is what SimpleCookieStorage writes for the same record: the JSON text as
+// Python's json.dumps writes it (", " and ": " between members and items,
+// no other whitespace outside strings, non-ASCII as \uXXXX), quoted as
+// http.cookies quotes it. The expected tokens are Python's own output,
+// http.cookies._quote(json.dumps(record)). Strings are left alone.
 func TestInsecureCookieStoreIsAiohttpSimpleFormat(t *testing.T) {
 	store := NewInsecureCookieStore()
+	for _, tc := range []struct{ record, want string }{
+		{`{"created":1700000000,"session":{"u":"é😀","c":"a,b;c"}}`,
+			`"{\"created\": 1700000000\054 \"session\": {\"u\": \"\\u00e9\\ud83d\\ude00\"\054 \"c\": \"a\054b\073c\"}}"`},
+		// Python's own spacing, and odd whitespace, come out as json.dumps's.
+		{"{\"created\": 1700000000, \"session\": {\"l\" :[1,  2 ,{\"x\":null}] ,\n\t\"s\": \"a, b: c\\\" d\"}}",
+			`"{\"created\": 1700000000\054 \"session\": {\"l\": [1\054 2\054 {\"x\": null}]\054 \"s\": \"a\054 b: c\\\" d\"}}"`},
+		{`{"created":1,"session":{},"accessed":2.5}`, `"{\"created\": 1\054 \"session\": {}\054 \"accessed\": 2.5}"`},
+		{"{\"created\":1,\"session\":{\"d\":\"a\x7fb\"}}", `"{\"created\": 1\054 \"session\": {\"d\": \"a\\u007fb\"}}"`},
+	} {
+		tok, err := store.Save(context.Background(), "", []byte(tc.record), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok != tc.want {
+			t.Errorf("token\n%s\nwant\n%s", tok, tc.want)
+		}
+	}
 	tok, err := store.Save(context.Background(), "", []byte(`{"created":1700000000,"session":{"u":"é😀","c":"a,b;c"}}`), time.Hour)
 	if err != nil {
 		t.Fatal(err)
-	}
-	want := `"{\"created\":1700000000\054\"session\":{\"u\":\"\\u00e9\\ud83d\\ude00\"\054\"c\":\"a\054b\073c\"}}"`
-	if tok != want {
-		t.Fatalf("token\n%s\nwant\n%s", tok, want)
 	}
 	if err := checkCookieValue(tok); err != nil {
 		t.Fatal(err)
@@ -769,5 +788,231 @@ func TestTamperedCookieVisible(t *testing.T) {
 				t.Fatalf("%d warnings, want 2:\n%s", n, app.log)
 			}
 		})
+	}
+}
+
+// TestSealBindsCookieNameAndPath: a cookie sealed by one middleware does
+// not open in another whose cookie has another name (sess, sess2) or the
+// same name on another path (/app, /admin), though both seal with the same
+// key, in one shared store or in two stores built with it, whatever their
+// codec. Such a cookie
+// is rejected as a tampered one is: a fresh session, counted by
+// Rejected() and logged. Each middleware still opens its own cookies, and
+// a record sealed without a binding (as aiohttp_session's cookies are)
+// opens in both.
+func TestSealBindsCookieNameAndPath(t *testing.T) {
+	purposes := []struct {
+		name         string
+		a, b         []Option
+		nameA, nameB string
+	}{
+		{"name", []Option{WithCookieName("sess")}, []Option{WithCookieName("sess2")}, "sess", "sess2"},
+		{"path", []Option{WithCookieName("sess"), WithPath("/app")}, []Option{WithCookieName("sess"), WithPath("/admin")}, "sess", "sess"},
+		// A codec whose records are not JSON objects.
+		{"codec", []Option{WithCookieName("sess"), WithCodec(prefixCodec{})}, []Option{WithCookieName("sess2"), WithCodec(prefixCodec{})}, "sess", "sess2"},
+	}
+	for _, k := range keyedKinds() {
+		for _, p := range purposes {
+			for _, shared := range []bool{true, false} {
+				name := k.name + "/" + p.name + "/separate"
+				if shared {
+					name = k.name + "/" + p.name + "/shared"
+				}
+				t.Run(name, func(t *testing.T) {
+					storeA := mustStore(t, k).(*CookieStore)
+					storeB := storeA
+					if !shared {
+						storeB = mustStore(t, k).(*CookieStore)
+					}
+					logger, logs := newLogger()
+					hA := newMiddleware(t, storeA, append(p.a, WithLogger(logger))...)(identityRoutes())
+					hB := newMiddleware(t, storeB, append(p.b, WithLogger(logger))...)(identityRoutes())
+					get := func(h http.Handler, path, cookie string) (string, string) {
+						t.Helper()
+						r := httptest.NewRequest("GET", "https://example.com"+path, nil)
+						if cookie != "" {
+							r.Header.Set("Cookie", cookie)
+						}
+						w := httptest.NewRecorder()
+						h.ServeHTTP(w, r)
+						if w.Code != http.StatusOK {
+							t.Fatalf("GET %s = %d %q", path, w.Code, w.Body)
+						}
+						ck := parseSetCookie(w.Header().Get("Set-Cookie"))
+						if ck == nil {
+							return w.Body.String(), ""
+						}
+						return w.Body.String(), ck.Value
+					}
+					_, tokA := get(hA, "/login", "")
+					_, tokB := get(hB, "/login", "")
+					if tokA == "" || tokB == "" {
+						t.Fatal("login set no cookie")
+					}
+					if body, _ := get(hA, "/whoami", p.nameA+"="+tokA); !strings.Contains(body, "user=ann") {
+						t.Fatalf("A does not open its own cookie: %q", body)
+					}
+					if body, _ := get(hB, "/whoami", p.nameB+"="+tokB); !strings.Contains(body, "user=ann") {
+						t.Fatalf("B does not open its own cookie: %q", body)
+					}
+					rejections := func() uint64 {
+						if shared {
+							return storeA.Rejected()
+						}
+						return storeA.Rejected() + storeB.Rejected()
+					}
+					rejected := rejections()
+					if body, _ := get(hB, "/whoami", p.nameB+"="+tokA); !strings.Contains(body, "new=true") || strings.Contains(body, "ann") {
+						t.Errorf("A's cookie opened in B: %q", body)
+					}
+					if body, _ := get(hA, "/whoami", p.nameA+"="+tokB); !strings.Contains(body, "new=true") || strings.Contains(body, "ann") {
+						t.Errorf("B's cookie opened in A: %q", body)
+					}
+					if got := rejections() - rejected; got != 2 {
+						t.Errorf("Rejected() rose by %d, want 2 (one per foreign cookie)", got)
+					}
+					if n := strings.Count(logs.String(), "session cookie rejected"); n != 2 {
+						t.Errorf("%d rejection warnings, want 2:\n%s", n, logs)
+					}
+					if strings.Contains(logs.String(), tokA) || strings.Contains(logs.String(), tokB) {
+						t.Errorf("the log carries a token:\n%s", logs)
+					}
+					if p.name == "codec" {
+						return
+					}
+					// A record sealed without a binding (aiohttp_session's,
+					// or Store.Save outside the middleware) opens in both.
+					unbound := sealToken(t, storeA, time.Now(), map[string]any{"user": "py"})
+					for _, h := range []struct {
+						h    http.Handler
+						name string
+					}{{hA, p.nameA}, {hB, p.nameB}} {
+						if body, _ := get(h.h, "/whoami", h.name+"="+unbound); !strings.Contains(body, "user=py") {
+							t.Errorf("an unbound record did not open under %s: %q", h.name, body)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// prefixCodec is a Codec whose records are not JSON objects: JSONCodec's
+// with a byte in front.
+type prefixCodec struct{ JSONCodec }
+
+func (c prefixCodec) EncodeRecord(rec *Record) ([]byte, error) {
+	data, err := c.JSONCodec.EncodeRecord(rec)
+	return append([]byte{'R'}, data...), err
+}
+
+func (c prefixCodec) DecodeRecord(data []byte, rec *Record) error {
+	if len(data) == 0 || data[0] != 'R' {
+		return ErrDecode
+	}
+	return c.JSONCodec.DecodeRecord(data[1:], rec)
+}
+
+// TestSealBindingFormat: what a bound seal holds, what it costs, and what
+// Load gives back. A JSONCodec record gets "bind":"<name>;<path>" as its
+// first member, len(name)+len(path)+11 bytes; another codec's record is
+// framed by {"bind":"<name>;<path>"}. Load returns the record as Save was
+// given it, under the same binding and outside the middleware (which
+// checks nothing), and refuses it under another binding. Odd characters
+// in the path cannot make two bindings alike, and the binding cannot be
+// removed without the key.
+func TestSealBindingFormat(t *testing.T) {
+	record := []byte(`{"created":1700000000,"session":{"a":1}}`)
+	other := []byte("R\x00not a JSON object")
+	for _, k := range keyedKinds() {
+		t.Run(k.name, func(t *testing.T) {
+			store := mustStore(t, k).(*CookieStore)
+			for _, c := range []struct {
+				name, path string
+				data       []byte
+				plain      string // what is sealed
+			}{
+				{"session", "/", record, `{"bind":"session;/","created":1700000000,"session":{"a":1}}`},
+				{"sess", `/a"b\c;`, record, `{"bind":"sess;/a\"b\\c;","created":1700000000,"session":{"a":1}}`},
+				{"sess", "/", other, "{\"bind\":\"sess;/\"}R\x00not a JSON object"},
+			} {
+				ctx := boundContext(c.name, c.path)
+				tok, err := store.Save(ctx, "", c.data, time.Hour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sealed, ok := store.sealer.open(tok); !ok || string(sealed) != c.plain {
+					t.Errorf("sealed %q, want %q", sealed, c.plain)
+				}
+				if c.path == "/" && bytes.Equal(c.data, record) && len(c.plain)-len(c.data) != len(c.name)+len(c.path)+11 {
+					t.Errorf("the binding costs %d bytes, want len(name)+len(path)+11", len(c.plain)-len(c.data))
+				}
+				if bytes.Equal(c.data, record) {
+					// In the cookie: about 4/3 of that after base64, up to a
+					// block more for Fernet's padding, 16/9 for securecookie's
+					// two base64 encodings.
+					unbound, err := store.Save(context.Background(), "", c.data, time.Hour)
+					if err != nil {
+						t.Fatal(err)
+					}
+					n, grew := float64(len(c.plain)-len(c.data)), float64(len(tok)-len(unbound))
+					lo, hi := n*4/3-4, n*4/3+4
+					switch k.name {
+					case "fernet":
+						lo, hi = (n-16)*4/3, (n+16)*4/3+4
+					case "encrypted":
+						lo, hi = n*16/9-8, n*16/9+8
+					}
+					if grew < lo || grew > hi {
+						t.Errorf("the binding's %v bytes grew the cookie by %v, want %v to %v", n, grew, lo, hi)
+					}
+				}
+				for _, load := range []context.Context{ctx, boundContext(c.name, c.path), context.Background()} {
+					if got, err := store.Load(load, tok); err != nil || !bytes.Equal(got, c.data) {
+						t.Errorf("Load = %q, %v; want %q", got, err, c.data)
+					}
+				}
+				before := store.Rejected()
+				for _, foreign := range [][2]string{{c.name + "2", c.path}, {c.name, c.path + "x"}, {c.name + ";" + c.path, ""}, {"", c.name + ";" + c.path}} {
+					if got, err := store.Load(boundContext(foreign[0], foreign[1]), tok); !errors.Is(err, errRejected) {
+						t.Errorf("Load for cookie %q path %q of a seal for %q %q = %q, %v; want errRejected", foreign[0], foreign[1], c.name, c.path, got, err)
+					}
+				}
+				if got := store.Rejected() - before; got != 4 {
+					t.Errorf("Rejected() rose by %d, want 4", got)
+				}
+			}
+		})
+	}
+	t.Run("signed/stripped", func(t *testing.T) {
+		// The signed store's record is readable: cutting the binding out
+		// of it breaks the signature.
+		store := mustStore(t, kindNamed("signed"))
+		tok, err := store.Save(boundContext("sess", "/app"), "", record, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, sig, _ := strings.Cut(tok, ".")
+		forged := base64.RawURLEncoding.EncodeToString(record) + "." + sig
+		if _, err := store.Load(boundContext("sess2", "/"), forged); !errors.Is(err, errRejected) {
+			t.Errorf("a signed record with its binding cut out opened: %v", err)
+		}
+	})
+}
+
+// TestSealBindingIgnoresDomain pins what the README says the binding
+// leaves out: the Domain. Two middlewares that differ only in it, sharing
+// a key, open each other's cookies.
+func TestSealBindingIgnoresDomain(t *testing.T) {
+	store := mustStore(t, kindNamed("nacl"))
+	hA := newMiddleware(t, store, WithDomain("a.example.com"))(identityRoutes())
+	hB := newMiddleware(t, store, WithDomain("b.example.com"))(identityRoutes())
+	tok := mint(t, hA, "/login", "")
+	r := httptest.NewRequest("GET", "https://b.example.com/whoami", nil)
+	r.Header.Set("Cookie", DefaultCookieName+"="+tok)
+	w := httptest.NewRecorder()
+	hB.ServeHTTP(w, r)
+	if !strings.Contains(w.Body.String(), "user=ann") {
+		t.Errorf("a cookie for another Domain = %q; the binding is documented to leave the Domain out", w.Body)
 	}
 }

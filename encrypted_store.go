@@ -1,7 +1,6 @@
 package httpsession
 
 import (
-	"bytes"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/base64"
@@ -51,10 +50,11 @@ type secureCookieSealer struct{ codecs []securecookie.Codec }
 // keeps the store independent of the middleware's cookie name.
 const secureCookieName = "httpsession"
 
-func (s *secureCookieSealer) seal(data []byte) (string, error) {
+func (s *secureCookieSealer) seal(head string, body []byte) (string, error) {
 	// securecookie encrypts the serialized bytes in place, and NopEncoder
-	// hands it the caller's slice.
-	return securecookie.EncodeMulti(secureCookieName, bytes.Clone(data), s.codecs[0])
+	// hands it the caller's slice: give it a copy.
+	data := append(append(make([]byte, 0, len(head)+len(body)), head...), body...)
+	return securecookie.EncodeMulti(secureCookieName, data, s.codecs[0])
 }
 
 // secureCookieEncoding is the outer encoding of securecookie's tokens, made

@@ -74,15 +74,16 @@ const (
 // fernetEncoding is strict: see decodedAll.
 var fernetEncoding = base64.URLEncoding.Strict()
 
-func (s *fernetSealer) seal(data []byte) (string, error) {
+func (s *fernetSealer) seal(head string, data []byte) (string, error) {
 	k := s.keys[0]
-	pad := aes.BlockSize - len(data)%aes.BlockSize
-	tok := make([]byte, fernetHeader, fernetHeader+len(data)+pad+fernetMACSize)
+	pad := aes.BlockSize - (len(head)+len(data))%aes.BlockSize
+	tok := make([]byte, fernetHeader, fernetHeader+len(head)+len(data)+pad+fernetMACSize)
 	tok[0] = fernetVersion
 	binary.BigEndian.PutUint64(tok[1:9], uint64(s.now().Unix()))
 	if _, err := io.ReadFull(s.rand, tok[9:fernetHeader]); err != nil {
 		return "", err
 	}
+	tok = append(tok, head...)
 	tok = append(tok, data...)
 	for range pad {
 		tok = append(tok, byte(pad))

@@ -42,18 +42,21 @@ func knownPlain(data []byte) bool {
 }
 
 // addStoreSeeds adds, for a cookie store, tokens sealed now from every
-// known plaintext, their truncations and a few garbage values.
+// known plaintext, unbound and bound to a cookie's name and path (which
+// Load, outside the middleware, cuts off unchecked), their truncations and
+// a few garbage values.
 func addStoreSeeds(f *testing.F, s Store) {
-	ctx := context.Background()
-	for _, p := range fuzzPlains {
-		tok, err := s.Save(ctx, "", []byte(p), time.Hour)
-		if err != nil {
-			f.Fatal(err)
+	for _, ctx := range []context.Context{context.Background(), boundContext("session", "/")} {
+		for _, p := range fuzzPlains {
+			tok, err := s.Save(ctx, "", []byte(p), time.Hour)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(tok)
+			f.Add(tok[:len(tok)/2])
+			f.Add(tok[:len(tok)-1])
+			f.Add(tok + "A")
 		}
-		f.Add(tok)
-		f.Add(tok[:len(tok)/2])
-		f.Add(tok[:len(tok)-1])
-		f.Add(tok + "A")
 	}
 	for _, g := range []string{"", "garbage", ".", "a.b", "====", "AAAA", strings.Repeat("A", 5000), "\x00", "日本"} {
 		f.Add(g)

@@ -300,6 +300,12 @@ func sealToken(t *testing.T, store Store, created time.Time, values map[string]a
 	return token
 }
 
+// boundContext is the context of a request served by a middleware whose
+// cookie has name and path, as the middleware hands it to its store.
+func boundContext(name, path string) context.Context {
+	return &requestState{Context: context.Background(), m: &manager{seal: newSealBinding(name, path)}}
+}
+
 // errCause is the root cause the failing stores report.
 var errCause = errors.New("backend exploded at 10.0.0.7:6379")
 

@@ -8,16 +8,34 @@ import (
 
 // NewInsecureCookieStore returns a cookie store that keeps the record in the
 // cookie as readable JSON, unsigned: anyone can read and forge it. For tests
-// and debugging only. Go's own cookie parsers (net/http/cookiejar,
-// http.Response.Cookies) drop its values; browsers and Python keep them. Its cookie is byte-compatible with aiohttp_session's
-// SimpleCookieStorage: Python-quoted JSON such as
-// "{\"created\": 1700000000\054 \"session\": {}}", which net/http's own
-// cookie reader would drop.
-func NewInsecureCookieStore() *CookieStore { return &CookieStore{sealer: plainSealer{}} }
+// and debugging only. It has no seal, so nothing binds its cookies to the
+// cookie's name and path either (see CookieStore).
+//
+// Its cookie is aiohttp_session's SimpleCookieStorage format: the record as
+// Python's json.dumps writes it (", " and ": " separators, non-ASCII and
+// DEL escaped as \uXXXX), quoted as Python's http.cookies quotes it, such
+// as "{\"created\": 1700000000\054 \"session\": {\"a\": 1}}". For the same
+// record the bytes are Python's. The same session differs in two ways:
+// Go's record has its own members after "session" ("accessed" always;
+// "lifetime", "persist" and "flash" when set), which Python ignores and
+// drops, and Go writes the session's keys in sorted order where Python
+// keeps the order they were set in. Go's own cookie parsers
+// (net/http/cookiejar, http.Response.Cookies) drop such values; browsers
+// and Python keep them, and the middleware reads them itself.
+func NewInsecureCookieStore() *CookieStore { return &CookieStore{sealer: plainSealer{}, plain: true} }
 
 type plainSealer struct{}
 
-func (plainSealer) seal(data []byte) (string, error) { return pythonQuote(asciiJSON(data)), nil }
+// seal ignores head: CookieStore never binds a plain record.
+func (plainSealer) seal(_ string, data []byte) (string, error) {
+	sc := jsonScanner{b: data}
+	if sc.value(0) == nil && sc.peek() == 0 && sc.i == len(data) {
+		return pythonQuote(pythonJSON(data)), nil
+	}
+	// Not JSON (Store.Save called with other bytes): only made ASCII, as
+	// respacing could change what it reads as.
+	return pythonQuote(asciiJSON(data)), nil
+}
 
 func (plainSealer) open(token string) ([]byte, bool) {
 	if len(token) >= 2 && token[0] == '"' && token[len(token)-1] == '"' {
@@ -26,11 +44,56 @@ func (plainSealer) open(token string) ([]byte, bool) {
 	return pythonUnquote(token)
 }
 
-// asciiJSON escapes every non-ASCII character of JSON text as \uXXXX, as
-// Python's json.dumps does by default, so the cookie stays ASCII. Non-ASCII
-// bytes only occur inside JSON strings, where the escape means the same.
+// pythonJSON rewrites JSON text as Python's json.dumps writes it by
+// default: ", " after every comma and ": " after every colon outside
+// strings, no other whitespace there, and every non-ASCII character of a
+// string escaped as \uXXXX (ensure_ascii). data must be valid JSON:
+// the caller checked it.
+func pythonJSON(data []byte) []byte {
+	b := make([]byte, 0, len(data)+len(data)/8)
+	inString := false
+	for i := 0; i < len(data); {
+		c := data[i]
+		if !inString {
+			switch c {
+			case ' ', '\t', '\n', '\r':
+			case ',', ':':
+				b = append(b, c, ' ')
+			case '"':
+				inString = true
+				b = append(b, c)
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		switch {
+		case c == '\\' && i+1 < len(data):
+			b = append(b, c, data[i+1])
+			i += 2
+			continue
+		case c == '"':
+			inString = false
+		case c == 0x7f: // DEL: ASCII, but json.dumps escapes it
+			b = append(b, `\u007f`...)
+			i++
+			continue
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(data[i:])
+			i += size
+			b = appendUTF16Escape(b, r)
+			continue
+		}
+		b = append(b, c)
+		i++
+	}
+	return b
+}
+
+// asciiJSON escapes every non-ASCII character as \uXXXX, as Python's
+// json.dumps does by default, so the cookie stays ASCII.
 func asciiJSON(data []byte) []byte {
-	const hex = "0123456789abcdef"
 	var b []byte
 	for i := 0; i < len(data); {
 		if data[i] < utf8.RuneSelf {
@@ -40,13 +103,22 @@ func asciiJSON(data []byte) []byte {
 		}
 		r, size := utf8.DecodeRune(data[i:])
 		i += size
-		units := []rune{r}
-		if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
-			units = []rune{r1, r2}
-		}
-		for _, u := range units {
-			b = append(b, '\\', 'u', hex[u>>12&0xf], hex[u>>8&0xf], hex[u>>4&0xf], hex[u&0xf])
-		}
+		b = appendUTF16Escape(b, r)
+	}
+	return b
+}
+
+// appendUTF16Escape appends r as json.dumps escapes it: \uXXXX, or a
+// surrogate pair of them.
+func appendUTF16Escape(b []byte, r rune) []byte {
+	const hex = "0123456789abcdef"
+	units := [2]rune{r}
+	n := 1
+	if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
+		units, n = [2]rune{r1, r2}, 2
+	}
+	for _, u := range units[:n] {
+		b = append(b, '\\', 'u', hex[u>>12&0xf], hex[u>>8&0xf], hex[u>>4&0xf], hex[u&0xf])
 	}
 	return b
 }

@@ -20,6 +20,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -568,6 +569,13 @@ func runInteropSuite(t *testing.T, kind *interopKind) {
 		if cookie == "" {
 			t.Fatal("Go set no cookie")
 		}
+		if cs, ok := kind.store(t, p.clock).(*CookieStore); ok && !cs.plain {
+			// Go's seal carries its binding, which Python ignores below.
+			sealed, ok := cs.sealer.open(strings.Trim(cookie, `"`))
+			if want := `{"bind":"` + aiohttpCookie + `;/","created":`; !ok || !strings.HasPrefix(string(sealed), want) {
+				t.Fatalf("Go's seal = %q, want it to start with %s", sealed, want)
+			}
+		}
 		py := p.pyGet()
 		if py.New || py.str(t, "user") != "bob" || py.Values["n"] != "7" || py.Types["n"] != "int" || py.Created != t0 {
 			t.Fatalf("Python read of a Go session = %+v, want user=bob n=7 (int) created=%d", py, t0)
@@ -576,6 +584,13 @@ func runInteropSuite(t *testing.T, kind *interopKind) {
 		p.pySet("role", `"editor"`)
 		if kind.serverSide && p.br.cookie() != cookie {
 			t.Errorf("Python changed the session ID %q -> %q", cookie, p.br.cookie())
+		}
+		if cs, ok := kind.store(t, p.clock).(*CookieStore); ok && !cs.plain {
+			// Python drops the binding when it writes; Go still opens it.
+			sealed, ok := cs.sealer.open(strings.Trim(p.br.cookie(), `"`))
+			if !ok || !strings.HasPrefix(string(sealed), `{"created": `) {
+				t.Errorf("Python's rewrite of Go's cookie = %q, want aiohttp_session's own record, unbound", sealed)
+			}
 		}
 		g := p.goGet()
 		if g.New || g.str(t, "user") != "bob" || g.str(t, "role") != "editor" || g.Values["n"] != "7" {
@@ -799,6 +814,39 @@ func runInteropSuite(t *testing.T, kind *interopKind) {
 			t.Errorf("Go after Python deleted the last key = %+v, want fresh", g)
 		}
 	})
+	t.Run("GoDeletesPythonsCookie", func(t *testing.T) {
+		// Go's deletion cookie carries Secure, HttpOnly and SameSite, which
+		// aiohttp's deletions do not (aiohttp #6896): the cookie Python set
+		// is deleted all the same, since a cookie is matched by name,
+		// domain and path.
+		p.fresh(t)
+		p.pySet("user", `"alice"`)
+		status, _, h := p.do(p.goURL, "POST", "/invalidate", nil)
+		line := h.Get("Set-Cookie")
+		if status != 200 || !strings.HasPrefix(line, aiohttpCookie+"=;") || !strings.Contains(line, "Max-Age=0") {
+			t.Fatalf("Go's logout of a Python session = %d, Set-Cookie %q; want a deletion", status, line)
+		}
+		for _, attr := range []string{"HttpOnly", "Secure", "SameSite=Lax"} {
+			if !strings.Contains(line, attr) {
+				t.Errorf("Go's deletion cookie %q has no %s", line, attr)
+			}
+		}
+		if c := p.br.cookie(); c != "" {
+			t.Errorf("after Go's deletion the browser still holds Python's cookie %s", c)
+		}
+		if py := p.pyGet(); !py.New || len(py.Keys) != 0 {
+			t.Errorf("Python after Go's logout = %+v, want new", py)
+		}
+		if kind.rawJar {
+			return // SimpleCookieStorage writes "{}" rather than delete
+		}
+		p.pySet("user", `"alice"`)
+		_, _, h = p.do(p.py.url, "POST", "/invalidate", nil)
+		line = h.Get("Set-Cookie")
+		if !strings.Contains(line, "Max-Age=0") || strings.Contains(line, "HttpOnly") || strings.Contains(line, "Secure") || strings.Contains(line, "SameSite") {
+			t.Errorf("Python's deletion cookie = %q, want Max-Age=0 without HttpOnly, Secure or SameSite", line)
+		}
+	})
 	t.Run("GoInvalidate", func(t *testing.T) {
 		p.fresh(t)
 		p.goSet("user", `"bob"`)
@@ -834,6 +882,40 @@ func runInteropSuite(t *testing.T, kind *interopKind) {
 	t.Run("TamperedCookies", func(t *testing.T) {
 		interopTamperSuite(t, p)
 	})
+	if kind.rawJar {
+		t.Run("SimpleCookieBytes", func(t *testing.T) {
+			// The same session, written by each side: Python's cookie and
+			// Go's are the same bytes, but for Go's "accessed" member after
+			// "session". Python keeps insertion order and Go sorts the
+			// keys, so Python sets them in sorted order here.
+			session := [][2]string{
+				{"a", `1`}, {"b", `"x, y: z;"`}, {"c", `[1, {"d": null, "e": 2.5}]`},
+				{"u", `"é😀"`}, {"z", `true`},
+			}
+			t0 := p.fresh(t)
+			for _, kv := range session {
+				p.pySet(kv[0], kv[1])
+			}
+			py := p.br.cookie()
+			p.fresh(t)
+			p.at(t0)
+			for i := len(session) - 1; i >= 0; i-- { // any order
+				p.goSet(session[i][0], session[i][1])
+			}
+			goCookie := p.br.cookie()
+			want := strings.TrimSuffix(py, `}"`) + `\054 \"accessed\": ` + strconv.FormatInt(t0, 10) + `}"`
+			if goCookie != want {
+				t.Errorf("Go's Simple cookie\n%s\nwant Python's with accessed added\n%s\n(Python's: %s)", goCookie, want, py)
+			}
+			for range 3 { // and the same bytes every time
+				p.view("go", "POST", "/setstr", kvQuery("a", "again"))
+				p.goSet("a", `1`)
+				if c := p.br.cookie(); c != goCookie {
+					t.Fatalf("Go rewrote the same session as\n%s\nnot\n%s", c, goCookie)
+				}
+			}
+		})
+	}
 	if kind.foreign != nil {
 		t.Run("ForeignKey", func(t *testing.T) {
 			foreign := goServer(t, kind.foreign(t, p.clock), p.clock, interopMaxAge)
@@ -957,6 +1039,49 @@ func interopTamperSuite(t *testing.T, p *interopPair) {
 		for _, bad := range damaged {
 			check(bad, writer+"-written token damaged to", pyNew(writer+"-written token damaged to "+bad))
 		}
+	}
+}
+
+// TestInteropKeyRotation: Go configured with [new, old] keys reads the
+// session Python sealed with the old key (each keyed storage Python has:
+// EncryptedCookieStorage and NaClCookieStorage), and reseals it with the new
+// one when it writes: Python, still on the old key, then starts a new
+// session, while a Go store with the new key alone opens it.
+func TestInteropKeyRotation(t *testing.T) {
+	needPython(t)
+	oldKey, newKey := randomKey(t), randomKey(t)
+	b64 := base64.StdEncoding.EncodeToString(oldKey)
+	for _, kind := range []*interopKind{
+		{name: "Fernet", pyArgs: []string{"--storage", "fernet", "--key", b64}},
+		{name: "NaCl", pyArgs: []string{"--storage", "nacl", "--key", b64}},
+	} {
+		t.Run(kind.name, func(t *testing.T) {
+			k := kindNamed(strings.ToLower(kind.name))
+			kind.store = func(t *testing.T, clock *testClock) Store {
+				return mustStoreAt(t, k, clock.Now, newKey, oldKey)
+			}
+			p := newInteropPair(t, kind, interopMaxAge)
+			t0 := p.fresh(t)
+			p.pySet("user", `"alice"`)
+			pyCookie := p.br.cookie()
+			if g := p.goGet(); g.New || g.str(t, "user") != "alice" || g.Created != t0 {
+				t.Fatalf("Go with [new, old] reading Python's old-key cookie = %+v, want user=alice", g)
+			}
+			p.goSet("role", `"admin"`)
+			goCookie := strings.Trim(p.br.cookie(), `"`)
+			if goCookie == strings.Trim(pyCookie, `"`) {
+				t.Fatal("Go's write did not reseal the cookie")
+			}
+			if data, err := mustStoreAt(t, k, p.clock.Now, newKey).Load(t.Context(), goCookie); err != nil || !strings.Contains(string(data), `"role":"admin"`) {
+				t.Errorf("Go's reseal does not open with the new key alone: %q, %v", data, err)
+			}
+			if _, err := mustStoreAt(t, k, p.clock.Now, oldKey).Load(t.Context(), goCookie); !errors.Is(err, ErrNotFound) {
+				t.Errorf("Go's reseal opens with the old key: %v; want it sealed with the new one", err)
+			}
+			if py := p.pyGet(); !py.New || len(py.Keys) != 0 {
+				t.Errorf("Python on the old key reading Go's reseal = %+v, want a new session", py)
+			}
+		})
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,21 +24,31 @@ import (
 )
 
 // encodeEnvelope writes rec as the envelope. It appends the pre-encoded
-// values instead of marshalling a map, so nothing is encoded twice.
+// values instead of marshalling a map, so nothing is encoded twice. The
+// session's keys are written in sorted order (by bytes, which for UTF-8 is
+// code point order), so one session always gives the same bytes.
 func encodeEnvelope(rec *Record) ([]byte, error) {
 	b := make([]byte, 0, 64+recordValuesSize(rec))
 	b = append(b, `{"created":`...)
 	b = strconv.AppendInt(b, rec.Created.Unix(), 10)
 	b = append(b, `,"session":{`...)
-	first := true
+	type member struct {
+		k string
+		v []byte
+	}
+	var buf [16]member // sessions are small: sorting them allocates nothing
+	members := buf[:0]
 	for k, v := range rec.Values {
-		if !first {
+		members = append(members, member{k, v})
+	}
+	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.k, b.k) })
+	for i, m := range members {
+		if i > 0 {
 			b = append(b, ',')
 		}
-		first = false
-		b = appendJSONString(b, k)
+		b = appendJSONString(b, m.k)
 		b = append(b, ':')
-		b = append(b, v...)
+		b = append(b, m.v...)
 	}
 	b = append(b, '}')
 	if !rec.Accessed.IsZero() {

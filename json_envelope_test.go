@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -363,5 +364,39 @@ func TestEnvelopeAccessedAllocationFree(t *testing.T) {
 	}
 	if sec, ms := decodeAllocs("1700000100"), decodeAllocs("1700000100.123"); ms > sec {
 		t.Errorf("decoding a record: %.0f allocations with milliseconds, %.0f without", ms, sec)
+	}
+}
+
+// TestEnvelopeKeysSorted: a record's session keys are written in sorted
+// (byte, so code point) order, so the same session always gives the same
+// bytes and the same cookie, whatever order Go's map iterates in.
+func TestEnvelopeKeysSorted(t *testing.T) {
+	rec := Record{Created: time.Unix(1700000000, 0), Values: map[string][]byte{}}
+	var keys []string
+	for i := range 40 {
+		k := fmt.Sprintf("k%02d", (i*17)%40)
+		keys = append(keys, k)
+		rec.Values[k] = []byte(strconv.Itoa(i))
+	}
+	rec.Values["é"], rec.Values["Z"], rec.Values[""] = []byte("1"), []byte("2"), []byte("3")
+	keys = append(keys, "é", "Z", "")
+	slices.Sort(keys)
+	var want strings.Builder
+	want.WriteString(`{"created":1700000000,"session":{`)
+	for i, k := range keys {
+		if i > 0 {
+			want.WriteByte(',')
+		}
+		fmt.Fprintf(&want, "%q:%s", k, rec.Values[k])
+	}
+	want.WriteString("}}")
+	for range 5 {
+		got, err := JSONCodec{}.EncodeRecord(&rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want.String() {
+			t.Fatalf("record\n%s\nwant keys sorted:\n%s", got, want.String())
+		}
 	}
 }

@@ -49,6 +49,7 @@ func Middleware(store Store, opts ...Option) (func(http.Handler) http.Handler, e
 		m.errorHandler = defaultErrorHandler
 	}
 	m.serverSide = wrapsServerStore(store)
+	m.seal = newSealBinding(m.cookie.Name, m.cookie.Path)
 	m.owners, _ = store.(OwnerStore)
 	if r := m.revocation; r != nil {
 		if err := r.valid(m.serverSide); err != nil {
@@ -69,6 +70,7 @@ type manager struct {
 	serverSide bool           // the cookie carries a session ID, not the data
 	owners     OwnerStore     // the store, when it keeps owners' sessions; else nil
 	ownStore   bool           // one of this package's stores, whose tokens need no checking
+	seal       *sealBinding   // what cookie stores bind their seals to: the cookie's name and path
 	warnOnce   sync.Once
 }
 

@@ -32,10 +32,17 @@ const naclNonceSize = 24
 // naclEncoding is strict: see decodedAll.
 var naclEncoding = base64.StdEncoding.Strict()
 
-func (s *naclSealer) seal(data []byte) (string, error) {
+func (s *naclSealer) seal(head string, body []byte) (string, error) {
+	data := body
+	var plain [512]byte
+	if head != "" {
+		data = append(append(plain[:0], head...), body...)
+	}
 	var nonce [naclNonceSize]byte
 	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails on supported platforms
-	box := secretbox.Seal(nonce[:], data, &nonce, &s.keys[0])
+	box := make([]byte, naclNonceSize, naclNonceSize+len(data)+secretbox.Overhead)
+	copy(box, nonce[:])
+	box = secretbox.Seal(box, data, &nonce, &s.keys[0])
 	return naclEncoding.EncodeToString(box), nil
 }
 

@@ -134,7 +134,7 @@ func (st *requestState) load() (err error) {
 		if errors.Is(lerr, errRejected) {
 			// Not sealed by any current key: tampered with, forged, or
 			// from a retired key. Visible to the operator, never the token.
-			m.log().Warn("httpsession: session cookie rejected: it does not open with any key",
+			m.log().Warn("httpsession: session cookie rejected: it does not open with any key, or was sealed for another cookie name or path",
 				"cookie", m.cookie.Name, "path", st.r.URL.Path)
 		}
 		if errors.Is(lerr, errMoved) && s.life.token == "" {

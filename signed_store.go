@@ -50,7 +50,12 @@ func (s *signedSealer) mac(dst []byte, i int, payload []byte) []byte {
 	return dst
 }
 
-func (s *signedSealer) seal(data []byte) (string, error) {
+func (s *signedSealer) seal(head string, body []byte) (string, error) {
+	data := body
+	var plain [512]byte
+	if head != "" {
+		data = append(append(plain[:0], head...), body...)
+	}
 	n := signedEncoding.EncodedLen(len(data))
 	var b strings.Builder
 	b.Grow(n + 1 + signedEncoding.EncodedLen(sha256.Size))

@@ -12,13 +12,19 @@ import (
 // token itself; a server-side store (ServerStore) keeps the record under a
 // random session ID and uses the ID as the token.
 //
+// The middleware calls Load, Save and Delete with the request's context,
+// which also tells a CookieStore the cookie's name and path, so that it
+// binds its seals to them (see CookieStore). Called with any other context
+// (a test, an Example) a cookie store binds and checks nothing.
+//
 // A Store that wraps another one, to add metrics or tracing, should be a
 // VersionedStore when the wrapped one is (every ServerStore is), or
 // concurrent requests' updates are last-writer-wins; and it should have an
 // Unwrap() Store method returning the wrapped Store, as
 // http.ResponseController expects of wrapped ResponseWriters: through it the
 // middleware still sees a ServerStore underneath, which Session.ID depends
-// on.
+// on. It must pass the context on (or one derived from it), or a wrapped
+// cookie store cannot bind its seals.
 type Store interface {
 	// Load returns the record named by token. A token that names no live
 	// session (unknown, expired, tampered, malformed) returns ErrNotFound;
