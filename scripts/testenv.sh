@@ -156,7 +156,8 @@ start_conf_redis() {
 	mkdir -p "$dir"
 	{
 		printf '%s\n' "bind 127.0.0.1" "port $port" "dir $dir" "save \"\"" "appendonly no" \
-			"daemonize no" "logfile $dir/redis.log" "pidfile $dir/redis.pid" "enable-debug-command local"
+			"daemonize no" "logfile $dir/redis.log" "pidfile $dir/redis.pid" "enable-debug-command local" \
+			"repl-diskless-sync-delay 0"
 		printf '%s\n' "$@"
 	} >"$dir/redis.conf"
 	redis-server "$dir/redis.conf" &
