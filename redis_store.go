@@ -110,7 +110,7 @@ type RedisBackend struct {
 // replica they can reach).
 //
 // n must be at least 1 and timeout positive and shorter than the client's
-// ReadTimeout (go-redis's default is 3s), which also bounds the reply of
+// ReadTimeout (go-redis's default is 5s), which also bounds the reply of
 // WAIT. The client must be a *redis.Client (one node, or a Sentinel
 // failover client) or a *redis.ClusterClient: only there does the store
 // know which connection wrote. Otherwise, or on a backend that is not a

@@ -917,6 +917,47 @@ func (p *redisSilencingProxy) pipe(src, dst net.Conn) {
 // kills a primary (SIGKILL, a crash) while requests flow, and at the end
 // starts it again as a replica, so that the setup is whole for the next run.
 
+// TestRedisWaitReplicasConfig: WithRedisWaitReplicas is refused with
+// ErrInvalidConfig, before any request, where it cannot work: no replica or
+// no timeout (WAIT 0 would block for ever), a timeout that the client's
+// ReadTimeout cuts short, a client whose connection per key the store
+// cannot tell (a Ring), a backend that is not Redis. It does not change the
+// backend it was given, which another store may share. The behaviour on
+// real replicas is tested by TestRedisSentinelFailover and
+// TestRedisClusterFailover.
+func TestRedisWaitReplicasConfig(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true, ReadTimeout: time.Second})
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}, ContextTimeoutEnabled: true})
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { c.Close(); cc.Close(); ring.Close() })
+	for name, store := range map[string]Store{
+		"no replica":                   NewRedisStore(c, WithRedisWaitReplicas(0, 100*time.Millisecond)),
+		"no timeout":                   NewRedisStore(c, WithRedisWaitReplicas(1, 0)),
+		"timeout = ReadTimeout":        NewRedisStore(c, WithRedisWaitReplicas(1, time.Second)),
+		"Cluster, default ReadTimeout": NewRedisStore(cc, WithRedisWaitReplicas(1, 5*time.Second)),
+		"Ring":                         NewRedisStore(ring, WithRedisWaitReplicas(1, 100*time.Millisecond)),
+		"memory":                       NewMemoryStore(WithRedisWaitReplicas(1, 100*time.Millisecond)),
+		"nil client":                   NewRedisStore(nil, WithRedisWaitReplicas(1, 100*time.Millisecond)),
+	} {
+		if mw, err := Middleware(store); !errors.Is(err, ErrInvalidConfig) || mw != nil {
+			t.Errorf("%s: Middleware err %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	for name, store := range map[string]Store{
+		"Client":        NewRedisStore(c, WithRedisWaitReplicas(2, 999*time.Millisecond)),
+		"ClusterClient": NewRedisStore(cc, WithRedisWaitReplicas(1, 500*time.Millisecond)),
+	} {
+		if _, err := Middleware(store); err != nil {
+			t.Errorf("%s: Middleware: %v", name, err)
+		}
+	}
+	b := NewRedisBackend(c)
+	NewServerStore(b, WithRedisWaitReplicas(1, 100*time.Millisecond))
+	if b.waitSet {
+		t.Error("WithRedisWaitReplicas changed the backend it was given")
+	}
+}
+
 // failoverSetup is one of the replicated setups.
 type failoverSetup struct {
 	name   string
