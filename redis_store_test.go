@@ -1118,6 +1118,10 @@ func testFailover(t *testing.T, setup failoverSetup) {
 			t.Errorf("async store, replica frozen: %d %q, want 200", r.status, r.body)
 		}
 		wake()
+		// The write that failed for want of replicas is not undone.
+		if r := waitApp.getWithCookie(t, "/get?k=frozen", w.id); r.status != http.StatusOK || r.body != "1" {
+			t.Errorf("wait store, replica awake: frozen = %d %q, want the write that got 503 kept", r.status, r.body)
+		}
 		if r := waitApp.getWithCookie(t, "/set?k=frozen&v=2", w.id); r.status != http.StatusOK || !strings.Contains(r.body, "frozen=2") {
 			t.Errorf("wait store, replica awake: %d %q, want 200", r.status, r.body)
 		}
@@ -1261,6 +1265,14 @@ func testFailover(t *testing.T, setup failoverSetup) {
 		}
 		if newPrimary == victim {
 			t.Fatalf("%s: %s is still the primary after the failover", setup.name, victim)
+		}
+
+		// The promoted replica has no replica of its own: the wait store's
+		// writes of a session on it fail, with no cookie.
+		if r := waitApp.getWithCookie(t, "/set?k=probe&v=1", sessions[0].id); r.status != http.StatusServiceUnavailable ||
+			len(r.setCookies()) != 0 {
+			t.Errorf("%s: wait store write with no replica: %d %q Set-Cookie %q, want 503 and none",
+				setup.name, r.status, r.body, r.setCookies())
 		}
 
 		// Start the killed primary again, as a replica of its successor:

@@ -162,6 +162,9 @@ start_conf_redis() {
 	} >"$dir/redis.conf"
 	redis-server "$dir/redis.conf" &
 	pids+=($!)
+	# A test may kill it: no "Killed" notice from this shell then. cleanup
+	# stops it by its pid and, like a restarted one, waits on its pidfile.
+	disown $!
 	wait_redis "$port" || { tail -5 "$dir/redis.log" >&2; return 1; }
 }
 
