@@ -458,7 +458,9 @@ func (b *RedisBackend) ReplaceIf(ctx context.Context, key string, version uint64
 
 // replaceIfWaited is ReplaceIf's script with WithRedisWaitReplicas: EVALSHA
 // and WAIT, and on NOSCRIPT once more with EVAL, as Script.Run would. Only
-// the reply 1 (written or deleted) waits for the replicas.
+// the reply 1 (written or deleted) waits for the replicas. The WAIT behind a
+// NOSCRIPT may block for up to the timeout (for the connection's earlier
+// writes): once per server, on its first script call.
 func (b *RedisBackend) replaceIfWaited(ctx context.Context, key string, args []any) (any, error) {
 	keys := []string{key}
 	wrote := func(c *redis.Cmd) bool { r, _ := c.Int64(); return r == 1 }
