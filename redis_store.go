@@ -79,8 +79,8 @@ type RedisBackend struct {
 	detached bool
 	// warning, when not empty, is what Middleware logs about the client.
 	warning string
-	// waitReplicas and waitTimeout: WithRedisWaitReplicas, off when
-	// waitReplicas is 0 and waitSet false.
+	// waitSet: WithRedisWaitReplicas(waitReplicas, waitTimeout) was given,
+	// and every write waits for the replicas.
 	waitReplicas int
 	waitTimeout  time.Duration
 	waitSet      bool
@@ -94,7 +94,7 @@ type RedisBackend struct {
 // the cost is the replica's acknowledgement, not another round trip. Redis
 // replicates asynchronously, so without it a write the primary acknowledged
 // shortly before it failed may be missing on the replica that a Sentinel or
-// Cluster failover promotes (see the README's "Failover").
+// Cluster failover promotes (see the README's "Redis failover").
 //
 // A write that fewer than n replicas acknowledged in time fails with an
 // error wrapping ErrUnavailable (503 by default, and no cookie), but it is
