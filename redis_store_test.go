@@ -1095,32 +1095,66 @@ func testFailover(t *testing.T, setup failoverSetup) {
 
 	t.Run("WaitReplicas", func(t *testing.T) {
 		w := create(waitApp, wait, "w0")
-		var a *failoverSession
-		for i := 0; a == nil || a.primary != w.primary; i++ { // the same primary, on a Cluster too
-			if i == 50 {
-				t.Fatalf("no async session on %s", w.primary)
+		// sameAs creates sessions until one is on w's primary (on a
+		// Cluster too).
+		sameAs := func(app *testApp, store *ServerStore, user string) *failoverSession {
+			t.Helper()
+			for range 50 {
+				if f := create(app, store, user); f.primary == w.primary {
+					return f
+				}
 			}
-			a = create(asyncApp, async, "a0")
+			t.Fatalf("no session on %s", w.primary)
+			return nil
 		}
+		w2, a := sameAs(waitApp, wait, "w1"), sameAs(asyncApp, async, "a0")
 		replica := replicaOf(t, w.primary)
-		wake := freezeRedis(t, replica, 3*time.Second)
-		start := time.Now()
-		r := waitApp.getWithCookie(t, "/set?k=frozen&v=1", w.id)
-		took := time.Since(start)
-		if r.status != http.StatusServiceUnavailable || len(r.setCookies()) != 0 {
-			t.Errorf("wait store, replica frozen: %d %q Set-Cookie %q, want 503 and none", r.status, r.body, r.setCookies())
+		wake := freezeRedis(t, replica, 4*time.Second)
+		want503 := func(what, path, cookie string) {
+			t.Helper()
+			start := time.Now()
+			r := waitApp.getWithCookie(t, path, cookie)
+			took := time.Since(start)
+			if r.status != http.StatusServiceUnavailable || len(r.setCookies()) != 0 {
+				t.Errorf("wait store, replica frozen, %s: %d %q Set-Cookie %q, want 503 and none",
+					what, r.status, r.body, r.setCookies())
+			}
+			if took < waitTimeout {
+				t.Errorf("wait store, replica frozen, %s: answered after %v, before the WAIT timeout %v", what, took, waitTimeout)
+			}
+			t.Logf("wait store, replica frozen, %s: %d after %v", what, r.status, took.Round(time.Millisecond))
 		}
-		if took < waitTimeout {
-			t.Errorf("wait store, replica frozen: answered after %v, before the WAIT timeout %v", took, waitTimeout)
+		want503("update", "/set?k=frozen&v=1", w.id)
+		want503("logout", "/logout", w2.id)
+		// A new session: on a Cluster it may land on another master,
+		// whose replica answers; some of 30 land on the frozen one.
+		created503 := false
+		for range 30 {
+			r := waitApp.getWithCookie(t, "/set?k=user&v=new", "")
+			if r.status == http.StatusServiceUnavailable {
+				if len(r.setCookies()) != 0 {
+					t.Errorf("wait store, replica frozen, create: 503 with Set-Cookie %q", r.setCookies())
+				}
+				created503 = true
+				break
+			}
+			if r.status != http.StatusOK || r.cookie == nil {
+				t.Errorf("wait store, replica frozen, create elsewhere: %d %q", r.status, r.body)
+			}
 		}
-		t.Logf("wait store, replica frozen: %d after %v", r.status, took.Round(time.Millisecond))
+		if !created503 {
+			t.Errorf("wait store, replica frozen: no create got 503")
+		}
 		if r := asyncApp.getWithCookie(t, "/set?k=frozen&v=1", a.id); r.status != http.StatusOK {
 			t.Errorf("async store, replica frozen: %d %q, want 200", r.status, r.body)
 		}
 		wake()
-		// The write that failed for want of replicas is not undone.
+		// The writes that failed for want of replicas are not undone.
 		if r := waitApp.getWithCookie(t, "/get?k=frozen", w.id); r.status != http.StatusOK || r.body != "1" {
-			t.Errorf("wait store, replica awake: frozen = %d %q, want the write that got 503 kept", r.status, r.body)
+			t.Errorf("wait store, replica awake: frozen = %d %q, want the update that got 503 kept", r.status, r.body)
+		}
+		if r := waitApp.getWithCookie(t, "/get?k=user", w2.id); r.status != http.StatusOK || r.body != "" {
+			t.Errorf("wait store, replica awake: user = %d %q, want the logout that got 503 kept", r.status, r.body)
 		}
 		if r := waitApp.getWithCookie(t, "/set?k=frozen&v=2", w.id); r.status != http.StatusOK || !strings.Contains(r.body, "frozen=2") {
 			t.Errorf("wait store, replica awake: %d %q, want 200", r.status, r.body)
