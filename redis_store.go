@@ -79,7 +79,70 @@ type RedisBackend struct {
 	detached bool
 	// warning, when not empty, is what Middleware logs about the client.
 	warning string
+	// waitSet: WithRedisWaitReplicas(waitReplicas, waitTimeout) was given,
+	// and every write waits for the replicas.
+	waitReplicas int
+	waitTimeout  time.Duration
+	waitSet      bool
 }
+
+// WithRedisWaitReplicas makes every write of a Redis store (NewRedisStore,
+// or NewServerStore over a RedisBackend) wait until n replicas acknowledged
+// it, for at most timeout, before the request goes on: the write and
+// "WAIT n timeout" go out in one pipeline, on one connection to the primary
+// that holds the key (on a Cluster, the master that owns the key's slot), so
+// the cost is the replica's acknowledgement, not another round trip. Redis
+// replicates asynchronously, so without it a write the primary acknowledged
+// shortly before it failed may be missing on the replica that a Sentinel or
+// Cluster failover promotes (see the README's "Redis failover").
+//
+// A write that fewer than n replicas acknowledged in time fails with an
+// error wrapping ErrUnavailable (503 by default, and no cookie), but it is
+// not undone: it stays on the primary and reaches the replicas when they
+// catch up. Only a write that changed the key waits; a compare-and-set
+// that lost, a create whose ID was taken or an update of a vanished
+// session return as without the option.
+//
+// WAIT counts acknowledgements, it does not make Redis strongly
+// consistent: a failover keeps an acknowledged write when it promotes one
+// of the n replicas that have it, as it does when the primary has n
+// replicas or fewer (Sentinel and Cluster promote the most up-to-date
+// replica they can reach).
+//
+// n must be at least 1 and timeout positive and shorter than the client's
+// ReadTimeout (go-redis's default is 5s), which also bounds the reply of
+// WAIT. The client must be a *redis.Client (one node, or a Sentinel
+// failover client) or a *redis.ClusterClient: only there does the store
+// know which connection wrote. Otherwise, or on a backend that is not a
+// RedisBackend, Middleware refuses the store with an error wrapping
+// ErrInvalidConfig.
+func WithRedisWaitReplicas(n int, timeout time.Duration) ServerOption {
+	return func(s *ServerStore) {
+		b, ok := s.innerBackend().(*RedisBackend)
+		if !ok || b == nil {
+			s.backend = misconfigured{s.backend, fmt.Errorf(
+				"%w: WithRedisWaitReplicas on a store whose backend is not a RedisBackend", ErrInvalidConfig)}
+			return
+		}
+		w := *b // a copy: the backend may serve other stores too
+		w.waitReplicas, w.waitTimeout, w.waitSet = n, timeout, true
+		s.backend = &w
+	}
+}
+
+// errFewReplicas: WAIT counted fewer replicas than WithRedisWaitReplicas
+// asked for.
+var errFewReplicas = errors.New("too few replicas")
+
+// misconfigured is a backend that an option found unusable: Middleware
+// refuses its store with err.
+type misconfigured struct {
+	ConditionalBackend
+	err error
+}
+
+// valid implements validator.
+func (m misconfigured) valid() error { return m.err }
 
 // NewRedisBackend returns a RedisBackend using client, which must not be
 // nil: Middleware refuses a store on a nil client with an error wrapping
@@ -154,9 +217,29 @@ func redisDo[T any](ctx context.Context, b *RedisBackend, call func(context.Cont
 		}
 	}
 	if err != nil {
+		b.reloadCluster(err)
 		return zero, redisError(err)
 	}
 	return v, nil
+}
+
+// reloadCluster asks a ClusterClient to reload its slot map after a call
+// failed with err, unless err is a nil reply or a reply of Redis that says
+// nothing about the topology. go-redis follows MOVED by itself, but a
+// master that died leaves its slots pointing at the dead node until the
+// next periodic reload (ClusterStateReloadInterval, 60s by default): with
+// this, requests reach the promoted replica as soon as the Cluster named
+// it. The reload runs in the background, at most one at a time.
+func (b *RedisBackend) reloadCluster(err error) {
+	c, ok := b.client.(*redis.ClusterClient)
+	if !ok || errors.Is(err, redis.Nil) || errors.Is(err, errFewReplicas) || errors.Is(err, context.Canceled) {
+		return
+	}
+	var reply redis.Error
+	if errors.As(err, &reply) && !redis.HasErrorPrefix(err, "CLUSTERDOWN") && !redis.HasErrorPrefix(err, "TRYAGAIN") {
+		return
+	}
+	c.ReloadState(context.Background())
 }
 
 // own returns value, copied for a detached backend: a call abandoned at the
@@ -189,7 +272,81 @@ func (b *RedisBackend) valid() error {
 	if nilClient {
 		return fmt.Errorf("%w: redis store with a nil client", ErrInvalidConfig)
 	}
+	if b.waitSet {
+		return b.validWait()
+	}
 	return nil
+}
+
+// validWait checks WithRedisWaitReplicas's arguments against the client.
+func (b *RedisBackend) validWait() error {
+	if b.waitReplicas < 1 || b.waitTimeout <= 0 {
+		return fmt.Errorf("%w: WithRedisWaitReplicas(%d, %v): want at least 1 replica and a positive timeout",
+			ErrInvalidConfig, b.waitReplicas, b.waitTimeout)
+	}
+	var readTimeout time.Duration
+	switch c := b.client.(type) {
+	case *redis.Client:
+		readTimeout = c.Options().ReadTimeout
+	case *redis.ClusterClient:
+		readTimeout = c.Options().ReadTimeout
+	default:
+		return fmt.Errorf("%w: WithRedisWaitReplicas needs a *redis.Client or *redis.ClusterClient, not %T",
+			ErrInvalidConfig, b.client)
+	}
+	if readTimeout > 0 && b.waitTimeout >= readTimeout {
+		return fmt.Errorf("%w: WithRedisWaitReplicas timeout %v is not shorter than the client's ReadTimeout %v",
+			ErrInvalidConfig, b.waitTimeout, readTimeout)
+	}
+	return nil
+}
+
+// waited runs the write that queue puts on a pipeline to the primary that
+// holds key, followed by WAIT on the same connection (WithRedisWaitReplicas).
+// wrote tells from the write's reply whether it changed the key; only then
+// do too few acknowledgements fail the call. The write's own error (a nil
+// reply included) is returned as it is, for the caller to map.
+//
+// On a Cluster the pipeline goes to the node client of the key's master:
+// ClusterClient routes a keyless WAIT to some node of its own choosing, on
+// another connection than the write's, where it does not wait for it. A
+// write that fails there (MOVED included, which the node client does not
+// follow) fails the call, and redisDo has the ClusterClient reload its slot
+// map.
+func waited[C redis.Cmder](ctx context.Context, b *RedisBackend, key string,
+	queue func(ctx context.Context, p redis.Pipeliner) C, wrote func(C) bool) (C, error) {
+	var cmd C
+	node := b.client
+	cluster, isCluster := b.client.(*redis.ClusterClient)
+	if isCluster {
+		m, err := cluster.MasterForKey(ctx, key)
+		if err != nil {
+			return cmd, err
+		}
+		node = m
+	}
+	ms := (b.waitTimeout + time.Millisecond - 1) / time.Millisecond // >= 1: WAIT 0 blocks for ever
+	var wait *redis.Cmd
+	_, _ = node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		cmd = queue(ctx, p)
+		wait = p.Do(ctx, "wait", b.waitReplicas, int64(ms))
+		return nil
+	})
+	if err := cmd.Err(); err != nil {
+		return cmd, err
+	}
+	if !wrote(cmd) {
+		return cmd, nil
+	}
+	acks, err := wait.Int64()
+	if err != nil {
+		return cmd, fmt.Errorf("WAIT after the write: %w", err)
+	}
+	if acks < int64(b.waitReplicas) {
+		return cmd, fmt.Errorf("%w: %d of %d acknowledged the write within %v (WAIT)",
+			errFewReplicas, acks, b.waitReplicas, b.waitTimeout)
+	}
+	return cmd, nil
 }
 
 // Get implements Backend with GET.
@@ -222,8 +379,15 @@ func (b *RedisBackend) Replace(ctx context.Context, key string, value []byte, tt
 // met", which Redis answers with a nil reply.
 func (b *RedisBackend) set(ctx context.Context, key string, value []byte, ttl time.Duration, mode string, notSet error) error {
 	value = b.own(value)
+	args := redis.SetArgs{Mode: mode, TTL: redisTTL(ttl)}
 	_, err := redisDo(ctx, b, func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, b.client.SetArgs(ctx, key, value, redis.SetArgs{Mode: mode, TTL: redisTTL(ttl)}).Err()
+		if b.waitSet {
+			_, err := waited(ctx, b, key, func(ctx context.Context, p redis.Pipeliner) *redis.StatusCmd {
+				return p.SetArgs(ctx, key, value, args)
+			}, func(*redis.StatusCmd) bool { return true }) // not set is a nil reply, an error
+			return struct{}{}, err
+		}
+		return struct{}{}, b.client.SetArgs(ctx, key, value, args).Err()
 	})
 	if errors.Is(err, redis.Nil) {
 		return notSet
@@ -234,6 +398,15 @@ func (b *RedisBackend) set(ctx context.Context, key string, value []byte, ttl ti
 // Delete implements Backend with DEL; a missing key is not an error.
 func (b *RedisBackend) Delete(ctx context.Context, key string) error {
 	_, err := redisDo(ctx, b, func(ctx context.Context) (int64, error) {
+		if b.waitSet {
+			cmd, err := waited(ctx, b, key, func(ctx context.Context, p redis.Pipeliner) *redis.IntCmd {
+				return p.Del(ctx, key)
+			}, func(c *redis.IntCmd) bool { return c.Val() > 0 })
+			if err != nil {
+				return 0, err
+			}
+			return cmd.Val(), nil
+		}
 		return b.client.Del(ctx, key).Result()
 	})
 	return err
@@ -260,6 +433,9 @@ func (b *RedisBackend) ReplaceIf(ctx context.Context, key string, version uint64
 		args = append(args, redisTTL(ttl).Milliseconds(), b.own(value))
 	}
 	res, err := redisDo(ctx, b, func(ctx context.Context) (any, error) {
+		if b.waitSet {
+			return b.replaceIfWaited(ctx, key, args)
+		}
 		return redisReplaceIf.Run(ctx, b.client, []string{key}, args...).Result()
 	})
 	if err != nil {
@@ -278,6 +454,28 @@ func (b *RedisBackend) ReplaceIf(ctx context.Context, key string, version uint64
 		return cur, redisVersion(cur), ErrConflict
 	}
 	return nil, 0, redisError(fmt.Errorf("unexpected reply %T %v from the ReplaceIf script", res, res))
+}
+
+// replaceIfWaited is ReplaceIf's script with WithRedisWaitReplicas: EVALSHA
+// and WAIT, and on NOSCRIPT once more with EVAL, as Script.Run would. Only
+// the reply 1 (written or deleted) waits for the replicas. The WAIT behind a
+// NOSCRIPT may block for up to the timeout (for the connection's earlier
+// writes): once per server, on its first script call.
+func (b *RedisBackend) replaceIfWaited(ctx context.Context, key string, args []any) (any, error) {
+	keys := []string{key}
+	wrote := func(c *redis.Cmd) bool { r, _ := c.Int64(); return r == 1 }
+	cmd, err := waited(ctx, b, key, func(ctx context.Context, p redis.Pipeliner) *redis.Cmd {
+		return redisReplaceIf.EvalSha(ctx, p, keys, args...)
+	}, wrote)
+	if err != nil && cmd != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		cmd, err = waited(ctx, b, key, func(ctx context.Context, p redis.Pipeliner) *redis.Cmd {
+			return redisReplaceIf.Eval(ctx, p, keys, args...)
+		}, wrote)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cmd.Val(), nil
 }
 
 // redisReplaceIf is ReplaceIf's compare-and-set. Replies are integers and

@@ -11,6 +11,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -905,4 +908,774 @@ func (p *redisSilencingProxy) pipe(src, dst net.Conn) {
 			return
 		}
 	}
+}
+
+// ---------------------------------------------------------------------------
+// Failover: a primary with a replica under three Sentinels, and a Cluster
+// with a replica per master (scripts/testenv.sh starts both for these tests
+// alone). Each test freezes a replica to check WithRedisWaitReplicas, then
+// kills a primary (SIGKILL, a crash) while requests flow, and at the end
+// starts it again as a replica, so that the setup is whole for the next run.
+
+// TestRedisWaitReplicasConfig: WithRedisWaitReplicas is refused with
+// ErrInvalidConfig, before any request, where it cannot work: no replica or
+// no timeout (WAIT 0 would block for ever), a timeout that the client's
+// ReadTimeout cuts short, a client whose connection per key the store
+// cannot tell (a Ring), a backend that is not Redis. It does not change the
+// backend it was given, which another store may share. The behaviour on
+// real replicas is tested by TestRedisSentinelFailover and
+// TestRedisClusterFailover.
+func TestRedisWaitReplicasConfig(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true, ReadTimeout: time.Second})
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}, ContextTimeoutEnabled: true})
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { c.Close(); cc.Close(); ring.Close() })
+	for name, store := range map[string]Store{
+		"no replica":                   NewRedisStore(c, WithRedisWaitReplicas(0, 100*time.Millisecond)),
+		"no timeout":                   NewRedisStore(c, WithRedisWaitReplicas(1, 0)),
+		"timeout = ReadTimeout":        NewRedisStore(c, WithRedisWaitReplicas(1, time.Second)),
+		"Cluster, default ReadTimeout": NewRedisStore(cc, WithRedisWaitReplicas(1, 5*time.Second)),
+		"Ring":                         NewRedisStore(ring, WithRedisWaitReplicas(1, 100*time.Millisecond)),
+		"memory":                       NewMemoryStore(WithRedisWaitReplicas(1, 100*time.Millisecond)),
+		"nil client":                   NewRedisStore(nil, WithRedisWaitReplicas(1, 100*time.Millisecond)),
+	} {
+		if mw, err := Middleware(store); !errors.Is(err, ErrInvalidConfig) || mw != nil {
+			t.Errorf("%s: Middleware err %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	for name, store := range map[string]Store{
+		"Client":        NewRedisStore(c, WithRedisWaitReplicas(2, 999*time.Millisecond)),
+		"ClusterClient": NewRedisStore(cc, WithRedisWaitReplicas(1, 500*time.Millisecond)),
+	} {
+		if _, err := Middleware(store); err != nil {
+			t.Errorf("%s: Middleware: %v", name, err)
+		}
+	}
+	b := NewRedisBackend(c)
+	NewServerStore(b, WithRedisWaitReplicas(1, 100*time.Millisecond))
+	if b.waitSet {
+		t.Error("WithRedisWaitReplicas changed the backend it was given")
+	}
+}
+
+// failoverSetup is one of the replicated setups.
+type failoverSetup struct {
+	name   string
+	client redis.UniversalClient // what the stores use
+	// ready waits until every primary has a replica in sync and the
+	// failover machinery (Sentinels, Cluster) knows it.
+	ready func(t *testing.T)
+	// primaryOf returns the address of the primary that holds key.
+	primaryOf func(ctx context.Context, key string) (string, error)
+	// rejoinArgs are the arguments, after the config file, that make a
+	// killed primary start again as a replica of newPrimary.
+	rejoinArgs func(newPrimary string) []string
+}
+
+// TestRedisSentinelFailover runs the failover test on a primary with one
+// replica and three Sentinels, through go-redis's failover client.
+func TestRedisSentinelFailover(t *testing.T) {
+	sentinels := splitAddrs(needEnv(t, "HTTPSESSION_REDIS_SENTINEL_ADDRS"))
+	master := needEnv(t, "HTTPSESSION_REDIS_SENTINEL_MASTER")
+	t.Parallel()
+	c := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName:            master,
+		SentinelAddrs:         sentinels,
+		ContextTimeoutEnabled: true,
+		DialTimeout:           time.Second,
+	})
+	t.Cleanup(func() { c.Close() })
+	primary := func(ctx context.Context) (string, error) {
+		s := redis.NewSentinelClient(&redis.Options{Addr: sentinels[0], DialTimeout: time.Second})
+		defer s.Close()
+		a, err := s.GetMasterAddrByName(ctx, master).Result()
+		if err != nil {
+			return "", err
+		}
+		return net.JoinHostPort(a[0], a[1]), nil
+	}
+	testFailover(t, failoverSetup{
+		name:   "sentinel",
+		client: c,
+		ready: func(t *testing.T) {
+			pollUntil(t, 30*time.Second, "the Sentinels agree on a primary with an online replica", func() error {
+				return sentinelsReady(t.Context(), sentinels, master)
+			})
+		},
+		primaryOf: func(ctx context.Context, _ string) (string, error) { return primary(ctx) },
+		rejoinArgs: func(newPrimary string) []string {
+			host, port, _ := net.SplitHostPort(newPrimary)
+			return []string{"--replicaof", host, port}
+		},
+	})
+}
+
+// TestRedisClusterFailover runs the failover test on a Cluster of three
+// masters with a replica each, through go-redis's ClusterClient; the killed
+// master holds some of the sessions, the others go on meanwhile.
+func TestRedisClusterFailover(t *testing.T) {
+	addrs := splitAddrs(needEnv(t, "HTTPSESSION_REDIS_FAILOVER_CLUSTER_ADDRS"))
+	t.Parallel()
+	c := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:                 addrs,
+		ContextTimeoutEnabled: true,
+		DialTimeout:           time.Second,
+	})
+	t.Cleanup(func() { c.Close() })
+	testFailover(t, failoverSetup{
+		name:   "cluster",
+		client: c,
+		ready: func(t *testing.T) {
+			pollUntil(t, 30*time.Second, "every master of the Cluster has an online replica", func() error {
+				return replicatedClusterReady(t.Context(), addrs)
+			})
+		},
+		primaryOf: func(ctx context.Context, key string) (string, error) {
+			n, err := c.MasterForKey(ctx, key)
+			if err != nil {
+				return "", err
+			}
+			return n.Options().Addr, nil
+		},
+		rejoinArgs: func(string) []string { return nil }, // its nodes.conf makes it rejoin
+	})
+}
+
+// failoverSession is a session created before the kill, and what a
+// request must find in it.
+type failoverSession struct {
+	app     *testApp
+	store   *ServerStore
+	id      string
+	user    string
+	primary string // the address of the primary that held it at creation
+	acked   atomic.Int64
+}
+
+// testFailover is the failover test on setup:
+//
+//  1. WithRedisWaitReplicas: while the replica of a primary is frozen
+//     (DEBUG SLEEP), a write through a store with the option fails with 503
+//     and no cookie, and one without the option succeeds; once the replica
+//     is awake, both succeed. A WAIT sent on another connection than the
+//     write's would return at once: this checks it waits for the write.
+//  2. Sessions are created through two stores (without the option, "async",
+//     and with it, "wait") and acknowledged; the async ones are let reach
+//     the replicas (their offsets catch up with the primary's). Then one
+//     goroutine per session alternates a read of the user and a write of a
+//     counter, and the primary holding some of them is killed. Every
+//     response is 200 with the session's own data and at most a Set-Cookie
+//     of the same ID, or the error handler's 503 with no Set-Cookie: never
+//     a fresh session. Some requests get 503; all resume on their own,
+//     without rebuilding the client, within a bound.
+//  3. Afterwards every session has its user, and every counter write that
+//     the wait store acknowledged is there. Async counter writes may be
+//     lost, as the README says; the test logs how many were.
+func testFailover(t *testing.T, setup failoverSetup) {
+	ctx := t.Context()
+	setup.ready(t)
+	const waitTimeout = 300 * time.Millisecond
+	async := redisStore(t, setup.client, WithTimeout(2*time.Second))
+	wait := redisStore(t, setup.client, WithTimeout(2*time.Second), WithRedisWaitReplicas(1, waitTimeout))
+	asyncApp, waitApp := newApp(t, async), newApp(t, wait)
+
+	// create makes a session on app with user set, and reports where it is.
+	create := func(app *testApp, store *ServerStore, user string) *failoverSession {
+		t.Helper()
+		r := app.getWithCookie(t, "/set?k=user&v="+user, "")
+		if r.status != http.StatusOK || r.cookie == nil {
+			t.Fatalf("%s: create: %d %q, cookie %v", setup.name, r.status, r.body, r.cookie)
+		}
+		p, err := setup.primaryOf(ctx, store.key(r.cookie.Value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &failoverSession{app: app, store: store, id: r.cookie.Value, user: user, primary: p}
+	}
+
+	t.Run("WaitReplicas", func(t *testing.T) {
+		w := create(waitApp, wait, "w0")
+		// sameAs creates sessions until one is on w's primary (on a
+		// Cluster too).
+		sameAs := func(app *testApp, store *ServerStore, user string) *failoverSession {
+			t.Helper()
+			for range 50 {
+				if f := create(app, store, user); f.primary == w.primary {
+					return f
+				}
+			}
+			t.Fatalf("no session on %s", w.primary)
+			return nil
+		}
+		w2, a := sameAs(waitApp, wait, "w1"), sameAs(asyncApp, async, "a0")
+		replica := replicaOf(t, w.primary)
+		wake := freezeRedis(t, replica, 4*time.Second)
+		want503 := func(what, path, cookie string) {
+			t.Helper()
+			start := time.Now()
+			r := waitApp.getWithCookie(t, path, cookie)
+			took := time.Since(start)
+			if r.status != http.StatusServiceUnavailable || len(r.setCookies()) != 0 {
+				t.Errorf("wait store, replica frozen, %s: %d %q Set-Cookie %q, want 503 and none",
+					what, r.status, r.body, r.setCookies())
+			}
+			if took < waitTimeout {
+				t.Errorf("wait store, replica frozen, %s: answered after %v, before the WAIT timeout %v", what, took, waitTimeout)
+			}
+			t.Logf("wait store, replica frozen, %s: %d after %v", what, r.status, took.Round(time.Millisecond))
+		}
+		want503("update", "/set?k=frozen&v=1", w.id)
+		want503("logout", "/logout", w2.id)
+		// A new session: on a Cluster it may land on another master,
+		// whose replica answers; some of 30 land on the frozen one.
+		created503 := false
+		for range 30 {
+			r := waitApp.getWithCookie(t, "/set?k=user&v=new", "")
+			if r.status == http.StatusServiceUnavailable {
+				if len(r.setCookies()) != 0 {
+					t.Errorf("wait store, replica frozen, create: 503 with Set-Cookie %q", r.setCookies())
+				}
+				created503 = true
+				break
+			}
+			if r.status != http.StatusOK || r.cookie == nil {
+				t.Errorf("wait store, replica frozen, create elsewhere: %d %q", r.status, r.body)
+			}
+		}
+		if !created503 {
+			t.Errorf("wait store, replica frozen: no create got 503")
+		}
+		if r := asyncApp.getWithCookie(t, "/set?k=frozen&v=1", a.id); r.status != http.StatusOK {
+			t.Errorf("async store, replica frozen: %d %q, want 200", r.status, r.body)
+		}
+		wake()
+		// The writes that failed for want of replicas are not undone.
+		if r := waitApp.getWithCookie(t, "/get?k=frozen", w.id); r.status != http.StatusOK || r.body != "1" {
+			t.Errorf("wait store, replica awake: frozen = %d %q, want the update that got 503 kept", r.status, r.body)
+		}
+		if r := waitApp.getWithCookie(t, "/get?k=user", w2.id); r.status != http.StatusOK || r.body != "" {
+			t.Errorf("wait store, replica awake: user = %d %q, want the logout that got 503 kept", r.status, r.body)
+		}
+		if r := waitApp.getWithCookie(t, "/set?k=frozen&v=2", w.id); r.status != http.StatusOK || !strings.Contains(r.body, "frozen=2") {
+			t.Errorf("wait store, replica awake: %d %q, want 200", r.status, r.body)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("Kill", func(t *testing.T) {
+		setup.ready(t)
+		// The victim: the primary of a wait session; at least 3 sessions of
+		// each store on it and 8 in all.
+		var sessions []*failoverSession
+		victim := ""
+		for _, s := range []struct {
+			app   *testApp
+			store *ServerStore
+			name  string
+		}{{waitApp, wait, "wait"}, {asyncApp, async, "async"}} {
+			on, all := 0, 0
+			for i := 0; on < 3 || all < 8; i++ {
+				if i == 100 {
+					t.Fatalf("%d of 100 %s sessions on %s", on, s.name, victim)
+				}
+				f := create(s.app, s.store, fmt.Sprintf("%s%d", s.name, i))
+				if victim == "" {
+					victim = f.primary
+				}
+				if f.primary == victim {
+					on++
+				}
+				all++
+				sessions = append(sessions, f)
+			}
+		}
+		// A sync point: the replicas caught up with everything acknowledged
+		// so far, async sessions included.
+		primaries := map[string]bool{}
+		for _, s := range sessions {
+			primaries[s.primary] = true
+		}
+		for p := range primaries {
+			waitCaughtUp(t, p)
+		}
+		exe, conf, pid := redisProcess(t, victim)
+
+		// One goroutine per session alternates a read and a write. After the
+		// kill, streak counts each session's successful requests in a row,
+		// and readStreak its successful reads in a row.
+		type progress struct{ streak, readStreak atomic.Int64 }
+		var (
+			stop   atomic.Bool
+			killed atomic.Bool
+			errs   handlerErrors
+			fails  atomic.Int64 // 503s
+			oks    atomic.Int64
+			prog   = make([]progress, len(sessions))
+			wg     sync.WaitGroup
+		)
+		for i, s := range sessions {
+			wg.Go(func() {
+				for n := int64(1); !stop.Load(); n++ {
+					for _, path := range []string{"/get?k=user", "/set?k=n&v=" + strconv.FormatInt(n, 10)} {
+						read := path == "/get?k=user"
+						r := s.app.doWithCookie(path, s.id)
+						switch {
+						case r.err != nil:
+							errs.errorf("%s %s: %v", s.user, path, r.err)
+						case r.status == http.StatusServiceUnavailable:
+							fails.Add(1)
+							if sc := r.setCookies(); len(sc) != 0 {
+								errs.errorf("%s %s: 503 with Set-Cookie %q", s.user, path, sc)
+							}
+							prog[i].streak.Store(0)
+							if read {
+								prog[i].readStreak.Store(0)
+							}
+						case r.status != http.StatusOK:
+							errs.errorf("%s %s: status %d %q", s.user, path, r.status, r.body)
+						case r.cookie != nil && (r.cookie.Value != s.id || isDeletion(r.cookie)):
+							errs.errorf("%s %s: Set-Cookie %q replaces the session", s.user, path, r.setCookies())
+						case read && r.body != s.user:
+							errs.errorf("%s %s: body %q, want the session's user: a fresh session", s.user, path, r.body)
+						case !read && (!strings.Contains(r.body, "new=false") || !strings.Contains(r.body, " user="+s.user)):
+							errs.errorf("%s %s: body %q, want the session's user: a fresh session", s.user, path, r.body)
+						default:
+							oks.Add(1)
+							if !read {
+								s.acked.Store(n)
+							}
+							if killed.Load() {
+								prog[i].streak.Add(1)
+								if read {
+									prog[i].readStreak.Add(1)
+								}
+							}
+						}
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			})
+		}
+		defer func() { stop.Store(true); wg.Wait() }()
+
+		pollUntil(t, 10*time.Second, "requests flow", func() error {
+			if n := oks.Load(); n < int64(4*len(sessions)) {
+				return fmt.Errorf("%d successful requests", n)
+			}
+			return nil
+		})
+		if err := pid.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		killAt := time.Now()
+		killed.Store(true)
+		t.Logf("%s: killed the primary %s (SIGKILL); %d sessions, %d on it", setup.name, victim, len(sessions),
+			countOn(sessions, victim))
+
+		// On their own, without a new client: every request of the async
+		// store and every read of the wait store succeeds again. Writes of
+		// the wait store need a replica, and the promoted one has none.
+		pollUntil(t, 20*time.Second, "requests resume after the kill", func() error {
+			for i, s := range sessions {
+				if s.store == async && prog[i].streak.Load() < 4 {
+					return fmt.Errorf("%s (on %s): requests not resumed; %d 503s so far", s.user, s.primary, fails.Load())
+				}
+				if prog[i].readStreak.Load() < 2 {
+					return fmt.Errorf("%s (on %s): reads not resumed; %d 503s so far", s.user, s.primary, fails.Load())
+				}
+			}
+			return nil
+		})
+		t.Logf("%s: requests resumed %v after the kill; %d answered 503 so far", setup.name,
+			time.Since(killAt).Round(time.Millisecond), fails.Load())
+		if fails.Load() == 0 {
+			t.Errorf("%s: no request failed while the primary was down: the kill was not seen", setup.name)
+		}
+		newPrimary, err := setup.primaryOf(ctx, wait.key(sessions[0].id)) // sessions[0] was on the victim
+		if err != nil {
+			t.Fatal(err)
+		}
+		if newPrimary == victim {
+			t.Fatalf("%s: %s is still the primary after the failover", setup.name, victim)
+		}
+
+		// The promoted replica has no replica of its own: the wait store's
+		// writes of a session on it fail, with no cookie.
+		if r := waitApp.getWithCookie(t, "/set?k=probe&v=1", sessions[0].id); r.status != http.StatusServiceUnavailable ||
+			len(r.setCookies()) != 0 {
+			t.Errorf("%s: wait store write with no replica: %d %q Set-Cookie %q, want 503 and none",
+				setup.name, r.status, r.body, r.setCookies())
+		}
+
+		// Start the killed primary again, as a replica of its successor:
+		// then the wait store's writes resume too.
+		restartRedis(t, exe, append([]string{conf}, setup.rejoinArgs(newPrimary)...)...)
+		pollUntil(t, 20*time.Second, victim+" rejoins as a replica of "+newPrimary, func() error {
+			return isSyncedReplica(ctx, victim)
+		})
+		rejoined := time.Now()
+		pollUntil(t, 20*time.Second, "writes resume once a replica is back", func() error {
+			for i, s := range sessions {
+				if prog[i].streak.Load() < 4 {
+					return fmt.Errorf("%s (on %s): requests not resumed", s.user, s.primary)
+				}
+			}
+			return nil
+		})
+		t.Logf("%s: all requests resumed %v after the rejoin, %v after the kill; %d answered 503, %d 200",
+			setup.name, time.Since(rejoined).Round(time.Millisecond), time.Since(killAt).Round(time.Millisecond),
+			fails.Load(), oks.Load())
+		stop.Store(true)
+		wg.Wait()
+		errs.report(t)
+
+		// Afterwards: every session is there with its user; every write the
+		// wait store acknowledged is there.
+		lost := 0
+		for _, s := range sessions {
+			r := s.app.getWithCookie(t, "/get", s.id)
+			if r.status != http.StatusOK || !strings.Contains(r.body, "new=false") || !strings.Contains(r.body, " user="+s.user) {
+				t.Errorf("%s after the failover: %d %q", s.user, r.status, r.body)
+				continue
+			}
+			if got := sessionCounter(r.body); got < s.acked.Load() {
+				if s.store == wait {
+					t.Errorf("%s after the failover: n=%d, but n=%d was acknowledged with WithRedisWaitReplicas",
+						s.user, got, s.acked.Load())
+				} else {
+					lost++
+				}
+			}
+		}
+		t.Logf("%s: async sessions whose last acknowledged write was lost: %d", setup.name, lost)
+		setup.ready(t)
+	})
+}
+
+// pollUntil calls check every 50ms until it returns nil, and fails the test
+// with its last error if that takes longer than d.
+func pollUntil(t *testing.T, d time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// redisInfo returns the fields of INFO section on the server at addr.
+func redisInfo(ctx context.Context, addr, section string) (map[string]string, error) {
+	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
+	defer c.Close()
+	s, err := c.Info(ctx, section).Result()
+	if err != nil {
+		return nil, err
+	}
+	info := map[string]string{}
+	for _, line := range strings.Split(s, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			info[k] = v
+		}
+	}
+	return info, nil
+}
+
+// redisReplicas parses the slaveN lines of INFO replication: each
+// replica's address, state and acknowledged offset.
+func redisReplicas(info map[string]string) (addrs []string, states []string, offsets []int64) {
+	for i := 0; ; i++ {
+		line, ok := info["slave"+strconv.Itoa(i)]
+		if !ok {
+			return
+		}
+		f := map[string]string{}
+		for _, kv := range strings.Split(line, ",") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				f[k] = v
+			}
+		}
+		off, _ := strconv.ParseInt(f["offset"], 10, 64)
+		addrs = append(addrs, net.JoinHostPort(f["ip"], f["port"]))
+		states = append(states, f["state"])
+		offsets = append(offsets, off)
+	}
+}
+
+// replicaOf returns the address of an online replica of primary.
+func replicaOf(t *testing.T, primary string) string {
+	t.Helper()
+	info, err := redisInfo(t.Context(), primary, "replication")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, states, _ := redisReplicas(info)
+	for i, a := range addrs {
+		if states[i] == "online" {
+			return a
+		}
+	}
+	t.Fatalf("%s has no online replica: %v %v", primary, addrs, states)
+	return ""
+}
+
+// waitCaughtUp waits until every replica of primary acknowledged the
+// replication offset the primary had when it was called: all writes the
+// primary acknowledged before are on its replicas.
+func waitCaughtUp(t *testing.T, primary string) {
+	t.Helper()
+	info, err := redisInfo(t.Context(), primary, "replication")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, _ := strconv.ParseInt(info["master_repl_offset"], 10, 64)
+	pollUntil(t, 10*time.Second, "the replicas of "+primary+" catch up", func() error {
+		info, err := redisInfo(t.Context(), primary, "replication")
+		if err != nil {
+			return err
+		}
+		addrs, states, offsets := redisReplicas(info)
+		if len(addrs) == 0 {
+			return errors.New("no replica")
+		}
+		for i := range addrs {
+			if states[i] != "online" || offsets[i] < target {
+				return fmt.Errorf("replica %s %s at offset %d of %d", addrs[i], states[i], offsets[i], target)
+			}
+		}
+		return nil
+	})
+}
+
+// isSyncedReplica reports nil when addr is a replica whose link to its
+// primary is up.
+func isSyncedReplica(ctx context.Context, addr string) error {
+	info, err := redisInfo(ctx, addr, "replication")
+	if err != nil {
+		return err
+	}
+	if info["role"] != "slave" || info["master_link_status"] != "up" {
+		return fmt.Errorf("%s: role %s, link %s", addr, info["role"], info["master_link_status"])
+	}
+	return nil
+}
+
+// freezeRedis makes the server at addr sleep for d (DEBUG SLEEP, which
+// testenv.sh enables for local clients) and returns once it no longer
+// answers PING. The returned function waits until it answers again.
+func freezeRedis(t *testing.T, addr string, d time.Duration) (wake func()) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := fmt.Fprintf(c, "DEBUG SLEEP %.3f\r\n", d.Seconds()); err != nil {
+		t.Fatal(err)
+	}
+	quickPing := func() error {
+		p, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		_ = p.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := io.WriteString(p, "PING\r\n"); err != nil {
+			return err
+		}
+		_, err = p.Read(make([]byte, 16))
+		return err
+	}
+	pollUntil(t, 5*time.Second, addr+" sleeps", func() error {
+		if quickPing() == nil {
+			return errors.New("still answers PING")
+		}
+		return nil
+	})
+	return func() {
+		t.Helper()
+		pollUntil(t, d+5*time.Second, addr+" wakes up", quickPing)
+	}
+}
+
+// redisProcess returns the executable, config file and process of the
+// server at addr, from INFO server: the test runs on the same host.
+func redisProcess(t *testing.T, addr string) (exe, conf string, p *os.Process) {
+	t.Helper()
+	info, err := redisInfo(t.Context(), addr, "server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(info["process_id"])
+	if err != nil || info["executable"] == "" || info["config_file"] == "" {
+		t.Fatalf("%s: INFO server without process_id, executable or config_file: %v", addr, info)
+	}
+	if p, err = os.FindProcess(pid); err != nil {
+		t.Fatal(err)
+	}
+	// executable is argv[0] made absolute against the server's working
+	// directory, wrong for a server started through the PATH.
+	exe = info["executable"]
+	if _, err := os.Stat(exe); err != nil {
+		if exe, err = exec.LookPath(filepath.Base(exe)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return exe, info["config_file"], p
+}
+
+// restartRedis starts a server again that the test killed. It is not tied
+// to the test binary: it lives on as a member of testenv.sh's setup, which
+// stops it on exit by the pidfile in its config.
+func restartRedis(t *testing.T, exe string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(exe, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait() }()
+	t.Logf("restarted %s %q", exe, args)
+}
+
+// countOn counts the sessions that were on primary.
+func countOn(sessions []*failoverSession, primary string) int {
+	n := 0
+	for _, s := range sessions {
+		if s.primary == primary {
+			n++
+		}
+	}
+	return n
+}
+
+// sessionCounter returns n from a dumpSession body, 0 when absent.
+func sessionCounter(body string) int64 {
+	for _, f := range strings.Fields(body) {
+		if v, ok := strings.CutPrefix(f, "n="); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// sentinelsReady reports nil when every Sentinel names the same primary,
+// knows the two others and an online replica of it, and the primary has an
+// online replica.
+func sentinelsReady(ctx context.Context, sentinels []string, master string) error {
+	primary := ""
+	for _, addr := range sentinels {
+		s := redis.NewSentinelClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: time.Second})
+		err := func() error {
+			defer s.Close()
+			m, err := s.Master(ctx, master).Result()
+			if err != nil {
+				return err
+			}
+			if m["flags"] != "master" || m["num-other-sentinels"] != "2" {
+				return fmt.Errorf("sentinel %s: master flags %q, %s other sentinels", addr, m["flags"], m["num-other-sentinels"])
+			}
+			p := net.JoinHostPort(m["ip"], m["port"])
+			if primary != "" && p != primary {
+				return fmt.Errorf("sentinels disagree: %s and %s", primary, p)
+			}
+			primary = p
+			replicas, err := s.Replicas(ctx, master).Result()
+			if err != nil {
+				return err
+			}
+			for _, r := range replicas {
+				if r["flags"] == "slave" && r["master-link-status"] == "ok" {
+					return nil
+				}
+			}
+			return fmt.Errorf("sentinel %s: no healthy replica in %v", addr, replicas)
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	info, err := redisInfo(ctx, primary, "replication")
+	if err != nil {
+		return err
+	}
+	if info["role"] != "master" {
+		return fmt.Errorf("primary %s: role %s", primary, info["role"])
+	}
+	addrs, states, _ := redisReplicas(info)
+	for i := range addrs {
+		if states[i] == "online" {
+			return isSyncedReplica(ctx, addrs[i])
+		}
+	}
+	return fmt.Errorf("primary %s: no online replica", primary)
+}
+
+// replicatedClusterReady reports nil when the Cluster at addrs is ok and
+// has three masters with slots, none failing, each with a replica whose
+// link is up.
+func replicatedClusterReady(ctx context.Context, addrs []string) error {
+	var nodes string
+	var err error
+	for _, a := range addrs { // the first node that answers
+		c := redis.NewClient(&redis.Options{Addr: a, DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
+		nodes, err = c.ClusterNodes(ctx).Result()
+		if err == nil {
+			var info string
+			info, err = c.ClusterInfo(ctx).Result()
+			if err == nil && !strings.Contains(info, "cluster_state:ok") {
+				err = fmt.Errorf("%s: cluster_state not ok", a)
+			}
+		}
+		c.Close()
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	type node struct{ addr, flags, master, link string }
+	byID := map[string]node{}
+	var masters []string
+	for _, line := range strings.Split(strings.TrimSpace(nodes), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		addr, _, _ := strings.Cut(f[1], "@")
+		byID[f[0]] = node{addr, f[2], f[3], f[7]}
+		if strings.Contains(f[2], "master") && len(f) > 8 {
+			masters = append(masters, f[0])
+		}
+	}
+	if len(masters) != 3 {
+		return fmt.Errorf("%d masters with slots, want 3", len(masters))
+	}
+	for _, id := range masters {
+		m := byID[id]
+		if strings.Contains(m.flags, "fail") {
+			return fmt.Errorf("master %s: %s", m.addr, m.flags)
+		}
+		found := false
+		for _, n := range byID {
+			if n.master == id && !strings.Contains(n.flags, "fail") && n.link == "connected" {
+				if err := isSyncedReplica(ctx, n.addr); err != nil {
+					return err
+				}
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("master %s: no healthy replica", m.addr)
+		}
+	}
+	return nil
 }

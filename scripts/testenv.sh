@@ -3,7 +3,19 @@
 #
 # Runs CMD with real Redis (one node and a 3-node Cluster) and two Memcached
 # servers on free loopback ports, exported as HTTPSESSION_REDIS_ADDR,
-# HTTPSESSION_REDIS_CLUSTER_ADDRS and HTTPSESSION_MEMCACHED_ADDRS. Installs the
+# HTTPSESSION_REDIS_CLUSTER_ADDRS and HTTPSESSION_MEMCACHED_ADDRS, and with
+# two replicated Redis setups that only the failover tests use, because they
+# kill a primary:
+#   - a primary with one replica, watched by three Sentinels:
+#     HTTPSESSION_REDIS_SENTINEL_ADDRS (the Sentinels) and
+#     HTTPSESSION_REDIS_SENTINEL_MASTER (the name they monitor it under);
+#   - a Cluster of three masters with one replica each:
+#     HTTPSESSION_REDIS_FAILOVER_CLUSTER_ADDRS.
+# Their servers run from a config file in a data directory of their own, with
+# a pidfile there: a test that killed one can start it again from `INFO
+# server`'s executable and config_file, and this script stops it on exit by
+# that pidfile. DEBUG is enabled for local clients, so a test can freeze a
+# replica (DEBUG SLEEP). Installs the
 # Debian packages that are missing (non-interactively, as root), including the
 # Python ones the aiohttp_session interop tests import under /usr/bin/python3,
 # and stops every server on exit, whether CMD passed or failed.
@@ -60,6 +72,19 @@ cleanup() {
 	local rc=$?
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	# Servers a failover test started again after killing them are not our
+	# children: stop them by their pidfiles, and wait until they are gone.
+	local f pid
+	for f in "$tmp"/*/redis.pid; do
+		[ -e "$f" ] || continue
+		pid=$(cat "$f" 2>/dev/null) || continue
+		[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+	done
+	for f in "$tmp"/*/redis.pid; do
+		[ -e "$f" ] || continue
+		pid=$(cat "$f" 2>/dev/null) || continue
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	done
 	rm -rf "$tmp"
 	exit "$rc"
 }
@@ -123,6 +148,89 @@ for node in "${cluster[@]}"; do
 	done
 done
 
+# start_conf_redis PORT [CONFIG LINES...]: a server of the failover setups,
+# from a config file in its own data directory (see the top of this file).
+start_conf_redis() {
+	local port=$1 dir="$tmp/redis-$1"
+	shift
+	mkdir -p "$dir"
+	{
+		printf '%s\n' "bind 127.0.0.1" "port $port" "dir $dir" "save \"\"" "appendonly no" \
+			"daemonize no" "logfile $dir/redis.log" "pidfile $dir/redis.pid" "enable-debug-command local" \
+			"repl-diskless-sync-delay 0"
+		printf '%s\n' "$@"
+	} >"$dir/redis.conf"
+	redis-server "$dir/redis.conf" &
+	pids+=($!)
+	# A test may kill it: no "Killed" notice from this shell then. cleanup
+	# stops it by its pid and, like a restarted one, waits on its pidfile.
+	disown $!
+	wait_redis "$port" || { tail -5 "$dir/redis.log" >&2; return 1; }
+}
+
+# wait_for TRIES WHAT CMD...: runs CMD every 0.1s until it succeeds.
+wait_for() {
+	local tries=$1 what=$2
+	shift 2
+	for _ in $(seq "$tries"); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	log "$what"; return 1
+}
+
+# Sentinel: a primary, one replica, three Sentinels (quorum 2). A primary
+# that does not answer for 1s is down; the failover takes a few seconds.
+sentinel_master=httpsession-primary
+free_port
+primary_port=$PORT
+start_conf_redis "$primary_port"
+free_port
+replica_port=$PORT
+start_conf_redis "$replica_port" "replicaof 127.0.0.1 $primary_port"
+sentinels=()
+for _ in 1 2 3; do
+	free_port
+	p=$PORT
+	mkdir -p "$tmp/sentinel-$p"
+	printf '%s\n' "bind 127.0.0.1" "port $p" "dir $tmp/sentinel-$p" "daemonize no" \
+		"logfile $tmp/sentinel-$p/sentinel.log" \
+		"sentinel monitor $sentinel_master 127.0.0.1 $primary_port 2" \
+		"sentinel down-after-milliseconds $sentinel_master 1000" \
+		"sentinel failover-timeout $sentinel_master 4000" \
+		"sentinel parallel-syncs $sentinel_master 1" >"$tmp/sentinel-$p/sentinel.conf"
+	redis-server "$tmp/sentinel-$p/sentinel.conf" --sentinel &
+	pids+=($!)
+	wait_redis "$p" || { tail -5 "$tmp/sentinel-$p/sentinel.log" >&2; exit 1; }
+	sentinels+=("127.0.0.1:$p")
+done
+# A second Cluster, three masters with a replica each, for the tests that
+# kill a master; the shared Cluster above stays whole for everyone else.
+fcluster=()
+for _ in 1 2 3 4 5 6; do
+	free_port
+	p=$PORT
+	start_conf_redis "$p" "cluster-enabled yes" "cluster-config-file $tmp/redis-$p/nodes.conf" \
+		"cluster-node-timeout 2000"
+	fcluster+=("127.0.0.1:$p")
+done
+redis-cli --cluster create "${fcluster[@]}" --cluster-replicas 1 --cluster-yes >"$tmp/fcluster-create.log" 2>&1 ||
+	{ cat "$tmp/fcluster-create.log" >&2; exit 1; }
+for node in "${fcluster[@]}"; do
+	wait_for 200 "cluster node $node never reached cluster_state:ok" \
+		sh -c "redis-cli -p ${node#*:} cluster info | grep -q 'cluster_state:ok'"
+done
+
+wait_for 200 "the replica on $replica_port never synced" \
+	sh -c "redis-cli -p $replica_port info replication | grep -q 'master_link_status:up'"
+# Ready when every Sentinel knows the replica and the two other Sentinels
+# (they find each other through hello messages, every 2s).
+for s in "${sentinels[@]}"; do
+	wait_for 200 "sentinel $s never saw the replica and the other sentinels" sh -c "
+		redis-cli -p ${s#*:} sentinel replicas $sentinel_master | grep -q '^127.0.0.1:$replica_port\$\|^$replica_port\$' &&
+		[ \$(redis-cli -p ${s#*:} sentinel master $sentinel_master | grep -A1 '^num-other-sentinels\$' | tail -1) = 2 ]"
+done
+
 memcached_addrs=()
 for _ in 1 2; do
 	free_port
@@ -144,6 +252,12 @@ export HTTPSESSION_REDIS_CLUSTER_ADDRS
 HTTPSESSION_REDIS_CLUSTER_ADDRS=$(IFS=,; echo "${cluster[*]}")
 export HTTPSESSION_MEMCACHED_ADDRS
 HTTPSESSION_MEMCACHED_ADDRS=$(IFS=,; echo "${memcached_addrs[*]}")
+export HTTPSESSION_REDIS_SENTINEL_ADDRS HTTPSESSION_REDIS_SENTINEL_MASTER=$sentinel_master
+HTTPSESSION_REDIS_SENTINEL_ADDRS=$(IFS=,; echo "${sentinels[*]}")
+export HTTPSESSION_REDIS_FAILOVER_CLUSTER_ADDRS
+HTTPSESSION_REDIS_FAILOVER_CLUSTER_ADDRS=$(IFS=,; echo "${fcluster[*]}")
 log "redis $HTTPSESSION_REDIS_ADDR; cluster $HTTPSESSION_REDIS_CLUSTER_ADDRS; memcached $HTTPSESSION_MEMCACHED_ADDRS"
+log "sentinels $HTTPSESSION_REDIS_SENTINEL_ADDRS ($sentinel_master: primary 127.0.0.1:$primary_port, replica 127.0.0.1:$replica_port)"
+log "failover cluster $HTTPSESSION_REDIS_FAILOVER_CLUSTER_ADDRS"
 
 "$@"
