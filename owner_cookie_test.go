@@ -46,6 +46,10 @@ func newRevocableApp(t *testing.T, maxStale time.Duration) *revocableApp {
 		s, _ := Get(r)
 		_ = s.RevokeOwner(false)
 	})
+	mux.HandleFunc("/renew", func(w http.ResponseWriter, r *http.Request) {
+		s, _ := Get(r)
+		s.NewIdentity()
+	})
 	app := startApp(t, cookies, mux, WithClock(clock.Now), WithCookieRevocation(lists, maxStale))
 	return &revocableApp{app, lists, cb, clock}
 }
@@ -190,5 +194,26 @@ func TestCookieRevocationConfig(t *testing.T) {
 		if _, err := Middleware(c.store, c.opt); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
 		}
+	}
+}
+
+// TestCookieRevocationNewIdentity: renewing an owned cookie session gives
+// it a new entry in its owner's list, so the cookie from before stops
+// opening it; the list still holds one session.
+func TestCookieRevocationNewIdentity(t *testing.T) {
+	a := newRevocableApp(t, 0)
+	before := a.getWithCookie(t, "/login", "").cookie.Value
+	r := a.getWithCookie(t, "/renew", before)
+	if r.cookie == nil {
+		t.Fatal("renewal set no cookie")
+	}
+	if got := a.getWithCookie(t, "/whoami", before).body; got != "" {
+		t.Fatalf("the cookie from before the renewal opens %q", got)
+	}
+	if got := a.getWithCookie(t, "/whoami", r.cookie.Value).body; got != "alice" {
+		t.Fatalf("the renewed cookie opens %q", got)
+	}
+	if list, err := a.lists.ListSessions(t.Context(), "alice"); err != nil || len(list) != 1 {
+		t.Fatalf("list: %v, %v", list, err)
 	}
 }

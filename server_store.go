@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"strings"
 	"time"
 )
@@ -456,6 +457,9 @@ func (s *ServerStore) update(ctx context.Context, key, token, newKey string, dat
 		case attempt == maxAttempts:
 			return "", fmt.Errorf("httpsession: save: %w: %d attempts", ErrConflict, attempt)
 		}
+		if err := backoff(ctx, attempt); err != nil {
+			return "", s.wrap("save", err)
+		}
 		if cur == nil {
 			if cur, curVersion, err = s.backend.GetVersion(ctx, key); err != nil {
 				return "", s.wrap("save", err)
@@ -480,6 +484,27 @@ func (s *ServerStore) update(ctx context.Context, key, token, newKey string, dat
 		if err := s.backend.Replace(ctx, newKey, merged, ttl); err != nil {
 			return "", s.wrap("save", err)
 		}
+	}
+}
+
+// backoff waits before the retry that follows a commit's attempt-th
+// conflict. The first retries go at once: one conflict is the common case
+// and the merge is cheap. Later ones wait a random while that grows with
+// attempt (at most 2ms), so that several requests of one session that keep
+// colliding (a burst of fetch calls on a busy machine) spread out instead
+// of retrying in lockstep until maxAttempts.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt < 3 {
+		return nil
+	}
+	d := time.Duration(mathrand.Int64N(int64(min(attempt, 20)) * int64(100*time.Microsecond)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
