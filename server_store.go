@@ -457,8 +457,15 @@ func (s *ServerStore) update(ctx context.Context, key, token, newKey string, dat
 		case attempt == maxAttempts:
 			return "", fmt.Errorf("httpsession: save: %w: %d attempts", ErrConflict, attempt)
 		}
-		if err := backoff(ctx, attempt); err != nil {
-			return "", s.wrap("save", err)
+		if attempt >= contended {
+			// Colliding again and again with the session's other
+			// requests: step aside for a random while, then read the
+			// newest record right before merging, so that the write
+			// follows its read closely (see spread).
+			if err := spread(ctx, attempt); err != nil {
+				return "", s.wrap("save", err)
+			}
+			cur = nil
 		}
 		if cur == nil {
 			if cur, curVersion, err = s.backend.GetVersion(ctx, key); err != nil {
@@ -487,18 +494,16 @@ func (s *ServerStore) update(ctx context.Context, key, token, newKey string, dat
 	}
 }
 
-// backoff waits before the retry that follows a commit's attempt-th
-// conflict. The first retries go at once: one conflict is the common case
-// and the merge is cheap. Later ones wait a random while that grows with
-// attempt (at most 2ms), so that several requests of one session that keep
-// colliding (a burst of fetch calls on a busy machine) spread out instead
-// of retrying in lockstep until maxAttempts.
-func backoff(ctx context.Context, attempt int) error {
-	if attempt < 3 {
-		return nil
-	}
-	d := time.Duration(mathrand.Int64N(int64(min(attempt, 20)) * int64(100*time.Microsecond)))
-	t := time.NewTimer(d)
+// contended is the attempt after which a commit's retries spread out.
+const contended = 4
+
+// spread waits a random while that grows with attempt (below 4ms), so that
+// requests of one session that keep colliding, such as a burst of fetch
+// calls on a busy machine, stop retrying in lockstep. The first retries go
+// at once: a single conflict is the common case, and its retry uses the
+// record the conflict brought back.
+func spread(ctx context.Context, attempt int) error {
+	t := time.NewTimer(time.Duration(mathrand.Int64N(int64(min(attempt, 16)) * int64(250*time.Microsecond))))
 	defer t.Stop()
 	select {
 	case <-t.C:
