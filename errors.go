@@ -25,6 +25,11 @@ var (
 	// headers were sent: the change cannot reach the client any more.
 	ErrCommitted = errors.New("httpsession: session changed after the response headers were sent")
 
+	// ErrReplaced is returned when a session is changed after NewSession
+	// replaced it: its data stays readable, but only the session NewSession
+	// returned is saved.
+	ErrReplaced = errors.New("httpsession: session replaced by NewSession")
+
 	// ErrConflict reports that another request of the same session changed a
 	// key that this request changed too. By default this request's value
 	// wins and the conflict is only logged; WithConflictPolicy(ConflictFail)

@@ -31,6 +31,7 @@ type Session struct {
 	lifetime time.Duration // per-session override; 0 = middleware default
 	persist  *bool         // per-session cookie persistence; nil = middleware default
 	id       string        // server-side session ID; "" for cookie stores and new sessions
+	replaced bool          // NewSession started another session: this one is read-only
 
 	life    lifecycle // where the session came from and what commit does with it
 	changes changes   // what this request changed since the record was loaded
@@ -414,11 +415,16 @@ func (s *Session) Flashes() []string {
 	return f
 }
 
-// mutable reports ErrCommitted (and logs it) for a change that can no
-// longer be saved; for a detached session it reports ErrNoMiddleware.
+// mutable reports ErrReplaced or ErrCommitted (and logs it) for a change
+// that can no longer be saved; for a detached session it reports ErrNoMiddleware.
 func (s *Session) mutable(op string) error {
 	if s.req == nil {
 		return ErrNoMiddleware
+	}
+	if s.replaced {
+		err := fmt.Errorf("%w: %s", ErrReplaced, op)
+		s.req.m.reportLate(s.req, err)
+		return err
 	}
 	if s.req.committed.Load() {
 		err := fmt.Errorf("%w: %s", ErrCommitted, op)
