@@ -22,6 +22,7 @@ type lifecycle struct {
 	token     string // cookie value of the loaded session (or of a renewed one, see load)
 	version   uint64 // the loaded record's version, for a conditional update
 	hadCookie bool   // the request carried a session cookie, live or not
+	foreign   bool   // a cookie the store could not read, shared with Python (WithAiohttpKeys): never expired
 	loaded    bool   // a cookie opened to a live record
 	refresh   bool   // the idle timeout's activity record is due
 	fate      fate
@@ -72,11 +73,13 @@ func (s *Session) plan(m *manager, p *plan) error {
 	switch {
 	case l.fate == fateKeep && !s.changes.any() && !l.refresh:
 		// A cookie that named no live session (expired, revoked, sealed
-		// with a retired key) is removed, so the browser stops sending it.
-		p.expire = l.hadCookie && !l.loaded
+		// with a retired key) is removed, so the browser stops sending it;
+		// one shared with Python that Go could not read is left alone,
+		// as it may be a live session there.
+		p.expire = l.hadCookie && !l.loaded && !l.foreign
 		return nil
 	case !l.loaded && empty:
-		p.expire = l.hadCookie // an anonymous visitor never creates a record
+		p.expire = l.hadCookie && !l.foreign // an anonymous visitor never creates a record
 		if l.fate == fateEnd && l.token != "" {
 			// Logout through a cookie whose session was renewed while
 			// this request was in flight: end the renewed session too.

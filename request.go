@@ -162,6 +162,9 @@ func (st *requestState) load() (err error) {
 		if errors.Is(lerr, errMoved) && s.life.token == "" {
 			s.life.token = token // an Invalidate through it still ends the renewed session
 		}
+		if errors.Is(lerr, errForeignID) {
+			s.life.foreign = true // another application's, perhaps: never expired
+		}
 		if errors.Is(lerr, ErrNotFound) {
 			return false
 		}
