@@ -63,7 +63,7 @@ func (st *requestState) save(p *plan) (string, error) {
 			"path", st.r.URL.Path)
 		return "", nil
 	case err != nil:
-		return "", fmt.Errorf("httpsession: save session: %w", err)
+		return "", errorf("save session: %w", err)
 	}
 	s.mu.Lock()
 	conflicts := s.changes.conflicts

@@ -1,9 +1,6 @@
 package httpsession
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // fate is what a request's commit does with the record the request loaded.
 type fate uint8
@@ -137,10 +134,10 @@ func (s *Session) encode(m *manager, now time.Time) ([]byte, time.Duration, erro
 	}
 	data, err := s.codec.EncodeRecord(&s.rec)
 	if err != nil {
-		return nil, 0, fmt.Errorf("httpsession: save session: %w: %w", ErrEncode, err)
+		return nil, 0, errorf("save session: %w: %w", ErrEncode, err)
 	}
 	if len(data) > m.maxRecord {
-		return nil, 0, fmt.Errorf("httpsession: save session: %w: %d bytes, the limit is %d", ErrRecordTooLarge, len(data), m.maxRecord)
+		return nil, 0, errorf("save session: %w: %d bytes, the limit is %d", ErrRecordTooLarge, len(data), m.maxRecord)
 	}
 	return data, m.deadline(s.created, accessed, s.lifetime).Sub(now), nil
 }
@@ -151,7 +148,7 @@ func (s *Session) reencode() error {
 	return s.cache.each(func(k string, v any) error {
 		raw, err := s.codec.EncodeValue(v)
 		if err != nil {
-			return fmt.Errorf("httpsession: save session: %w: %q: %w", ErrEncode, k, err)
+			return errorf("save session: %w: %q: %w", ErrEncode, k, err)
 		}
 		if old, ok := s.raw[k]; !ok || string(old) != string(raw) {
 			s.touch(k)

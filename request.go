@@ -169,7 +169,7 @@ func (st *requestState) load() (err error) {
 			return false
 		}
 		if lerr != nil {
-			err = fmt.Errorf("httpsession: load session: %w", lerr)
+			err = errorf("load session: %w", lerr)
 			return true
 		}
 		rec := &s.rec

@@ -287,7 +287,7 @@ const maxAttempts = 32
 func (s *ServerStore) Commit(ctx context.Context, c *Commit) (string, error) {
 	if c.Data != nil && c.TTL <= 0 {
 		// Backends read a zero TTL as "never expires"; a session must.
-		return "", fmt.Errorf("httpsession: save: ttl %v is not positive", c.TTL)
+		return "", errorf("save: ttl %v is not positive", c.TTL)
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
@@ -319,7 +319,7 @@ func (s *ServerStore) Commit(ctx context.Context, c *Commit) (string, error) {
 		// The old session ended meanwhile (or the commit failed): its
 		// successor must not outlive it.
 		if derr := s.backend.Delete(ctx, newKey); derr != nil {
-			err = errors.Join(err, s.wrap("delete new session", derr))
+			err = errorf("%w; %w", err, s.wrap("delete new session", derr))
 		}
 	}
 	return token, err
@@ -339,7 +339,7 @@ func (s *ServerStore) create(ctx context.Context, data []byte, ttl time.Duration
 			return "", s.wrap("create", err)
 		}
 	}
-	return "", fmt.Errorf("httpsession: create: %w: session ID collisions", ErrUnavailable)
+	return "", errorf("create: %w: session ID collisions", ErrUnavailable)
 }
 
 // end deletes the record under key and, when it was a forwarding record
@@ -454,9 +454,9 @@ func (s *ServerStore) update(ctx context.Context, key, token, newKey string, dat
 		case !errors.Is(err, ErrConflict):
 			return "", s.wrap("save", err)
 		case c.Touch:
-			return "", fmt.Errorf("httpsession: save: %w: activity recorded by it", ErrConflict)
+			return "", errorf("save: %w: activity recorded by it", ErrConflict)
 		case attempt == maxAttempts:
-			return "", fmt.Errorf("httpsession: save: %w: %d attempts", ErrConflict, attempt)
+			return "", errorf("save: %w: %d attempts", ErrConflict, attempt)
 		}
 		if cur == nil {
 			if cur, curVersion, err = s.backend.GetVersion(ctx, key); err != nil {
@@ -494,8 +494,8 @@ func (s *ServerStore) wrap(op string, err error) error {
 	case errors.Is(err, ErrNotFound):
 		return ErrNotFound
 	case errors.Is(err, ErrUnavailable):
-		return fmt.Errorf("httpsession: %s: %w", op, err)
+		return errorf("%s: %w", op, err)
 	default:
-		return fmt.Errorf("httpsession: %s: %w: %w", op, ErrUnavailable, err)
+		return errorf("%s: %w: %w", op, ErrUnavailable, err)
 	}
 }

@@ -175,12 +175,12 @@ func GetAs[T any](s *Session, key string) (T, error) {
 			// The handler may have mutated v in place; decode its current state.
 			var err error
 			if raw, err = s.codec.EncodeValue(v); err != nil {
-				return out, fmt.Errorf("%w: %q: %w", ErrDecode, key, err)
+				return out, errorf("%w: %q: %w", ErrDecode, key, err)
 			}
 		}
 	}
 	if err := s.codec.DecodeValue(raw, &out); err != nil {
-		return out, fmt.Errorf("%w: %q as %T: %w", ErrDecode, key, out, err)
+		return out, errorf("%w: %q as %T: %w", ErrDecode, key, out, err)
 	}
 	return out, nil
 }
@@ -191,7 +191,7 @@ func GetAs[T any](s *Session, key string) (T, error) {
 func (s *Session) Set(key string, v any) error {
 	raw, err := s.codec.EncodeValue(v)
 	if err != nil {
-		return fmt.Errorf("%w: %q: %w", ErrEncode, key, err)
+		return errorf("%w: %q: %w", ErrEncode, key, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
