@@ -28,7 +28,7 @@ func (st *requestState) commit() (first bool, err error) {
 	if l.loadErr != nil {
 		return true, l.loadErr
 	}
-	if err := l.sess.plan(st.m, &l.plan); err != nil {
+	if err := l.current().plan(st.m, &l.plan); err != nil {
 		return true, err
 	}
 	cookie, err := st.save(&l.plan)
@@ -46,7 +46,7 @@ func (st *requestState) commit() (first bool, err error) {
 // send, if any. It is returned only when the write succeeded, so an error
 // response never carries it.
 func (st *requestState) save(p *plan) (string, error) {
-	m, s := st.m, &st.sess
+	m, s := st.m, st.current()
 	if !p.write {
 		return st.expiry(p.expire), nil
 	}
@@ -74,7 +74,7 @@ func (st *requestState) save(p *plan) (string, error) {
 			"path", st.r.URL.Path)
 		return "", nil
 	case err != nil:
-		return "", fmt.Errorf("httpsession: save session: %w", err)
+		return "", errorf("save session: %w", err)
 	}
 	s.mu.Lock()
 	conflicts := s.changes.conflicts

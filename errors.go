@@ -1,6 +1,10 @@
 package httpsession
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // Sentinel errors. Every error this package returns wraps at most a few of
 // these, so callers branch with errors.Is and never on message text.
@@ -24,6 +28,11 @@ var (
 	// ErrCommitted is returned when a session is changed after its response
 	// headers were sent: the change cannot reach the client any more.
 	ErrCommitted = errors.New("httpsession: session changed after the response headers were sent")
+
+	// ErrReplaced is returned when a session is changed after NewSession
+	// replaced it: its data stays readable, but only the session NewSession
+	// returned is saved.
+	ErrReplaced = errors.New("httpsession: session replaced by NewSession")
 
 	// ErrConflict reports that another request of the same session changed a
 	// key that this request changed too. By default this request's value
@@ -65,3 +74,25 @@ var (
 	// and a server-side record created for that cookie is deleted again.
 	ErrHijacked = errors.New("httpsession: connection hijacked before the session cookie could be sent")
 )
+
+// prefix starts the text of every error this package returns, once.
+const prefix = "httpsession: "
+
+// errorf is fmt.Errorf for the errors this package returns: the text starts
+// with "httpsession: " and says it once, however many of this package's
+// errors (each with its own prefix, a sentinel's) the chain wraps, so that
+// context reads "httpsession: load session: session store unavailable: …".
+// errors.Is and errors.As see every wrapped error.
+func errorf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &chainError{msg: prefix + strings.ReplaceAll(err.Error(), prefix, ""), err: err}
+}
+
+// chainError is errorf's error: the text with one prefix, and the chain.
+type chainError struct {
+	msg string
+	err error
+}
+
+func (e *chainError) Error() string { return e.msg }
+func (e *chainError) Unwrap() error { return e.err }

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,8 +37,8 @@ func redisInteropKind(t *testing.T) (*interopKind, redis.UniversalClient) {
 		name:       "Redis",
 		pyArgs:     []string{"--storage", "redis", "--redis-url", "redis://" + addr + "/0"},
 		serverSide: true,
-		store: func(*testing.T, *testClock) Store {
-			return NewRedisStore(client, WithAiohttpKeys(aiohttpCookie))
+		store: func(_ *testing.T, _ *testClock, opts ...ServerOption) Store {
+			return NewRedisStore(client, append([]ServerOption{WithAiohttpKeys(aiohttpCookie)}, opts...)...)
 		},
 		record: func(t *testing.T, id string) (string, bool) {
 			v, err := client.Get(t.Context(), aiohttpCookie+"_"+id).Result()
@@ -61,8 +62,8 @@ func memcachedInteropKind(t *testing.T) (*interopKind, string) {
 		name:       "Memcached",
 		pyArgs:     []string{"--storage", "memcached", "--memcached-addr", addr},
 		serverSide: true,
-		store: func(_ *testing.T, clock *testClock) Store {
-			return aiohttpMemcachedStore(client, clock)
+		store: func(_ *testing.T, clock *testClock, opts ...ServerOption) Store {
+			return aiohttpMemcachedStore(client, clock, opts...)
 		},
 		record: func(t *testing.T, id string) (string, bool) {
 			r := peerGet(t, addr, aiohttpCookie+"_"+id)
@@ -73,8 +74,8 @@ func memcachedInteropKind(t *testing.T) (*interopKind, string) {
 
 // aiohttpMemcachedStore is the aiohttp-compatible Memcached store, its absolute
 // expiration times taken from clock.
-func aiohttpMemcachedStore(client *memcache.Client, clock *testClock) *ServerStore {
-	s := NewMemcachedStore(client, WithAiohttpKeys(aiohttpCookie))
+func aiohttpMemcachedStore(client *memcache.Client, clock *testClock, opts ...ServerOption) *ServerStore {
+	s := NewMemcachedStore(client, append([]ServerOption{WithAiohttpKeys(aiohttpCookie)}, opts...)...)
 	s.backend.(*MemcachedBackend).now = clock.Now
 	return s
 }
@@ -83,6 +84,7 @@ func TestInteropAiohttpRedisStorage(t *testing.T) {
 	needPython(t)
 	kind, client := redisInteropKind(t)
 	runInteropSuite(t, kind)
+	interopKeyShapes(t, kind)
 	p := newInteropPair(t, kind, interopMaxAge)
 	t.Run("RecordAndTTL", func(t *testing.T) {
 		t0 := p.fresh(t)
@@ -129,6 +131,7 @@ func TestInteropAiohttpMemcachedStorage(t *testing.T) {
 	needPython(t)
 	kind, addr := memcachedInteropKind(t)
 	runInteropSuite(t, kind)
+	interopKeyShapes(t, kind)
 	p := newInteropPair(t, kind, interopMaxAge)
 	t.Run("PymemcachePeerReadsGoRecord", func(t *testing.T) {
 		t0 := p.fresh(t)
@@ -176,6 +179,100 @@ func TestInteropAiohttpMemcachedStorage(t *testing.T) {
 	})
 	t.Run("RealExptimeExpiry", func(t *testing.T) {
 		p.realExpiry(t, 2100*time.Millisecond, "exptime") // Memcached's clock ticks in whole seconds
+	})
+}
+
+// interopKeyShapes: aiohttp_session's key_factory decides the shape of the
+// session IDs. Python's str(uuid4()) keys are read and changed by Go, and
+// Go mints them with WithAiohttpKeyFactory(UUID4String), both ways; a
+// shape Go does not read is another application's session, which a Go
+// request never expires (it would log the user out of Python too).
+func interopKeyShapes(t *testing.T, kind *interopKind) {
+	withFactory := func(factory string, opts ...ServerOption) *interopKind {
+		k := *kind
+		k.pyArgs = append(slices.Clone(kind.pyArgs), "--key-factory", factory)
+		k.store = func(t *testing.T, clock *testClock, _ ...ServerOption) Store { return kind.store(t, clock, opts...) }
+		return &k
+	}
+	// noSetCookie asserts that a Go request answered 200 with no Set-Cookie.
+	noSetCookie := func(t *testing.T, p *interopPair, method, path string, want string) {
+		t.Helper()
+		status, body, h := p.do(p.goURL, method, path, nil)
+		if status != 200 || !strings.Contains(body, want) || len(h.Values("Set-Cookie")) != 0 {
+			t.Errorf("Go %s %s with cookie %s = %d %s %v, want 200, %s and no Set-Cookie",
+				method, path, p.br.cookie(), status, body, h.Values("Set-Cookie"), want)
+		}
+	}
+	p := newInteropPair(t, withFactory("uuid4str", WithAiohttpKeyFactory(UUID4String)), interopMaxAge)
+	t.Run("UUID4StringPythonMadeGoReadsAndChanges", func(t *testing.T) {
+		p.fresh(t)
+		p.pySet("user", `"alice"`)
+		id := p.br.cookie()
+		if !validUUIDStringID(id) {
+			t.Fatalf("Python session key %q is not str(uuid4())", id)
+		}
+		noSetCookie(t, p, "GET", "/get", `"user":"\"alice\""`)
+		p.goSet("role", `"admin"`)
+		if p.br.cookie() != id {
+			t.Errorf("Go changed the session key %s -> %s", id, p.br.cookie())
+		}
+		py := p.pyGet()
+		if py.New || py.Identity == nil || *py.Identity != id || py.str(t, "user") != "alice" || py.str(t, "role") != "admin" {
+			t.Errorf("Python after a Go change of its str(uuid4()) session = %+v", py)
+		}
+	})
+	t.Run("UUID4StringGoMadePythonReadsAndChanges", func(t *testing.T) {
+		p.fresh(t)
+		p.goSet("user", `"bob"`)
+		id := p.br.cookie()
+		if !validUUIDStringID(id) {
+			t.Fatalf("Go session ID %q is not the shape of str(uuid4())", id)
+		}
+		if _, found := kind.record(t, id); !found {
+			t.Fatalf("no record under %s_%s", aiohttpCookie, id)
+		}
+		py := p.pySet("role", `"admin"`)
+		if py.New || py.Identity == nil || *py.Identity != id || py.str(t, "user") != "bob" {
+			t.Errorf("Python read of a Go str(uuid4()) session = %+v", py)
+		}
+		if g := p.goGet(); g.New || g.ID != id || g.str(t, "role") != "admin" {
+			t.Errorf("Go read after the Python change = %+v", g)
+		}
+	})
+	t.Run("HexMintingGoReadsUUID4String", func(t *testing.T) {
+		// Reading takes both shapes, whatever Go mints.
+		p.fresh(t)
+		p.pySet("user", `"carol"`)
+		hexGo := goServer(t, kind.store(t, p.clock), p.clock, interopMaxAge)
+		status, body, h := p.do(hexGo, "POST", "/set", kvQuery("role", `"admin"`))
+		if status != 200 || !strings.Contains(body, `"new":false`) || !strings.Contains(body, "carol") {
+			t.Errorf("UUID4Hex Go store with a str(uuid4()) session = %d %s", status, body)
+		}
+		if ck, _ := setCookie(h, aiohttpCookie); ck == nil || ck.Value != p.br.cookie() {
+			t.Errorf("UUID4Hex Go store renamed the session: %v", h.Values("Set-Cookie"))
+		}
+	})
+
+	tok := newInteropPair(t, withFactory("token"), interopMaxAge)
+	t.Run("ForeignKeyShapeNeverExpired", func(t *testing.T) {
+		tok.fresh(t)
+		tok.pySet("user", `"alice"`)
+		id := tok.br.cookie()
+		if validHexID(id) || validUUIDStringID(id) {
+			t.Fatalf("secrets.token_urlsafe key %q has a shape Go reads", id)
+		}
+		// A read-only request, a logout and a NewSession that stays empty
+		// see no session, and leave the cookie alone.
+		noSetCookie(t, tok, "GET", "/get", `"new":true`)
+		noSetCookie(t, tok, "POST", "/invalidate", `"new":true`)
+		if py := tok.pyGet(); py.New || py.str(t, "user") != "alice" {
+			t.Errorf("Python after Go requests with its cookie = %+v, want its session", py)
+		}
+		// Only a Go write replaces the cookie: with a new session of Go's.
+		tok.goSet("role", `"admin"`)
+		if got := tok.br.cookie(); got == id || !validHexID(got) {
+			t.Errorf("Go write over a foreign cookie: cookie %q, want a new Go ID", got)
+		}
 	})
 }
 
@@ -361,7 +458,7 @@ func TestInteropMemcachedVectors(t *testing.T) {
 		name:       "FakeMemcached",
 		pyArgs:     []string{"--storage", "memcached", "--memcached-addr", fake.addr},
 		serverSide: true,
-		store: func(_ *testing.T, clock *testClock) Store {
+		store: func(_ *testing.T, clock *testClock, _ ...ServerOption) Store {
 			c := memcache.New(fake.addr)
 			c.Timeout = 2 * time.Second
 			return aiohttpMemcachedStore(c, clock)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // envelopeReference decodes like decodeEnvelope but with encoding/json; the
@@ -158,7 +159,14 @@ func TestEncodeValueFastPathsMatchEncodingJSON(t *testing.T) {
 		if err := enc.Encode(v); err != nil {
 			t.Fatal(err)
 		}
-		if want := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); !bytes.Equal(got, want) {
+		want := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		if s, ok := v.(string); ok && !utf8.ValidString(s) {
+			// Invalid UTF-8 becomes U+FFFD: Go 1.26's encoding/json writes
+			// it escaped, as EncodeValue does on every release, and Go
+			// 1.27's writes the character itself. Both decode alike.
+			want = bytes.ReplaceAll(want, []byte("\uFFFD"), []byte(`\ufffd`))
+		}
+		if !bytes.Equal(got, want) {
 			t.Errorf("EncodeValue(%#v) = %s, want %s", v, got, want)
 		}
 	}

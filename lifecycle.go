@@ -1,9 +1,6 @@
 package httpsession
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // fate is what a request's commit does with the record the request loaded.
 type fate uint8
@@ -23,6 +20,7 @@ type lifecycle struct {
 	newToken  string // the token SetOwner made for the commit to create; "" lets the store choose
 	version   uint64 // the loaded record's version, for a conditional update
 	hadCookie bool   // the request carried a session cookie, live or not
+	foreign   bool   // a cookie the store could not read, shared with Python (WithAiohttpKeys): never expired
 	loaded    bool   // a cookie opened to a live record
 	refresh   bool   // the idle timeout's activity record is due
 	fate      fate
@@ -73,11 +71,13 @@ func (s *Session) plan(m *manager, p *plan) error {
 	switch {
 	case l.fate == fateKeep && !s.changes.any() && !l.refresh:
 		// A cookie that named no live session (expired, revoked, sealed
-		// with a retired key) is removed, so the browser stops sending it.
-		p.expire = l.hadCookie && !l.loaded
+		// with a retired key) is removed, so the browser stops sending it;
+		// one shared with Python that Go could not read is left alone,
+		// as it may be a live session there.
+		p.expire = l.hadCookie && !l.loaded && !l.foreign
 		return nil
 	case !l.loaded && empty:
-		p.expire = l.hadCookie // an anonymous visitor never creates a record
+		p.expire = l.hadCookie && !l.foreign // an anonymous visitor never creates a record
 		if l.fate == fateEnd && l.token != "" {
 			// Logout through a cookie whose session was renewed while
 			// this request was in flight: end the renewed session too.
@@ -150,10 +150,10 @@ func (s *Session) encode(m *manager, now time.Time) ([]byte, time.Duration, erro
 	}
 	data, err := s.codec.EncodeRecord(&s.rec)
 	if err != nil {
-		return nil, 0, fmt.Errorf("httpsession: save session: %w: %w", ErrEncode, err)
+		return nil, 0, errorf("save session: %w: %w", ErrEncode, err)
 	}
 	if len(data) > m.maxRecord {
-		return nil, 0, fmt.Errorf("httpsession: save session: %w: %d bytes, the limit is %d", ErrRecordTooLarge, len(data), m.maxRecord)
+		return nil, 0, errorf("save session: %w: %d bytes, the limit is %d", ErrRecordTooLarge, len(data), m.maxRecord)
 	}
 	return data, m.deadline(s.created, accessed, s.lifetime).Sub(now), nil
 }
@@ -164,7 +164,7 @@ func (s *Session) reencode() error {
 	return s.cache.each(func(k string, v any) error {
 		raw, err := s.codec.EncodeValue(v)
 		if err != nil {
-			return fmt.Errorf("httpsession: save session: %w: %q: %w", ErrEncode, k, err)
+			return errorf("save session: %w: %q: %w", ErrEncode, k, err)
 		}
 		if old, ok := s.raw[k]; !ok || string(old) != string(raw) {
 			s.touch(k)

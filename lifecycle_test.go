@@ -469,3 +469,60 @@ func TestRecordSizeLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestSharedCookieUnreadableNeverExpired: under WithAiohttpKeys the cookie
+// is shared with Python, so an ID of another key_factory's shape, which
+// Go cannot read, may be a live session there. Go treats it as no session and never expires it: not on
+// a read, a logout or an empty NewSession. Only a handler that saves data
+// replaces it, with the new session's cookie. A well-formed ID that names
+// no record is dead on both sides and expired as before; without
+// WithAiohttpKeys a malformed cookie is expired too.
+func TestSharedCookieUnreadableNeverExpired(t *testing.T) {
+	const name = "AIOHTTP_SESSION"
+	mux := identityRoutes()
+	mux.Handle("/read", withSession(func(w http.ResponseWriter, r *http.Request, s *Session) {
+		fmt.Fprintf(w, "new=%v", s.IsNew())
+	}))
+	shared := NewMemoryStore(WithAiohttpKeys(name))
+	if err := shared.backend.Add(t.Context(), name+"_00112233445566778899aabbccddeeff", []byte("{}"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	sharedApp := startApp(t, shared, mux, WithCookieName(name))
+	ownApp := startApp(t, NewMemoryStore(), mux, WithCookieName(name))
+	foreign := []string{"k5BdXb3G7dBf3DqzRkP1vA", "0123456789ABCDEF0123456789ABCDEF", "01234567-89AB-CDEF-0123-456789ABCDEF"}
+	for _, tc := range []struct {
+		app    *testApp
+		cookie string
+		path   string
+		want   string // "": no Set-Cookie; "delete"; "new": a new session's cookie
+	}{
+		{sharedApp, foreign[0], "/read", ""},
+		{sharedApp, foreign[1], "/read", ""},
+		{sharedApp, foreign[2], "/read", ""},
+		{sharedApp, foreign[0], "/logout", ""},
+		{sharedApp, foreign[0], "/fresh", ""},
+		{sharedApp, foreign[0], "/login", "new"},
+		{sharedApp, foreign[2], "/fresh?bob=1", "new"},
+		{sharedApp, "fedcba9876543210fedcba9876543210", "/read", "delete"},     // well-formed, no record
+		{sharedApp, "fedcba98-7654-3210-fedc-ba9876543210", "/read", "delete"}, // likewise
+		{sharedApp, "00112233445566778899aabbccddeeff", "/read", "delete"},     // Python's invalidated "{}"
+		{ownApp, foreign[0], "/read", "delete"},
+		{ownApp, foreign[0], "/logout", "delete"},
+	} {
+		r := tc.app.do(t, nil, tc.path, &http.Cookie{Name: name, Value: tc.cookie})
+		ck, raw := r.setCookie(name)
+		got := ""
+		switch {
+		case ck != nil && isDeletion(ck):
+			got = "delete"
+		case ck != nil && ck.Value != tc.cookie:
+			got = "new"
+		case ck != nil:
+			got = "same"
+		}
+		if r.status != 200 || got != tc.want {
+			t.Errorf("%s with cookie %s (shared %v) = %d, Set-Cookie %q (%s), want %q",
+				tc.path, tc.cookie, tc.app == sharedApp, r.status, raw, got, tc.want)
+		}
+	}
+}

@@ -256,7 +256,7 @@ func (b *MemcachedBackend) do(ctx context.Context, call func() error) error {
 // memcachedError makes err errors.Is-able both as ErrUnavailable and as its
 // cause.
 func memcachedError(err error) error {
-	return fmt.Errorf("%w: memcached: %w", ErrUnavailable, err)
+	return errorf("%w: memcached: %w", ErrUnavailable, err)
 }
 
 var _ BatchBackend = (*MemcachedBackend)(nil)

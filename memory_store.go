@@ -74,7 +74,7 @@ func (it memoryItem) live(now time.Time) bool {
 // Get implements Backend. The returned slice is a copy.
 func (b *MemoryBackend) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, errorf("%w: %w", ErrUnavailable, err)
 	}
 	b.mu.RLock()
 	it, ok := b.items[key]
@@ -88,7 +88,7 @@ func (b *MemoryBackend) Get(ctx context.Context, key string) ([]byte, error) {
 // Add implements Backend.
 func (b *MemoryBackend) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return errorf("%w: %w", ErrUnavailable, err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -109,7 +109,7 @@ func (b *MemoryBackend) Add(ctx context.Context, key string, value []byte, ttl t
 // Replace implements Backend.
 func (b *MemoryBackend) Replace(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return errorf("%w: %w", ErrUnavailable, err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -130,7 +130,7 @@ func (b *MemoryBackend) put(key string, value []byte, ttl time.Duration) {
 // GetVersion implements ConditionalBackend. The returned slice is a copy.
 func (b *MemoryBackend) GetVersion(ctx context.Context, key string) ([]byte, uint64, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, 0, errorf("%w: %w", ErrUnavailable, err)
 	}
 	b.mu.RLock()
 	it, ok := b.items[key]
@@ -145,7 +145,7 @@ func (b *MemoryBackend) GetVersion(ctx context.Context, key string) ([]byte, uin
 // of the current value and its version.
 func (b *MemoryBackend) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, 0, errorf("%w: %w", ErrUnavailable, err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -167,7 +167,7 @@ func (b *MemoryBackend) ReplaceIf(ctx context.Context, key string, version uint6
 // Delete implements Backend.
 func (b *MemoryBackend) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return errorf("%w: %w", ErrUnavailable, err)
 	}
 	b.mu.Lock()
 	delete(b.items, key)

@@ -1,7 +1,6 @@
 package httpsession
 
 import (
-	"fmt"
 	"maps"
 	"time"
 )
@@ -67,7 +66,7 @@ func Merge[T any](fn func(base, mine, theirs T) T) MergeFunc {
 				continue
 			}
 			if err := c.DecodeValue(raw, &vals[i]); err != nil {
-				return nil, fmt.Errorf("%w: merge: %w", ErrDecode, err)
+				return nil, errorf("%w: %w", ErrDecode, err)
 			}
 		}
 		return c.EncodeValue(fn(vals[0], vals[1], vals[2]))
@@ -159,14 +158,14 @@ func (s *Session) settle(m *manager, k string, base baseValue, mine []byte, mine
 	fn := m.merges[k]
 	if fn == nil {
 		if m.conflicts == ConflictFail {
-			return nil, false, fmt.Errorf("httpsession: save session: %w: key %q", ErrConflict, k)
+			return nil, false, errorf("%w: key %q", ErrConflict, k)
 		}
 		s.changes.conflicts = append(s.changes.conflicts, k)
 		return mine, mineOK, nil
 	}
 	v, err := fn(s.codec, present(base.raw, base.ok), present(mine, mineOK), present(theirs, theirsOK))
 	if err != nil {
-		return nil, false, fmt.Errorf("httpsession: save session: merge %q: %w", k, err)
+		return nil, false, errorf("merge %q: %w", k, err)
 	}
 	return v, v != nil, nil
 }

@@ -143,7 +143,7 @@ func (c *config) validate() error {
 	ck := c.cookie
 	ck.Value = "x"
 	if err := ck.Valid(); err != nil {
-		return fmt.Errorf("%w: cookie: %w", ErrInvalidConfig, err)
+		return errorf("%w: cookie: %w", ErrInvalidConfig, err)
 	}
 	if ck.Path == "" || ck.Path[0] != '/' {
 		return fmt.Errorf("%w: cookie path %q must start with /", ErrInvalidConfig, ck.Path)

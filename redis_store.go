@@ -533,7 +533,7 @@ func redisTTL(ttl time.Duration) time.Duration {
 // redisError makes err errors.Is-able both as ErrUnavailable and as its
 // cause (a net.Error, context.DeadlineExceeded, a Redis error reply...).
 func redisError(err error) error {
-	return fmt.Errorf("%w: redis: %w", ErrUnavailable, err)
+	return errorf("%w: redis: %w", ErrUnavailable, err)
 }
 
 var _ BatchBackend = (*RedisBackend)(nil)

@@ -29,7 +29,17 @@ type loaded struct {
 	cookieSet bool   // commit added the session's Set-Cookie
 	created   string // a token commit created (new session or new identity), whose cookie is not out yet
 	sess      Session
-	plan      plan // kept here: the store gets a pointer to its Commit
+	renewed   *Session // the session NewSession started, which replaced sess (nil: none)
+	plan      plan     // kept here: the store gets a pointer to its Commit
+}
+
+// current is the request's session: the one NewSession started last, or
+// the loaded one.
+func (l *loaded) current() *Session {
+	if l.renewed != nil {
+		return l.renewed
+	}
+	return &l.sess
 }
 
 type stateKey struct{}
@@ -62,13 +72,18 @@ func Get(r *http.Request) (*Session, error) { return FromContext(r.Context()) }
 // and a detached Session that saves nothing.
 func FromContext(ctx context.Context) (*Session, error) { return session(ctx, false) }
 
-// NewSession discards the request's session, if any, and returns a fresh
-// empty one: the old ID opens nothing afterwards (its record is deleted,
-// or forwards to the new session if that gets data) and, unless the new
-// session gets data, the cookie is expired. It is aiohttp_session's
-// new_session; Session.NewIdentity keeps the data instead. The old session
-// is loaded first (one store read), so that a logout that ends it while
-// this request runs also ends its replacement.
+// NewSession discards the request's session, if any, and returns a new,
+// empty *Session, as aiohttp_session's new_session does: the old ID opens
+// nothing afterwards (its record is deleted, or forwards to the new session
+// if that gets data) and, unless the new session gets data, the cookie is
+// expired. Get and FromContext return the new *Session from then on.
+//
+// A *Session obtained before keeps its data readable, so login code can
+// copy values from the old session into the new one, as ported Python code
+// does; changing it is an error wrapping ErrReplaced, because it no longer
+// reaches the client. Session.NewIdentity keeps the data instead. The old
+// session is loaded first (one store read), so that a logout that ends it
+// while this request runs also ends its replacement.
 func NewSession(r *http.Request) (*Session, error) { return session(r.Context(), true) }
 
 // session finds the request's state in ctx and returns its session, fresh
@@ -98,16 +113,23 @@ func (st *requestState) session(fresh bool) (*Session, error) {
 			st.m.reportLate(st, st.loadErr)
 		}
 	}
-	s := &st.sess
-	if fresh && st.loadErr == nil {
-		s.mu.Lock()
-		if s.mutable("NewSession") == nil {
-			s.invalidate()
-			s.restartIfEnded()
-		}
-		s.mu.Unlock()
+	s := st.current()
+	if !fresh || st.loadErr != nil {
+		return s, st.loadErr
 	}
-	return s, st.loadErr
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mutable("NewSession") != nil {
+		return s, nil
+	}
+	// The new session inherits the old one's origin (its token and
+	// version), so that its commit ends the old record.
+	next := &Session{req: st, codec: s.codec, life: s.life, ref: s.ref}
+	next.invalidate()
+	next.restartIfEnded()
+	s.replaced = true
+	st.renewed = next
+	return next, nil
 }
 
 // maxSessionCookies bounds the cookies of the session's name one request
@@ -140,11 +162,14 @@ func (st *requestState) load() (err error) {
 		if errors.Is(lerr, errMoved) && s.life.token == "" {
 			s.life.token = token // an Invalidate through it still ends the renewed session
 		}
+		if errors.Is(lerr, errForeignID) {
+			s.life.foreign = true // another application's, perhaps: never expired
+		}
 		if errors.Is(lerr, ErrNotFound) {
 			return false
 		}
 		if lerr != nil {
-			err = fmt.Errorf("httpsession: load session: %w", lerr)
+			err = errorf("load session: %w", lerr)
 			return true
 		}
 		rec := &s.rec

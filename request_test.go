@@ -126,10 +126,12 @@ func TestGetReturnsSameSession(t *testing.T) {
 		if got := s2.Get("k"); got != "v" {
 			chk.errorf("value set through one pointer not seen through the other: %v", got)
 		}
-		if s4, err := NewSession(r); err != nil || s4 != s1 {
-			chk.errorf("NewSession after Get: %p %v, want the same *Session %p", s4, err, s1)
-		} else if s1.Len() != 0 {
-			chk.errorf("NewSession did not discard data: %v", s1.Keys())
+		s4, err := NewSession(r)
+		if err != nil || s4 == s1 || s4.Len() != 0 {
+			chk.errorf("NewSession after Get: %p %v %v, want a new, empty *Session, not %p", s4, err, s4.Keys(), s1)
+		}
+		if s5, err := Get(r); err != nil || s5 != s4 {
+			chk.errorf("Get after NewSession: %p %v, want NewSession's %p", s5, err, s4)
 		}
 	})
 	app := startApp(t, store, h)
@@ -175,6 +177,68 @@ func TestGetWithoutMiddleware(t *testing.T) {
 	ns, err := NewSession(r)
 	if !errors.Is(err, ErrNoMiddleware) || ns == nil {
 		t.Errorf("NewSession without middleware: %v %v", ns, err)
+	}
+}
+
+// TestNewSessionOldHandle: as with aiohttp_session's new_session, the
+// *Session obtained before NewSession keeps its data, so ported login code
+// that copies values from the old session into the new one works; changing
+// the old one is an error (ErrReplaced), never a silent loss.
+func TestNewSessionOldHandle(t *testing.T) {
+	for _, k := range storeKinds() {
+		t.Run(k.name, func(t *testing.T) {
+			chk := &handlerErrors{}
+			logger, logs := newLogger()
+			mux := identityRoutes()
+			mux.HandleFunc("/port", func(w http.ResponseWriter, r *http.Request) {
+				old, err := Get(r)
+				chk.add(err)
+				ns, err := NewSession(r)
+				chk.add(err)
+				for _, key := range []string{"user", "cart"} { // the ported Python login
+					chk.add(ns.Set(key, old.Get(key)))
+				}
+				if old.Get("user") != "ann" || old.Len() != 2 || old.IsNew() {
+					chk.errorf("old handle after NewSession: %v new=%v, want its data", old.Keys(), old.IsNew())
+				}
+				if err := old.Set("late", 1); !errors.Is(err, ErrReplaced) {
+					chk.errorf("Set on the replaced handle: %v, want ErrReplaced", err)
+				}
+				if err := old.AddFlash("late"); !errors.Is(err, ErrReplaced) {
+					chk.errorf("AddFlash on the replaced handle: %v, want ErrReplaced", err)
+				}
+				old.Delete("user")
+				if old.Get("user") != "ann" {
+					chk.errorf("Delete changed the replaced handle")
+				}
+				if cur, _ := FromContext(r.Context()); cur != ns || !ns.IsNew() {
+					chk.errorf("FromContext after NewSession: %p, want NewSession's %p (new)", cur, ns)
+				}
+			})
+			app := startApp(t, mustStore(t, k, randomKey(t)), mux, WithLogger(logger))
+			old := loginCookie(t, app)
+			r := app.do(t, nil, "/port", old)
+			chk.report(t)
+			ck, _ := r.setCookie("session")
+			// The signed and insecure stores seal without a nonce: the
+			// same data within the same millisecond gives the same cookie.
+			deterministic := k.name == "signed" || k.name == "insecure"
+			if ck == nil || ck.MaxAge <= 0 || ck.Value == old.Value && !deterministic {
+				t.Fatalf("ported login: cookie %+v, want a new one", ck)
+			}
+			got := app.do(t, nil, "/whoami", &http.Cookie{Name: "session", Value: ck.Value})
+			if !strings.HasPrefix(got.body, "user=ann cart=3 new=false") {
+				t.Errorf("new session after the ported login: %q, want the copied values", got.body)
+			}
+			if !strings.Contains(logs.String(), "replaced by NewSession") {
+				t.Errorf("changes to the replaced handle were not logged: %s", logs)
+			}
+			if !k.cookie {
+				if got := app.do(t, nil, "/whoami", old); !strings.Contains(got.body, "new=true") {
+					t.Errorf("old ID still opens a session: %q", got.body)
+				}
+			}
+		})
 	}
 }
 

@@ -20,8 +20,10 @@ type ServerStore struct {
 	backend  ConditionalBackend // a plain Backend behind lastWriterWins
 	prefix   string
 	timeout  time.Duration
-	aiohttp  bool // aiohttp_session's IDs and keys: 32 hex digits, not hashed
-	maxOwned int  // sessions kept per owner; the least recently active beyond it is revoked
+	aiohttp  bool            // aiohttp_session's IDs and keys: uuid4 shapes, not hashed
+	keyShape AiohttpKeyShape // the shape of the IDs minted under aiohttp
+	shapeSet bool            // WithAiohttpKeyFactory was given
+	maxOwned int             // sessions kept per owner; the least recently active beyond it is revoked
 }
 
 // ServerOption configures a ServerStore.
@@ -37,12 +39,38 @@ func WithTimeout(d time.Duration) ServerOption { return func(s *ServerStore) { s
 
 // WithAiohttpKeys makes IDs and keys those of aiohttp_session's RedisStorage
 // and MemcachedStorage, so Go and Python services share server-side
-// sessions: the ID is 32 lowercase hex digits (uuid4().hex, 128 bits) and
-// the key is cookieName + "_" + ID, not hashed. Use it with
+// sessions: the key is cookieName + "_" + ID, not hashed. Go reads IDs of
+// both shapes Python's key_factory usually makes, uuid4().hex (32 lowercase
+// hex digits, the default) and str(uuid4()) (36 characters with dashes),
+// and mints the shape WithAiohttpKeyFactory chooses (UUID4Hex by default),
+// with 128 bits from crypto/rand. A cookie of any other shape is another
+// application's: it is "no session" here, and the middleware never expires
+// it (see the README's "Sharing sessions with aiohttp"). Use it with
 // WithCookieName(cookieName) on the middleware ("AIOHTTP_SESSION" is
 // aiohttp_session's default).
 func WithAiohttpKeys(cookieName string) ServerOption {
 	return func(s *ServerStore) { s.prefix, s.aiohttp = cookieName+"_", true }
+}
+
+// AiohttpKeyShape is the shape of the session IDs a store made with
+// WithAiohttpKeys mints, after aiohttp_session's key_factory.
+type AiohttpKeyShape uint8
+
+const (
+	// UUID4Hex is uuid.uuid4().hex, aiohttp_session's default key_factory:
+	// 32 lowercase hex digits.
+	UUID4Hex AiohttpKeyShape = iota
+	// UUID4String is str(uuid.uuid4()), for a Python app with
+	// key_factory=lambda: str(uuid.uuid4()): 36 characters, lowercase hex
+	// digits in groups of 8-4-4-4-12 separated by dashes.
+	UUID4String
+)
+
+// WithAiohttpKeyFactory chooses the shape of the IDs Go mints under
+// WithAiohttpKeys, to match the Python app's key_factory. Both shapes are
+// read whatever it is set to.
+func WithAiohttpKeyFactory(shape AiohttpKeyShape) ServerOption {
+	return func(s *ServerStore) { s.keyShape, s.shapeSet = shape, true }
 }
 
 // NewServerStore returns a Store that keeps records in backend.
@@ -65,6 +93,9 @@ func NewServerStore(backend Backend, opts ...ServerOption) *ServerStore {
 // valid implements validator: a nil backend, or a Redis or Memcached
 // backend on a nil client, is refused.
 func (s *ServerStore) valid() error {
+	if s.shapeSet && (!s.aiohttp || s.keyShape > UUID4String) {
+		return fmt.Errorf("%w: WithAiohttpKeyFactory(%d) needs WithAiohttpKeys and UUID4Hex or UUID4String", ErrInvalidConfig, s.keyShape)
+	}
 	b := s.innerBackend()
 	if b == nil {
 		return fmt.Errorf("%w: server store with a nil backend", ErrInvalidConfig)
@@ -105,17 +136,20 @@ var idEncoding = base64.RawURLEncoding
 
 // newID returns a fresh random session ID in the store's format.
 func (s *ServerStore) newID() string {
-	if s.aiohttp {
-		return newHexID()
+	if !s.aiohttp {
+		return newID()
 	}
-	return newID()
+	if s.keyShape == UUID4String {
+		return newUUIDStringID()
+	}
+	return newHexID()
 }
 
 // validID checks the token's syntax so garbage never reaches the backend:
 // a session ID, or an owned session's tag and ID (see owner_list.go).
 func (s *ServerStore) validID(token string) bool {
 	if s.aiohttp {
-		return validHexID(token)
+		return validHexID(token) || validUUIDStringID(token)
 	}
 	if tag, id, ok := splitOwned(token); ok {
 		return validBase64(tag) && validID(id)
@@ -165,6 +199,30 @@ func validHexID(token string) bool {
 	return true
 }
 
+// newUUIDStringID returns a random 128-bit ID in the shape of Python's
+// str(uuid4()): 8-4-4-4-12 lowercase hex digits.
+func newUUIDStringID() string {
+	h := newHexID()
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func validUUIDStringID(token string) bool {
+	if len(token) != 36 {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return false
+			}
+		} else if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // key hashes the ID, so a dump of the store hands out no live cookies and
 // lookups do not depend on secret bytes. aiohttp_session keys are the plain
 // ID, as Python expects.
@@ -196,6 +254,9 @@ func (s *ServerStore) Load(ctx context.Context, token string) ([]byte, error) {
 // LoadVersion implements VersionedStore.
 func (s *ServerStore) LoadVersion(ctx context.Context, token string) ([]byte, uint64, error) {
 	if !s.validID(token) {
+		if s.aiohttp {
+			return nil, 0, errForeignID
+		}
 		return nil, 0, ErrNotFound
 	}
 	ctx, cancel := s.ctx(ctx)
@@ -248,7 +309,7 @@ const maxAttempts = 32
 func (s *ServerStore) Commit(ctx context.Context, c *Commit) (string, error) {
 	if c.Data != nil && c.TTL <= 0 {
 		// Backends read a zero TTL as "never expires"; a session must.
-		return "", fmt.Errorf("httpsession: save: ttl %v is not positive", c.TTL)
+		return "", errorf("save: ttl %v is not positive", c.TTL)
 	}
 	if c.NewToken != "" && !s.validID(c.NewToken) {
 		return "", fmt.Errorf("httpsession: save: %w: malformed new token", ErrInvalidConfig)
@@ -288,7 +349,7 @@ func (s *ServerStore) Commit(ctx context.Context, c *Commit) (string, error) {
 		// The old session ended meanwhile (or the commit failed): its
 		// successor must not outlive it.
 		if derr := s.drop(ctx, newKey); derr != nil {
-			err = errors.Join(err, s.wrap("delete new session", derr))
+			err = errorf("%w; %w", err, s.wrap("delete new session", derr))
 		}
 	}
 	return token, err
@@ -324,7 +385,7 @@ func (s *ServerStore) create(ctx context.Context, preset, old string, data []byt
 		}
 		return token, nil
 	}
-	return "", fmt.Errorf("httpsession: create: %w: session ID collisions", ErrUnavailable)
+	return "", errorf("create: %w: session ID collisions", ErrUnavailable)
 }
 
 // newTokenLike returns a fresh token of the same kind as old: owned by the
@@ -385,6 +446,11 @@ func (s *ServerStore) end(ctx context.Context, key string, version uint64) error
 	}
 	return nil
 }
+
+// errForeignID is LoadVersion's answer, under WithAiohttpKeys, for a token
+// that is not an ID of a shape this store reads: no session here, but it
+// may be another application's, so the middleware leaves its cookie alone.
+var errForeignID = fmt.Errorf("%w: not an ID this store reads", ErrNotFound)
 
 // errMoved is LoadVersion's answer for a token whose session was given a
 // new one: no session, but ending it (Delete) still ends the new one.
@@ -453,9 +519,9 @@ func (s *ServerStore) update(ctx context.Context, key, token, newKey string, dat
 		case !errors.Is(err, ErrConflict):
 			return "", s.wrap("save", err)
 		case c.Touch:
-			return "", fmt.Errorf("httpsession: save: %w: activity recorded by it", ErrConflict)
+			return "", errorf("save: %w: activity recorded by it", ErrConflict)
 		case attempt == maxAttempts:
-			return "", fmt.Errorf("httpsession: save: %w: %d attempts", ErrConflict, attempt)
+			return "", errorf("save: %w: %d attempts", ErrConflict, attempt)
 		}
 		if attempt >= contended {
 			// Colliding again and again with the session's other
@@ -522,8 +588,8 @@ func (s *ServerStore) wrap(op string, err error) error {
 	case errors.Is(err, ErrNotFound):
 		return ErrNotFound
 	case errors.Is(err, ErrUnavailable):
-		return fmt.Errorf("httpsession: %s: %w", op, err)
+		return errorf("%s: %w", op, err)
 	default:
-		return fmt.Errorf("httpsession: %s: %w: %w", op, ErrUnavailable, err)
+		return errorf("%s: %w: %w", op, ErrUnavailable, err)
 	}
 }

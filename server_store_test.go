@@ -928,3 +928,59 @@ func anonymousFlood(t *testing.T, store *ServerStore, count *countingBackend, n 
 		t.Fatalf("backend calls %+v, want %d gets (the unknown IDs) and no writes", got, unknown.Load())
 	}
 }
+
+// TestAiohttpKeyShapes: under WithAiohttpKeys both shapes of Python's
+// usual key_factory are read, WithAiohttpKeyFactory chooses the one Go
+// mints, and any other token is "no session" without a backend call.
+func TestAiohttpKeyShapes(t *testing.T) {
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name  string
+		opts  []ServerOption
+		valid func(string) bool
+	}{
+		{"default", nil, validHexID},
+		{"UUID4Hex", []ServerOption{WithAiohttpKeyFactory(UUID4Hex)}, validHexID},
+		{"UUID4String", []ServerOption{WithAiohttpKeyFactory(UUID4String)}, validUUIDStringID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := withCounting(NewMemoryStore(append([]ServerOption{WithAiohttpKeys("AIOHTTP_SESSION")}, tc.opts...)...))
+			id, err := s.Save(ctx, "", []byte(`{"created": 1}`), time.Minute)
+			if err != nil || !tc.valid(id) {
+				t.Fatalf("create = %q, %v; want an ID of the chosen shape", id, err)
+			}
+			if keys := c.addedKeys(); len(keys) != 1 || keys[0] != "AIOHTTP_SESSION_"+id {
+				t.Errorf("keys %q, want AIOHTTP_SESSION_%s", keys, id)
+			}
+			wantData(t, s, id, `{"created": 1}`)
+			// Python's sessions of both shapes, written under its key.
+			for _, pyID := range []string{"0123456789abcdef0123456789abcdef", "01234567-89ab-cdef-0123-456789abcdef"} {
+				if err := s.backend.Add(ctx, "AIOHTTP_SESSION_"+pyID, []byte("py"), time.Minute); err != nil {
+					t.Fatal(err)
+				}
+				wantData(t, s, pyID, "py")
+			}
+			gets := c.snapshot().gets
+			for _, bad := range []string{"", "0123456789ABCDEF0123456789ABCDEF", "0123456789abcdef0123456789abcde",
+				"01234567-89ab-cdef-0123-456789abcdeg", "0123456789-abcdef-0123-456789abcdef", "01234567_89ab_cdef_0123_456789abcdef",
+				"k5BdXb3G7dBf3DqzRkP1vA", "../AIOHTTP_SESSION_0123456789abcdef0123456789abcdef"} {
+				if _, _, err := s.LoadVersion(ctx, bad); !errors.Is(err, ErrNotFound) || !errors.Is(err, errForeignID) {
+					t.Errorf("load %q: %v, want ErrNotFound (a foreign ID)", bad, err)
+				}
+			}
+			if got := c.snapshot().gets - gets; got != 0 {
+				t.Errorf("foreign IDs reached the backend %d times", got)
+			}
+		})
+	}
+	t.Run("Config", func(t *testing.T) {
+		for _, s := range []*ServerStore{
+			NewMemoryStore(WithAiohttpKeyFactory(UUID4String)), // without WithAiohttpKeys
+			NewMemoryStore(WithAiohttpKeys("S"), WithAiohttpKeyFactory(UUID4String+1)),
+		} {
+			if _, err := Middleware(s, WithCookieName("S")); !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("Middleware: %v, want ErrInvalidConfig", err)
+			}
+		}
+	})
+}

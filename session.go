@@ -34,6 +34,7 @@ type Session struct {
 	owner    string        // the user the session is bound to (SetOwner); "" if anonymous
 	label    string        // what the owner's list of sessions calls it (SetLabel)
 	ref      string        // the owned token naming it in its owner's list: the server token, or sealed in the cookie
+	replaced bool          // NewSession started another session: this one is read-only
 
 	life    lifecycle // where the session came from and what commit does with it
 	changes changes   // what this request changed since the record was loaded
@@ -179,12 +180,12 @@ func GetAs[T any](s *Session, key string) (T, error) {
 			// The handler may have mutated v in place; decode its current state.
 			var err error
 			if raw, err = s.codec.EncodeValue(v); err != nil {
-				return out, fmt.Errorf("%w: %q: %w", ErrDecode, key, err)
+				return out, errorf("%w: %q: %w", ErrDecode, key, err)
 			}
 		}
 	}
 	if err := s.codec.DecodeValue(raw, &out); err != nil {
-		return out, fmt.Errorf("%w: %q as %T: %w", ErrDecode, key, out, err)
+		return out, errorf("%w: %q as %T: %w", ErrDecode, key, out, err)
 	}
 	return out, nil
 }
@@ -195,7 +196,7 @@ func GetAs[T any](s *Session, key string) (T, error) {
 func (s *Session) Set(key string, v any) error {
 	raw, err := s.codec.EncodeValue(v)
 	if err != nil {
-		return fmt.Errorf("%w: %q: %w", ErrEncode, key, err)
+		return errorf("%w: %q: %w", ErrEncode, key, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -433,11 +434,16 @@ func (s *Session) Flashes() []string {
 	return f
 }
 
-// mutable reports ErrCommitted (and logs it) for a change that can no
-// longer be saved; for a detached session it reports ErrNoMiddleware.
+// mutable reports ErrReplaced or ErrCommitted (and logs it) for a change
+// that can no longer be saved; for a detached session it reports ErrNoMiddleware.
 func (s *Session) mutable(op string) error {
 	if s.req == nil {
 		return ErrNoMiddleware
+	}
+	if s.replaced {
+		err := fmt.Errorf("%w: %s", ErrReplaced, op)
+		s.req.m.reportLate(s.req, err)
+		return err
 	}
 	if s.req.committed.Load() {
 		err := fmt.Errorf("%w: %s", ErrCommitted, op)

@@ -375,7 +375,7 @@ func TestWriterLifecycle(t *testing.T) {
 				if strings.Contains(log, "level=ERROR") {
 					t.Errorf("unexpected error log: %s", log)
 				}
-			} else if !strings.Contains(log, row.logged.Error()) {
+			} else if !strings.Contains(log, strings.TrimPrefix(row.logged.Error(), "httpsession: ")) {
 				t.Errorf("log lacks %q: %s", row.logged, log)
 			}
 			errs := obs.all()

@@ -14,7 +14,10 @@ standard base64 of the 32 raw key bytes Go is given; Fernet gets it as
 aiohttp_session users usually write it, the str key
 base64.urlsafe_b64encode(raw). --max-age < 0 means max_age=None.
 --redis-url (redis://127.0.0.1:6379/0) and --memcached-addr
-(127.0.0.1:11211) choose the servers.
+(127.0.0.1:11211) choose the servers. --key-factory (redis and memcached)
+is the storages' key_factory: hex (uuid4().hex, the default), uuid4str
+(str(uuid4()), 36 characters) or token (secrets.token_urlsafe(16), a
+shape httpsession does not read).
 
 It prints "READY <port>" once it listens, and exits when its standard input
 is closed, so it never outlives the test that started it.
@@ -37,10 +40,12 @@ import asyncio
 import base64
 import json
 import os
+import secrets
 import sys
 import threading
 import time
 import types
+import uuid
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -70,8 +75,16 @@ _time_shim.time = _now
 aiohttp_session.time = _time_shim
 
 
+KEY_FACTORIES = {
+    "hex": lambda: uuid.uuid4().hex,
+    "uuid4str": lambda: str(uuid.uuid4()),
+    "token": lambda: secrets.token_urlsafe(16),
+}
+
+
 def make_storage(args):
     raw = base64.b64decode(args.key) if args.key else b""
+    key_factory = KEY_FACTORIES[args.key_factory]
     max_age = None if args.max_age < 0 else args.max_age
     kind = args.storage
     if kind == "simple":
@@ -98,7 +111,7 @@ def make_storage(args):
         sys.modules["aioredis"] = redis.asyncio
         from aiohttp_session.redis_storage import RedisStorage
 
-        return RedisStorage(redis.asyncio.from_url(args.redis_url), max_age=max_age)
+        return RedisStorage(redis.asyncio.from_url(args.redis_url), max_age=max_age, key_factory=key_factory)
     if kind == "memcached":
         # aiomcache is not packaged: memcached_peer.Client stands in for it.
         import memcached_peer
@@ -108,7 +121,9 @@ def make_storage(args):
 
         memcached_storage.time = _now
         host, _, port = args.memcached_addr.rpartition(":")
-        return memcached_storage.MemcachedStorage(memcached_peer.Client(host, int(port)), max_age=max_age)
+        return memcached_storage.MemcachedStorage(
+            memcached_peer.Client(host, int(port)), max_age=max_age, key_factory=key_factory
+        )
     raise SystemExit("unknown storage " + kind)
 
 
@@ -207,6 +222,7 @@ def main():
     p.add_argument("--key", default="", help="standard base64 of the 32 raw key bytes")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     p.add_argument("--memcached-addr", default="127.0.0.1:11211")
+    p.add_argument("--key-factory", default="hex", choices=sorted(KEY_FACTORIES))
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--max-age", type=int, default=3600, help="seconds; < 0 means None")
     args = p.parse_args()

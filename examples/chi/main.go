@@ -10,8 +10,8 @@
 // httpsession.Store fits newRouter unchanged.
 //
 // This directory is a Go module of its own, so that chi stays out of the
-// library's go.mod. The pages are the login example's (examples/internal/
-// loginapp); what this file shows is routing them with chi.
+// library's go.mod. The pages are the login example's, in app.go; what
+// this file shows is routing them with chi.
 package main
 
 import (
@@ -23,7 +23,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-httpsession/httpsession"
-	"github.com/go-httpsession/httpsession/examples/internal/loginapp"
 )
 
 func main() {
@@ -55,16 +54,15 @@ func newRouter(store httpsession.Store) (http.Handler, error) {
 	r.Use(http.NewCrossOriginProtection().Handler) // refuses cross-origin POSTs (CSRF)
 	r.Use(sessions)
 
-	pages := loginapp.NewHandlers(loginapp.DemoUsers)
-	r.Get("/", pages.Home)
-	r.Get("/login", pages.LoginForm)
-	r.Post("/login", pages.Login)
-	r.Post("/logout", pages.Logout)
+	r.Get("/", home)
+	r.Get("/login", loginForm)
+	r.Post("/login", login)
+	r.Post("/logout", logout)
 
 	// Routes for signed-in users only.
 	r.Group(func(r chi.Router) {
-		r.Use(loginapp.RequireLogin)
-		r.Get("/account", pages.Account)
+		r.Use(requireLogin)
+		r.Get("/account", account)
 	})
 	return r, nil
 }

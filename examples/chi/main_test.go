@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/go-httpsession/httpsession/examples/internal/loginapp/loginapptest"
+	"github.com/go-httpsession/httpsession/examples/internal/loginapptest"
 )
 
 // TestLoginFlow runs the login example's end-to-end flow (a real server on a

@@ -10,9 +10,8 @@
 // httpsession.Store fits newRouter unchanged.
 //
 // This directory is a Go module of its own, so that gorilla/mux stays out
-// of the library's go.mod. The pages are the login example's
-// (examples/internal/loginapp); what this file shows is routing them with
-// gorilla/mux.
+// of the library's go.mod. The pages are the login example's, in app.go;
+// what this file shows is routing them with gorilla/mux.
 package main
 
 import (
@@ -23,7 +22,6 @@ import (
 	"time"
 
 	"github.com/go-httpsession/httpsession"
-	"github.com/go-httpsession/httpsession/examples/internal/loginapp"
 	"github.com/gorilla/mux"
 )
 
@@ -57,15 +55,14 @@ func newRouter(store httpsession.Store) (http.Handler, error) {
 	r.Use(http.NewCrossOriginProtection().Handler) // refuses cross-origin POSTs (CSRF)
 	r.Use(sessions)
 
-	pages := loginapp.NewHandlers(loginapp.DemoUsers)
-	r.HandleFunc("/", pages.Home).Methods(http.MethodGet)
-	r.HandleFunc("/login", pages.LoginForm).Methods(http.MethodGet)
-	r.HandleFunc("/login", pages.Login).Methods(http.MethodPost)
-	r.HandleFunc("/logout", pages.Logout).Methods(http.MethodPost)
+	r.HandleFunc("/", home).Methods(http.MethodGet)
+	r.HandleFunc("/login", loginForm).Methods(http.MethodGet)
+	r.HandleFunc("/login", login).Methods(http.MethodPost)
+	r.HandleFunc("/logout", logout).Methods(http.MethodPost)
 
 	// Routes for signed-in users only.
 	private := r.NewRoute().Subrouter()
-	private.Use(loginapp.RequireLogin)
-	private.HandleFunc("/account", pages.Account).Methods(http.MethodGet)
+	private.Use(requireLogin)
+	private.HandleFunc("/account", account).Methods(http.MethodGet)
 	return r, nil
 }

@@ -10,8 +10,7 @@
 // -store memory they live in this process's memory instead, which lets
 // logout revoke a session on the server.
 //
-// The application itself is in examples/internal/loginapp, shared with
-// examples/redis and examples/memcached.
+// This file wires the store and the routes; the pages are in app.go.
 package main
 
 import (
@@ -27,7 +26,6 @@ import (
 	"time"
 
 	"github.com/go-httpsession/httpsession"
-	"github.com/go-httpsession/httpsession/examples/internal/loginapp"
 )
 
 func main() {
@@ -53,9 +51,22 @@ func main() {
 	log.Fatal(srv.Serve(ln))
 }
 
-// newServer returns the login application with its sessions in store.
+// newServer returns the application with its sessions in store.
 func newServer(store httpsession.Store) (http.Handler, error) {
-	return loginapp.New(store)
+	sessions, err := httpsession.Middleware(store)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", home)
+	mux.HandleFunc("GET /login", loginForm)
+	mux.HandleFunc("POST /login", login)
+	mux.HandleFunc("POST /logout", logout)
+	mux.Handle("GET /account", requireLogin(http.HandlerFunc(account)))
+	// The cookie is SameSite=Lax, so other sites' POSTs come without it,
+	// and CrossOriginProtection refuses cross-origin POSTs outright: Lax
+	// alone would not stop a forged login, which needs no cookie.
+	return http.NewCrossOriginProtection().Handler(sessions(mux)), nil
 }
 
 // newStore builds the store the -store flag names.

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/go-httpsession/httpsession"
-	"github.com/go-httpsession/httpsession/examples/internal/loginapp/loginapptest"
+	"github.com/go-httpsession/httpsession/examples/internal/loginapptest"
 )
 
 func TestLoginNaClStore(t *testing.T) {

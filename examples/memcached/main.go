@@ -7,6 +7,8 @@
 // on the server, logout deletes it there: a copy of the cookie is worthless
 // afterwards. Memcached may evict sessions under memory pressure; that logs
 // the user out.
+//
+// This file wires the store and the routes; the pages are in app.go.
 package main
 
 import (
@@ -22,7 +24,6 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/go-httpsession/httpsession"
-	"github.com/go-httpsession/httpsession/examples/internal/loginapp"
 )
 
 func main() {
@@ -43,7 +44,7 @@ func main() {
 	}
 
 	store := httpsession.NewMemcachedStore(client, httpsession.WithTimeout(time.Second))
-	handler, err := loginapp.New(store)
+	handler, err := newServer(store)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -55,6 +56,22 @@ func main() {
 	slog.Info("listening", "url", "http://"+*addr+"/", "memcached", *servers)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.Serve(ln))
+}
+
+// newServer returns the application with its sessions in store, behind
+// CrossOriginProtection, which refuses cross-origin POSTs (CSRF).
+func newServer(store httpsession.Store) (http.Handler, error) {
+	sessions, err := httpsession.Middleware(store)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", home)
+	mux.HandleFunc("GET /login", loginForm)
+	mux.HandleFunc("POST /login", login)
+	mux.HandleFunc("POST /logout", logout)
+	mux.Handle("GET /account", requireLogin(http.HandlerFunc(account)))
+	return http.NewCrossOriginProtection().Handler(sessions(mux)), nil
 }
 
 // newClient returns a client that spreads keys over the listed servers.

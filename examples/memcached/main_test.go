@@ -5,8 +5,7 @@ import (
 	"testing"
 
 	"github.com/go-httpsession/httpsession"
-	"github.com/go-httpsession/httpsession/examples/internal/loginapp"
-	"github.com/go-httpsession/httpsession/examples/internal/loginapp/loginapptest"
+	"github.com/go-httpsession/httpsession/examples/internal/loginapptest"
 )
 
 func TestLoginMemcached(t *testing.T) {
@@ -17,7 +16,7 @@ func TestLoginMemcached(t *testing.T) {
 	t.Cleanup(func() { _ = client.Close() })
 	// A prefix of its own keeps this test's keys apart from other tests'.
 	store := httpsession.NewMemcachedStore(client, httpsession.WithKeyPrefix("httpsession-example-"+rand.Text()+":"))
-	h, err := loginapp.New(store)
+	h, err := newServer(store)
 	if err != nil {
 		t.Fatal(err)
 	}

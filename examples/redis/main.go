@@ -7,6 +7,8 @@
 // Log in as alice / wonderland or bob / builder. Because the session lives
 // on the server, logout deletes it there: a copy of the cookie is worthless
 // afterwards, and several instances of this program can share the sessions.
+//
+// This file wires the store and the routes; the pages are in app.go.
 package main
 
 import (
@@ -23,7 +25,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/go-httpsession/httpsession"
-	"github.com/go-httpsession/httpsession/examples/internal/loginapp"
 )
 
 func main() {
@@ -46,7 +47,7 @@ func main() {
 	}
 
 	store := httpsession.NewRedisStore(client, httpsession.WithTimeout(time.Second))
-	handler, err := loginapp.New(store)
+	handler, err := newServer(store)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -58,6 +59,22 @@ func main() {
 	slog.Info("listening", "url", "http://"+*addr+"/", "redis", *redisAddrs)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.Serve(ln))
+}
+
+// newServer returns the application with its sessions in store, behind
+// CrossOriginProtection, which refuses cross-origin POSTs (CSRF).
+func newServer(store httpsession.Store) (http.Handler, error) {
+	sessions, err := httpsession.Middleware(store)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", home)
+	mux.HandleFunc("GET /login", loginForm)
+	mux.HandleFunc("POST /login", login)
+	mux.HandleFunc("POST /logout", logout)
+	mux.Handle("GET /account", requireLogin(http.HandlerFunc(account)))
+	return http.NewCrossOriginProtection().Handler(sessions(mux)), nil
 }
 
 // newClient returns a client for one Redis node, or for a Redis Cluster

@@ -8,8 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/go-httpsession/httpsession"
-	"github.com/go-httpsession/httpsession/examples/internal/loginapp"
-	"github.com/go-httpsession/httpsession/examples/internal/loginapp/loginapptest"
+	"github.com/go-httpsession/httpsession/examples/internal/loginapptest"
 )
 
 func TestLoginRedis(t *testing.T) {
@@ -31,7 +30,7 @@ func runFlow(t *testing.T, addrs string) {
 	}
 	// A prefix of its own keeps this test's keys apart from other tests'.
 	store := httpsession.NewRedisStore(client, httpsession.WithKeyPrefix("httpsession-example-"+rand.Text()+":"))
-	h, err := loginapp.New(store)
+	h, err := newServer(store)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
-// Package loginapptest runs the login example's end-to-end flow against a
+// Package loginapptest runs the login examples' end-to-end flow against a
 // real HTTP server and a cookie-jar client, for every session store the
-// examples use.
+// examples use. Each example (login, redis, memcached, chi, gorilla) is
+// self-contained; only their tests share this package.
 package loginapptest
 
 import (
@@ -16,8 +17,10 @@ import (
 	"time"
 
 	"github.com/go-httpsession/httpsession"
-	"github.com/go-httpsession/httpsession/examples/internal/loginapp"
 )
+
+// rememberLifetime is the session lifetime the examples give "remember me".
+const rememberLifetime = 30 * 24 * time.Hour
 
 // ServerAddr returns the environment variable env, the address of a real
 // server for a test. Unset, the test is skipped, or fails when CI=true: CI
@@ -62,8 +65,7 @@ func RunStores(t *testing.T, build func(httpsession.Store) (http.Handler, error)
 	}
 }
 
-// Run checks the whole login flow against h, the handler loginapp.New
-// returned. serverSide says whether the store keeps sessions on the server:
+// Run checks the whole login flow against h, an example's application. serverSide says whether the store keeps sessions on the server:
 // then a cookie replayed after logout must be refused. A cookie store
 // cannot revoke it, and Run checks that this limitation is what the README
 // says it is.
@@ -207,17 +209,17 @@ func rememberMe(t *testing.T, base string) {
 	if sc == nil {
 		t.Fatal("no session cookie")
 	}
-	want := int(loginapp.RememberLifetime / time.Second)
+	want := int(rememberLifetime / time.Second)
 	if sc.MaxAge < want-60 || sc.MaxAge > want {
 		t.Fatalf("remember me: Max-Age %d, want about %d (30 days)", sc.MaxAge, want)
 	}
-	if d := time.Until(sc.Expires) - loginapp.RememberLifetime; d < -time.Minute || d > time.Minute {
+	if d := time.Until(sc.Expires) - rememberLifetime; d < -time.Minute || d > time.Minute {
 		t.Fatalf("remember me: Expires %v, want about 30 days from now", sc.Expires)
 	}
 	// The lifetime is enforced from the record too, not only the cookie.
 	r = c.get("/account")
 	r.wantUser("bob")
-	r.wantExpiresIn(loginapp.RememberLifetime)
+	r.wantExpiresIn(rememberLifetime)
 }
 
 func browserSession(t *testing.T, base string) {
@@ -370,7 +372,9 @@ func (r *response) wantRedirect(location string) {
 var (
 	userRE    = regexp.MustCompile(`<b id="user">([^<]*)</b>`)
 	flashRE   = regexp.MustCompile(`<p class="flash">([^<]*)</p>`)
-	expiresRE = regexp.MustCompile(`<span id="expires">([^<]*)</span>`)
+	expiresRE = regexp.MustCompile(`<span id="expires"><time datetime="([^"]*)">([^<]*)</time></span>`)
+	// readableRE is how the pages show a time to people.
+	readableRE = regexp.MustCompile(`^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) [1-9][0-9]? (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4}, [0-9]{2}:[0-9]{2} UTC$`)
 )
 
 func (r *response) wantUser(name string) {
@@ -405,6 +409,9 @@ func (r *response) wantExpiresIn(d time.Duration) {
 	exp, err := time.Parse(time.RFC3339, m[1])
 	if err != nil {
 		r.t.Fatal(err)
+	}
+	if !readableRE.MatchString(m[2]) || m[2] != exp.UTC().Format("Mon 2 Jan 2006, 15:04 MST") {
+		r.t.Fatalf("%s: session end shown as %q, want a readable date of %v", r.what, m[2], exp)
 	}
 	if off := time.Until(exp) - d; off < -time.Minute || off > time.Minute {
 		r.t.Fatalf("%s: session ends %v, want about %v from now", r.what, exp, d)
