@@ -2,9 +2,12 @@ package httpsession
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,43 +15,82 @@ import (
 const DefaultMaxSessions = 100_000
 
 // NewMemoryStore returns a ServerStore that keeps sessions in this process's
-// memory, at most DefaultMaxSessions of them. It suits a single process; use
-// Redis or Memcached to share sessions between processes.
+// memory, at most DefaultMaxSessions of them (see NewMemoryBackend for what
+// happens when it is full). It suits a single process; use Redis or
+// Memcached to share sessions between processes.
 func NewMemoryStore(opts ...ServerOption) *ServerStore {
 	return NewServerStore(NewMemoryBackend(DefaultMaxSessions, nil), opts...)
 }
 
 // MemoryBackend is a bounded, expiring ConditionalBackend in process memory,
 // safe for concurrent use. It needs no background goroutine: expired entries
-// are skipped on read and swept when space runs out.
+// are skipped on read and reclaimed a few at a time by later writes, soonest
+// expiry first.
+//
+// A key that contains '{' is owned (it belongs to a logged-in user's
+// session: owned keys carry a hash tag); any other key is anonymous. When
+// the backend is full, Add makes room by dropping an expired entry if there
+// is one, else the least recently used anonymous entry (read or written
+// least recently, approximately: see Add). Owned entries are never evicted,
+// so a flood of anonymous sessions can neither log a user out nor keep one
+// from logging in; it only churns anonymous sessions.
 //
 // Every Add, Replace and ReplaceIf that stores a value stamps the item with
 // the next value of the backend's own counter, starting at 1: that is the
 // version GetVersion returns and ReplaceIf compares, under the write lock.
 // Two writes never share a version, even when they store the same bytes,
 // and no item has version 0.
+//
+// Every operation costs the same on a full backend as on an empty one: a
+// map access, plus for writes O(log n) to keep the expiry order and a
+// bounded number of steps to pick an entry to evict.
 type MemoryBackend struct {
-	mu      sync.RWMutex
-	items   map[string]memoryItem
-	max     int
-	now     func() time.Time
-	nextGC  time.Time
-	gcEvery time.Duration
-	seq     uint64 // the last version handed out; guarded by mu
+	// mu guards the map, the expiry heap, the LRU list and every field of
+	// every item except used. Reads (Get, GetVersion) take it shared and
+	// only record their use in the item's atomic used flag, so they never
+	// wait for each other, and a write holds it exclusively for O(log n)
+	// steps only: a stream of new sessions delays a read by at most one such
+	// short critical section, never by a sweep of the whole map. An exact
+	// LRU would have every read move its entry in a list, under an
+	// exclusive lock; the used flag is CLOCK's reference bit instead.
+	mu     sync.RWMutex
+	items  map[string]*memoryItem
+	max    int
+	now    func() time.Time
+	seq    uint64      // the last version handed out
+	expiry expiryHeap  // the items that expire, soonest first
+	lru    memoryQueue // the anonymous items, least recently written first
 }
 
 type memoryItem struct {
-	value   []byte
+	key     string
+	value   []byte    // never changed in place: a write stores a new slice
 	expires time.Time // zero: never
 	version uint64
+	owned   bool // the key contains '{': never evicted, not in the LRU queue
+	// used is set by a read of an anonymous item and cleared when the item
+	// is (re)queued at the back of the LRU queue: the item was read since
+	// it was queued.
+	used       atomic.Bool
+	heapIndex  int         // in expiry; -1 when not there
+	prev, next *memoryItem // in lru (anonymous items only)
 }
 
 var _ ConditionalBackend = (*MemoryBackend)(nil)
 
-// NewMemoryBackend returns a MemoryBackend holding at most maxSessions live
-// sessions (0 means DefaultMaxSessions). When it is full, creating a session
-// fails with ErrUnavailable rather than evicting a live one, so a flood of new
-// sessions cannot log existing users out. now replaces time.Now (nil for
+// evictScan bounds the entries one eviction looks at in the LRU queue.
+const evictScan = 8
+
+// reclaimPerWrite bounds the expired entries one Add drops besides the one
+// it may need to make room: enough to keep up with expiry, which frees at
+// most one entry per entry added.
+const reclaimPerWrite = 2
+
+// NewMemoryBackend returns a MemoryBackend holding at most maxSessions
+// sessions (0 means DefaultMaxSessions). When it is full, Add drops an
+// expired entry, else evicts the least recently used anonymous entry; when
+// every entry is a live owned one, Add fails with ErrUnavailable rather than
+// evict a logged-in user's session. now replaces time.Now (nil for
 // time.Now).
 func NewMemoryBackend(maxSessions int, now func() time.Time) *MemoryBackend {
 	if maxSessions <= 0 {
@@ -57,35 +99,54 @@ func NewMemoryBackend(maxSessions int, now func() time.Time) *MemoryBackend {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryBackend{items: make(map[string]memoryItem), max: maxSessions, now: now, gcEvery: time.Minute}
+	return &MemoryBackend{items: make(map[string]*memoryItem), max: maxSessions, now: now}
 }
 
-func (b *MemoryBackend) expiry(ttl time.Duration) time.Time {
+// ownedKey reports whether key belongs to an owned session: whether it
+// contains '{' (the opening of a hash tag).
+func ownedKey(key string) bool { return strings.IndexByte(key, '{') >= 0 }
+
+func (b *MemoryBackend) expiryOf(ttl time.Duration) time.Time {
 	if ttl <= 0 {
 		return time.Time{}
 	}
 	return b.now().Add(ttl)
 }
 
-func (it memoryItem) live(now time.Time) bool {
+func (it *memoryItem) live(now time.Time) bool {
 	return it.expires.IsZero() || now.Before(it.expires)
+}
+
+// read returns key's value, version and expiry under the read lock, and
+// marks an anonymous item used.
+func (b *MemoryBackend) read(key string) (value []byte, version uint64, expires time.Time, ok bool) {
+	b.mu.RLock()
+	it, ok := b.items[key]
+	if ok {
+		value, version, expires = it.value, it.version, it.expires
+		// Load before Store: once set, reads of a hot item write
+		// nothing, so they do not bounce its cache line between cores.
+		if !it.owned && !it.used.Load() {
+			it.used.Store(true)
+		}
+	}
+	b.mu.RUnlock()
+	return value, version, expires, ok
 }
 
 // Get implements Backend. The returned slice is a copy.
 func (b *MemoryBackend) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	b.mu.RLock()
-	it, ok := b.items[key]
-	b.mu.RUnlock()
-	if !ok || !it.live(b.now()) {
-		return nil, ErrNotFound
-	}
-	return bytes.Clone(it.value), nil
+	value, _, err := b.GetVersion(ctx, key)
+	return value, err
 }
 
-// Add implements Backend.
+// Add implements Backend. On a full backend it first drops an expired
+// entry (the one that expired first), else the least recently used
+// anonymous entry, approximately: entries are queued in the order they were
+// written, and an entry read since it was queued is requeued instead of
+// evicted (CLOCK's second chance), looking at no more than a few entries.
+// It never evicts an owned entry: when every entry is a live owned one, it
+// fails with ErrUnavailable.
 func (b *MemoryBackend) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -93,16 +154,19 @@ func (b *MemoryBackend) Add(ctx context.Context, key string, value []byte, ttl t
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	if it, ok := b.items[key]; ok && it.live(now) {
-		return ErrExists
+	if it, ok := b.items[key]; ok {
+		if it.live(now) {
+			return ErrExists
+		}
+		b.remove(it)
 	}
-	if len(b.items) >= b.max || !now.Before(b.nextGC) {
-		b.sweep(now)
+	b.reclaim(now, reclaimPerWrite)
+	if len(b.items) >= b.max && !b.reclaim(now, 1) && !b.evict() {
+		return fmt.Errorf("%w: memory store full (%d sessions, all owned)", ErrUnavailable, b.max)
 	}
-	if len(b.items) >= b.max {
-		return fmt.Errorf("%w: memory store full (%d sessions)", ErrUnavailable, b.max)
-	}
-	b.put(key, value, ttl)
+	it := &memoryItem{key: key, owned: ownedKey(key), heapIndex: -1}
+	b.items[key] = it
+	b.put(it, value, ttl)
 	return nil
 }
 
@@ -113,18 +177,76 @@ func (b *MemoryBackend) Replace(ctx context.Context, key string, value []byte, t
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if it, ok := b.items[key]; !ok || !it.live(b.now()) {
+	it, ok := b.items[key]
+	if !ok || !it.live(b.now()) {
 		return ErrNotFound
 	}
-	b.put(key, value, ttl)
+	b.put(it, value, ttl)
 	return nil
 }
 
-// put stores a copy of value under a new version; the caller holds the
-// write lock.
-func (b *MemoryBackend) put(key string, value []byte, ttl time.Duration) {
+// put stores a copy of value in it under a new version, and queues an
+// anonymous item as the most recently used; the caller holds the write lock
+// and it is in the map.
+func (b *MemoryBackend) put(it *memoryItem, value []byte, ttl time.Duration) {
 	b.seq++
-	b.items[key] = memoryItem{value: bytes.Clone(value), expires: b.expiry(ttl), version: b.seq}
+	it.value, it.version, it.expires = bytes.Clone(value), b.seq, b.expiryOf(ttl)
+	switch {
+	case it.expires.IsZero() && it.heapIndex >= 0:
+		heap.Remove(&b.expiry, it.heapIndex)
+	case it.expires.IsZero():
+	case it.heapIndex >= 0:
+		heap.Fix(&b.expiry, it.heapIndex)
+	default:
+		heap.Push(&b.expiry, it)
+	}
+	if !it.owned {
+		b.lru.moveToBack(it)
+	}
+}
+
+// remove drops it from the map, the expiry heap and the LRU queue; the
+// caller holds the write lock.
+func (b *MemoryBackend) remove(it *memoryItem) {
+	delete(b.items, it.key)
+	if it.heapIndex >= 0 {
+		heap.Remove(&b.expiry, it.heapIndex)
+	}
+	if !it.owned {
+		b.lru.remove(it)
+	}
+}
+
+// reclaim drops up to n expired entries, soonest expiry first, and reports
+// whether it dropped any; the caller holds the write lock.
+func (b *MemoryBackend) reclaim(now time.Time, n int) bool {
+	dropped := false
+	for ; n > 0 && len(b.expiry) > 0 && !b.expiry[0].live(now); n-- {
+		b.remove(b.expiry[0])
+		dropped = true
+	}
+	return dropped
+}
+
+// evict drops the least recently used anonymous entry, approximately (see
+// Add), and reports whether there was one; the caller holds the write
+// lock. It looks at no more than evictScan entries: when they were all read
+// since they were queued, they are all requeued and the entry now at the
+// front goes.
+func (b *MemoryBackend) evict() bool {
+	for range evictScan {
+		it := b.lru.head
+		if it == nil {
+			return false
+		}
+		if !it.used.Load() {
+			b.remove(it)
+			return true
+		}
+		b.lru.moveToBack(it)
+	}
+	b.remove(b.lru.head)
+	return true
 }
 
 // GetVersion implements ConditionalBackend. The returned slice is a copy.
@@ -132,13 +254,11 @@ func (b *MemoryBackend) GetVersion(ctx context.Context, key string) ([]byte, uin
 	if err := ctx.Err(); err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	b.mu.RLock()
-	it, ok := b.items[key]
-	b.mu.RUnlock()
-	if !ok || !it.live(b.now()) {
+	value, version, expires, ok := b.read(key)
+	if !ok || !expires.IsZero() && !b.now().Before(expires) {
 		return nil, 0, ErrNotFound
 	}
-	return bytes.Clone(it.value), it.version, nil
+	return bytes.Clone(value), version, nil
 }
 
 // ReplaceIf implements ConditionalBackend. On ErrConflict it returns a copy
@@ -157,10 +277,10 @@ func (b *MemoryBackend) ReplaceIf(ctx context.Context, key string, version uint6
 		return bytes.Clone(it.value), it.version, ErrConflict
 	}
 	if value == nil {
-		delete(b.items, key)
+		b.remove(it)
 		return nil, 0, nil
 	}
-	b.put(key, value, ttl)
+	b.put(it, value, ttl)
 	return nil, 0, nil
 }
 
@@ -170,12 +290,15 @@ func (b *MemoryBackend) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	b.mu.Lock()
-	delete(b.items, key)
+	if it, ok := b.items[key]; ok {
+		b.remove(it)
+	}
 	b.mu.Unlock()
 	return nil
 }
 
-// Len returns the number of live sessions.
+// Len returns the number of live sessions. It counts them: it is for tests
+// and metrics, not for every request.
 func (b *MemoryBackend) Len() int {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
@@ -188,13 +311,67 @@ func (b *MemoryBackend) Len() int {
 	return n
 }
 
-// sweep drops expired entries; the caller holds the write lock. It runs at
-// most once a minute unless the store is full.
-func (b *MemoryBackend) sweep(now time.Time) {
-	for k, it := range b.items {
-		if !it.live(now) {
-			delete(b.items, k)
-		}
+// expiryHeap is a min-heap of items by expiry, for container/heap; every
+// item in it has a non-zero expiry and knows its index.
+type expiryHeap []*memoryItem
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
+func (h expiryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIndex, h[j].heapIndex = i, j
+}
+
+func (h *expiryHeap) Push(x any) {
+	it := x.(*memoryItem)
+	it.heapIndex = len(*h)
+	*h = append(*h, it)
+}
+
+func (h *expiryHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	it.heapIndex = -1
+	return it
+}
+
+// memoryQueue is a doubly linked list of anonymous items through their
+// prev and next fields, least recently queued at head.
+type memoryQueue struct {
+	head, tail *memoryItem
+}
+
+// remove unlinks it, if it is linked.
+func (q *memoryQueue) remove(it *memoryItem) {
+	if it.prev != nil {
+		it.prev.next = it.next
+	} else if q.head == it {
+		q.head = it.next
+	} else {
+		return // not linked
 	}
-	b.nextGC = now.Add(b.gcEvery)
+	if it.next != nil {
+		it.next.prev = it.prev
+	} else {
+		q.tail = it.prev
+	}
+	it.prev, it.next = nil, nil
+}
+
+// moveToBack (re)queues it at the tail, as not used since.
+func (q *memoryQueue) moveToBack(it *memoryItem) {
+	it.used.Store(false)
+	if q.tail == it {
+		return
+	}
+	q.remove(it)
+	it.prev = q.tail
+	if q.tail != nil {
+		q.tail.next = it
+	} else {
+		q.head = it
+	}
+	q.tail = it
 }
