@@ -45,21 +45,23 @@ func NewMemoryStore(opts ...ServerOption) *ServerStore {
 // map access, plus for writes O(log n) to keep the expiry order and a
 // bounded number of steps to pick an entry to evict.
 type MemoryBackend struct {
-	// mu guards the map, the expiry heap, the LRU list and every field of
-	// every item except used. Reads (Get, GetVersion) take it shared and
-	// only record their use in the item's atomic used flag, so they never
-	// wait for each other, and a write holds it exclusively for O(log n)
-	// steps only: a stream of new sessions delays a read by at most one such
-	// short critical section, never by a sweep of the whole map. An exact
-	// LRU would have every read move its entry in a list, under an
-	// exclusive lock; the used flag is CLOCK's reference bit instead.
+	// mu guards the map, the expiry heap, the LRU queue, tick and every
+	// field of every item except lastUse. Reads (Get, GetVersion) take it
+	// shared and record their use in the item's atomic lastUse, so they
+	// never wait for each other, and a write holds it exclusively for
+	// O(log n) steps only: a stream of new sessions delays a read by at most
+	// a few such short critical sections, never by a sweep of the whole
+	// map. An exact LRU would have every read move its entry in a list, so
+	// every read would take the lock exclusively and wait in line behind
+	// every creation; here a read only stamps the item.
 	mu     sync.RWMutex
 	items  map[string]*memoryItem
 	max    int
 	now    func() time.Time
 	seq    uint64      // the last version handed out
+	tick   uint64      // the LRU clock: advanced by every write and requeue
 	expiry expiryHeap  // the items that expire, soonest first
-	lru    memoryQueue // the anonymous items, least recently written first
+	lru    memoryQueue // the anonymous items, least recently queued first
 }
 
 type memoryItem struct {
@@ -67,14 +69,18 @@ type memoryItem struct {
 	value   []byte    // never changed in place: a write stores a new slice
 	expires time.Time // zero: never
 	version uint64
-	owned   bool // the key contains '{': never evicted, not in the LRU queue
-	// used is set by a read of an anonymous item and cleared when the item
-	// is (re)queued at the back of the LRU queue: the item was read since
-	// it was queued.
-	used       atomic.Bool
-	heapIndex  int         // in expiry; -1 when not there
-	prev, next *memoryItem // in lru (anonymous items only)
+	owned   bool // the key contains '{': never evicted, not in lru
+	// written is the tick of the last write and queued the tick of the
+	// item's last move to the back of lru; lastUse is the tick when it
+	// was last read (0: never), stored by reads under the shared lock.
+	written, queued uint64
+	lastUse         atomic.Uint64
+	heapIndex       int         // in expiry; -1 when not there
+	prev, next      *memoryItem // in lru (anonymous items only)
 }
+
+// recency is the tick of the item's last read or write.
+func (it *memoryItem) recency() uint64 { return max(it.written, it.lastUse.Load()) }
 
 var _ ConditionalBackend = (*MemoryBackend)(nil)
 
@@ -118,16 +124,17 @@ func (it *memoryItem) live(now time.Time) bool {
 }
 
 // read returns key's value, version and expiry under the read lock, and
-// marks an anonymous item used.
+// records the use of an anonymous item.
 func (b *MemoryBackend) read(key string) (value []byte, version uint64, expires time.Time, ok bool) {
 	b.mu.RLock()
 	it, ok := b.items[key]
 	if ok {
 		value, version, expires = it.value, it.version, it.expires
-		// Load before Store: once set, reads of a hot item write
-		// nothing, so they do not bounce its cache line between cores.
-		if !it.owned && !it.used.Load() {
-			it.used.Store(true)
+		// Load before Store: reads of an item between two writes
+		// to the backend store once, so concurrent reads of a hot
+		// item do not keep bouncing its cache line between cores.
+		if t := b.tick; !it.owned && it.lastUse.Load() < t {
+			it.lastUse.Store(t)
 		}
 	}
 	b.mu.RUnlock()
@@ -142,10 +149,13 @@ func (b *MemoryBackend) Get(ctx context.Context, key string) ([]byte, error) {
 
 // Add implements Backend. On a full backend it first drops an expired
 // entry (the one that expired first), else the least recently used
-// anonymous entry, approximately: entries are queued in the order they were
-// written, and an entry read since it was queued is requeued instead of
-// evicted (CLOCK's second chance), looking at no more than a few entries.
-// It never evicts an owned entry: when every entry is a live owned one, it
+// anonymous entry (read or written least recently). The choice is exact
+// among the evictScan anonymous entries queued longest ago: entries are
+// queued in the order they were written, and those read since they were
+// queued go to the back of the queue when an eviction passes them (CLOCK's
+// second chance), so the front holds the entries left alone longest. Use
+// is timed by a clock that writes advance, so reads with no write to the
+// backend between them count as simultaneous. It never evicts an owned entry: when every entry is a live owned one, it
 // fails with ErrUnavailable.
 func (b *MemoryBackend) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
@@ -190,7 +200,8 @@ func (b *MemoryBackend) Replace(ctx context.Context, key string, value []byte, t
 // and it is in the map.
 func (b *MemoryBackend) put(it *memoryItem, value []byte, ttl time.Duration) {
 	b.seq++
-	it.value, it.version, it.expires = bytes.Clone(value), b.seq, b.expiryOf(ttl)
+	b.tick++
+	it.value, it.version, it.expires, it.written = bytes.Clone(value), b.seq, b.expiryOf(ttl), b.tick
 	switch {
 	case it.expires.IsZero() && it.heapIndex >= 0:
 		heap.Remove(&b.expiry, it.heapIndex)
@@ -201,7 +212,7 @@ func (b *MemoryBackend) put(it *memoryItem, value []byte, ttl time.Duration) {
 		heap.Push(&b.expiry, it)
 	}
 	if !it.owned {
-		b.lru.moveToBack(it)
+		b.lru.moveToBack(it, b.tick)
 	}
 }
 
@@ -230,22 +241,29 @@ func (b *MemoryBackend) reclaim(now time.Time, n int) bool {
 
 // evict drops the least recently used anonymous entry, approximately (see
 // Add), and reports whether there was one; the caller holds the write
-// lock. It looks at no more than evictScan entries: when they were all read
-// since they were queued, they are all requeued and the entry now at the
-// front goes.
+// lock. It looks at the evictScan entries at the front of the queue, drops
+// the least recently used of them and requeues those read since they were
+// queued, so that the next eviction looks further.
 func (b *MemoryBackend) evict() bool {
-	for range evictScan {
-		it := b.lru.head
-		if it == nil {
-			return false
-		}
-		if !it.used.Load() {
-			b.remove(it)
-			return true
-		}
-		b.lru.moveToBack(it)
+	var window [evictScan]*memoryItem
+	n, victim := 0, b.lru.head
+	if victim == nil {
+		return false
 	}
-	b.remove(b.lru.head)
+	for it := b.lru.head; it != nil && n < evictScan; it = it.next {
+		window[n] = it
+		n++
+		if it.recency() < victim.recency() {
+			victim = it
+		}
+	}
+	b.remove(victim)
+	b.tick++
+	for _, it := range window[:n] {
+		if it != victim && it.lastUse.Load() >= it.queued {
+			b.lru.moveToBack(it, b.tick)
+		}
+	}
 	return true
 }
 
@@ -360,9 +378,9 @@ func (q *memoryQueue) remove(it *memoryItem) {
 	it.prev, it.next = nil, nil
 }
 
-// moveToBack (re)queues it at the tail, as not used since.
-func (q *memoryQueue) moveToBack(it *memoryItem) {
-	it.used.Store(false)
+// moveToBack (re)queues it at the tail at tick.
+func (q *memoryQueue) moveToBack(it *memoryItem, tick uint64) {
+	it.queued = tick
 	if q.tail == it {
 		return
 	}
