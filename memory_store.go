@@ -79,8 +79,10 @@ type memoryItem struct {
 	prev, next      *memoryItem // in lru (anonymous items only)
 }
 
-// recency is the tick of the item's last read or write.
-func (it *memoryItem) recency() uint64 { return max(it.written, it.lastUse.Load()) }
+// recency orders the items' last reads and writes: a write at tick t is
+// 2t, a read at tick t (after the write that made it t, before the next
+// one) is 2t+1, and an item never read has lastUse 0, hence 1 < 2*written.
+func (it *memoryItem) recency() uint64 { return max(2*it.written, 2*it.lastUse.Load()+1) }
 
 var _ ConditionalBackend = (*MemoryBackend)(nil)
 
