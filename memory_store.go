@@ -41,42 +41,62 @@ func NewMemoryStore(opts ...ServerOption) *ServerStore {
 // Two writes never share a version, even when they store the same bytes,
 // and no item has version 0.
 //
-// Every operation costs the same on a full backend as on an empty one: a
-// map access, plus for writes O(log n) to keep the expiry order and a
-// bounded number of steps to pick an entry to evict.
+// Every operation costs the same on a full backend as on an empty one:
+// reads take no lock, and a write takes O(log n) steps to keep the expiry
+// order plus a bounded number to pick an entry to evict.
 type MemoryBackend struct {
-	// mu guards the map, the expiry heap, the LRU queue, tick and every
-	// field of every item except lastUse. Reads (Get, GetVersion) take it
-	// shared and record their use in the item's atomic lastUse, so they
-	// never wait for each other, and a write holds it exclusively for
-	// O(log n) steps only: a stream of new sessions delays a read by at most
-	// a few such short critical sections, never by a sweep of the whole
-	// map. An exact LRU would have every read move its entry in a list, so
-	// every read would take the lock exclusively and wait in line behind
-	// every creation; here a read only stamps the item.
+	// Reads (Get, GetVersion) take no lock: they find items in index, a
+	// sync.Map whose Load does not lock, and read an item's value,
+	// version and expiry as one immutable memoryValue behind an atomic
+	// pointer. A read records its use in the item's atomic lastUse. So a
+	// stream of writes (a flood of new sessions, each evicting one) never
+	// makes a read wait: with reads under the read lock of a
+	// sync.RWMutex, every pending writer blocks new readers, and a
+	// goroutine adding sessions in a tight loop kept readers parked for
+	// about 30% of their time (BenchmarkMemoryFlood's block profile).
+	//
+	// Writes (Add, Replace, ReplaceIf, Delete) are serialised by mu, held
+	// exclusively for O(log n) steps: it guards items (the writers' map,
+	// which index mirrors), seq, the expiry heap, the LRU queue and the
+	// items' fields other than val and lastUse, and makes a
+	// compare-and-set atomic. Only tests take it shared, to inspect
+	// items. An exact LRU would have every read move its item in a list
+	// under that lock; an approximate one only stamps it (see Add).
 	mu     sync.RWMutex
 	items  map[string]*memoryItem
+	index  sync.Map // items' mirror for reads: string → *memoryItem
 	max    int
 	now    func() time.Time
-	seq    uint64      // the last version handed out
-	tick   uint64      // the LRU clock: advanced by every write and requeue
-	expiry expiryHeap  // the items that expire, soonest first
-	lru    memoryQueue // the anonymous items, least recently queued first
+	seq    uint64        // the last version handed out
+	tick   atomic.Uint64 // the LRU clock: advanced by every write and requeue, under mu
+	expiry expiryHeap    // the items that expire, soonest first
+	lru    memoryQueue   // the anonymous items, least recently queued first
 }
 
 type memoryItem struct {
-	key     string
-	value   []byte    // never changed in place: a write stores a new slice
+	key string
+	// value, expires and version are the last write's, for writers (under
+	// mu); val is the same for readers, replaced (never changed) by a
+	// write.
+	value   []byte
 	expires time.Time // zero: never
 	version uint64
+	val     atomic.Pointer[memoryValue]
 	owned   bool // the key contains '{': never evicted, not in lru
 	// written is the tick of the last write and queued the tick of the
 	// item's last move to the back of lru; lastUse is the tick when it
-	// was last read (0: never), stored by reads under the shared lock.
+	// was last read (0: never), stored by reads without a lock.
 	written, queued uint64
 	lastUse         atomic.Uint64
 	heapIndex       int         // in expiry; -1 when not there
 	prev, next      *memoryItem // in lru (anonymous items only)
+}
+
+// memoryValue is what a write stores in an item, for readers, all at once.
+type memoryValue struct {
+	value   []byte
+	expires time.Time // zero: never
+	version uint64
 }
 
 // recency orders the items' last reads and writes: a write at tick t is
@@ -121,27 +141,12 @@ func (b *MemoryBackend) expiryOf(ttl time.Duration) time.Time {
 	return b.now().Add(ttl)
 }
 
-func (it *memoryItem) live(now time.Time) bool {
-	return it.expires.IsZero() || now.Before(it.expires)
-}
+// live reports whether an entry that expires at expires (zero: never) has
+// not expired at now.
+func live(expires, now time.Time) bool { return expires.IsZero() || now.Before(expires) }
 
-// read returns key's value, version and expiry under the read lock, and
-// records the use of an anonymous item.
-func (b *MemoryBackend) read(key string) (value []byte, version uint64, expires time.Time, ok bool) {
-	b.mu.RLock()
-	it, ok := b.items[key]
-	if ok {
-		value, version, expires = it.value, it.version, it.expires
-		// Load before Store: reads of an item between two writes
-		// to the backend store once, so concurrent reads of a hot
-		// item do not keep bouncing its cache line between cores.
-		if t := b.tick; !it.owned && it.lastUse.Load() < t {
-			it.lastUse.Store(t)
-		}
-	}
-	b.mu.RUnlock()
-	return value, version, expires, ok
-}
+// live reports whether it has not expired at now; the caller holds mu.
+func (it *memoryItem) live(now time.Time) bool { return live(it.expires, now) }
 
 // Get implements Backend. The returned slice is a copy.
 func (b *MemoryBackend) Get(ctx context.Context, key string) ([]byte, error) {
@@ -157,8 +162,9 @@ func (b *MemoryBackend) Get(ctx context.Context, key string) ([]byte, error) {
 // queued go to the back of the queue when an eviction passes them (CLOCK's
 // second chance), so the front holds the entries left alone longest. Use
 // is timed by a clock that writes advance, so reads with no write to the
-// backend between them count as simultaneous. It never evicts an owned entry: when every entry is a live owned one, it
-// fails with ErrUnavailable.
+// backend between them count as simultaneous. It never evicts an owned
+// entry: when every entry is a live owned one, it fails with
+// ErrUnavailable.
 func (b *MemoryBackend) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -177,8 +183,9 @@ func (b *MemoryBackend) Add(ctx context.Context, key string, value []byte, ttl t
 		return fmt.Errorf("%w: memory store full (%d sessions, all owned)", ErrUnavailable, b.max)
 	}
 	it := &memoryItem{key: key, owned: ownedKey(key), heapIndex: -1}
+	b.put(it, value, ttl) // before index publishes it: readers find a value
 	b.items[key] = it
-	b.put(it, value, ttl)
+	b.index.Store(key, it)
 	return nil
 }
 
@@ -198,12 +205,12 @@ func (b *MemoryBackend) Replace(ctx context.Context, key string, value []byte, t
 }
 
 // put stores a copy of value in it under a new version, and queues an
-// anonymous item as the most recently used; the caller holds the write lock
-// and it is in the map.
+// anonymous item as the most recently used; the caller holds mu.
 func (b *MemoryBackend) put(it *memoryItem, value []byte, ttl time.Duration) {
 	b.seq++
-	b.tick++
-	it.value, it.version, it.expires, it.written = bytes.Clone(value), b.seq, b.expiryOf(ttl), b.tick
+	it.value, it.expires, it.version = bytes.Clone(value), b.expiryOf(ttl), b.seq
+	it.val.Store(&memoryValue{value: it.value, expires: it.expires, version: it.version})
+	it.written = b.tick.Add(1)
 	switch {
 	case it.expires.IsZero() && it.heapIndex >= 0:
 		heap.Remove(&b.expiry, it.heapIndex)
@@ -214,14 +221,15 @@ func (b *MemoryBackend) put(it *memoryItem, value []byte, ttl time.Duration) {
 		heap.Push(&b.expiry, it)
 	}
 	if !it.owned {
-		b.lru.moveToBack(it, b.tick)
+		b.lru.moveToBack(it, it.written)
 	}
 }
 
 // remove drops it from the map, the expiry heap and the LRU queue; the
-// caller holds the write lock.
+// caller holds mu.
 func (b *MemoryBackend) remove(it *memoryItem) {
 	delete(b.items, it.key)
+	b.index.Delete(it.key)
 	if it.heapIndex >= 0 {
 		heap.Remove(&b.expiry, it.heapIndex)
 	}
@@ -231,7 +239,7 @@ func (b *MemoryBackend) remove(it *memoryItem) {
 }
 
 // reclaim drops up to n expired entries, soonest expiry first, and reports
-// whether it dropped any; the caller holds the write lock.
+// whether it dropped any; the caller holds mu.
 func (b *MemoryBackend) reclaim(now time.Time, n int) bool {
 	dropped := false
 	for ; n > 0 && len(b.expiry) > 0 && !b.expiry[0].live(now); n-- {
@@ -242,8 +250,7 @@ func (b *MemoryBackend) reclaim(now time.Time, n int) bool {
 }
 
 // evict drops the least recently used anonymous entry, approximately (see
-// Add), and reports whether there was one; the caller holds the write
-// lock. It looks at the evictScan entries at the front of the queue, drops
+// Add), and reports whether there was one; the caller holds mu. It looks at the evictScan entries at the front of the queue, drops
 // the least recently used of them and requeues those read since they were
 // queued, so that the next eviction looks further.
 func (b *MemoryBackend) evict() bool {
@@ -260,10 +267,10 @@ func (b *MemoryBackend) evict() bool {
 		}
 	}
 	b.remove(victim)
-	b.tick++
+	t := b.tick.Add(1) // reads before this one count as before the requeue
 	for _, it := range window[:n] {
 		if it != victim && it.lastUse.Load() >= it.queued {
-			b.lru.moveToBack(it, b.tick)
+			b.lru.moveToBack(it, t)
 		}
 	}
 	return true
@@ -274,11 +281,22 @@ func (b *MemoryBackend) GetVersion(ctx context.Context, key string) ([]byte, uin
 	if err := ctx.Err(); err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	value, version, expires, ok := b.read(key)
-	if !ok || !expires.IsZero() && !b.now().Before(expires) {
+	found, ok := b.index.Load(key)
+	if !ok {
 		return nil, 0, ErrNotFound
 	}
-	return bytes.Clone(value), version, nil
+	it := found.(*memoryItem)
+	v := it.val.Load()
+	if !live(v.expires, b.now()) {
+		return nil, 0, ErrNotFound
+	}
+	// Load before Store: reads of an item between two writes to the
+	// backend store once, so concurrent reads of a hot item do not keep
+	// bouncing its cache line between cores.
+	if t := b.tick.Load(); !it.owned && it.lastUse.Load() < t {
+		it.lastUse.Store(t)
+	}
+	return bytes.Clone(v.value), v.version, nil
 }
 
 // ReplaceIf implements ConditionalBackend. On ErrConflict it returns a copy
