@@ -250,9 +250,10 @@ func (b *MemoryBackend) reclaim(now time.Time, n int) bool {
 }
 
 // evict drops the least recently used anonymous entry, approximately (see
-// Add), and reports whether there was one; the caller holds mu. It looks at the evictScan entries at the front of the queue, drops
-// the least recently used of them and requeues those read since they were
-// queued, so that the next eviction looks further.
+// Add), and reports whether there was one; the caller holds mu. It looks
+// at the evictScan entries at the front of the queue, drops the least
+// recently used of them and requeues those read since they were queued,
+// so that the next eviction looks further.
 func (b *MemoryBackend) evict() bool {
 	var window [evictScan]*memoryItem
 	n, victim := 0, b.lru.head
