@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,29 +43,35 @@ func NewMemoryStore(opts ...ServerOption) *ServerStore {
 // and no item has version 0.
 //
 // Every operation costs the same on a full backend as on an empty one:
-// reads take no lock, and a write takes O(log n) steps to keep the expiry
-// order plus a bounded number to pick an entry to evict.
+// reads lock one shard of the index for a map lookup, and a write takes
+// O(log n) steps to keep the expiry order plus a bounded number to pick an
+// entry to evict.
 type MemoryBackend struct {
-	// Reads (Get, GetVersion) take no lock: they find items in index, a
-	// sync.Map whose Load does not lock, and read an item's value,
-	// version and expiry as one immutable memoryValue behind an atomic
-	// pointer. A read records its use in the item's atomic lastUse. So a
-	// stream of writes (a flood of new sessions, each evicting one) never
-	// makes a read wait: with reads under the read lock of a
-	// sync.RWMutex, every pending writer blocks new readers, and a
+	// Reads (Get, GetVersion) never take mu: they find the item in one of
+	// memoryShards shards of a read index, under that shard's read lock
+	// only, and record their use in the item's atomic lastUse. A write
+	// locks one shard at a time, for a map insert or delete or to change
+	// an item's value, so a stream of writes (a flood of new sessions,
+	// each evicting one) makes a read wait only when both hit the same
+	// shard, and then for a few map operations. With reads under the read
+	// lock of mu itself, every pending writer blocked new readers: a
 	// goroutine adding sessions in a tight loop kept readers parked for
-	// about 30% of their time (BenchmarkMemoryFlood's block profile).
+	// about 30% of their time (BenchmarkMemoryFlood's block profile). A
+	// sync.Map index took no lock at all but cost reads two to three times
+	// more on a full store (its trie is deeper than a map's buckets).
 	//
 	// Writes (Add, Replace, ReplaceIf, Delete) are serialised by mu, held
-	// exclusively for O(log n) steps: it guards items (the writers' map,
-	// which index mirrors), seq, the expiry heap, the LRU queue and the
-	// items' fields other than val and lastUse, and makes a
-	// compare-and-set atomic. Only tests take it shared, to inspect
-	// items. An exact LRU would have every read move its item in a list
-	// under that lock; an approximate one only stamps it (see Add).
+	// exclusively for O(log n) steps: it guards items (the writers' map of
+	// every entry, which the shards partition), seq, the expiry heap, the
+	// LRU queue and the items' fields other than lastUse (which writers
+	// change under their shard's lock too), and makes a compare-and-set
+	// atomic. Only tests take it shared, to inspect items. An exact LRU
+	// would have every read move its item in a list under mu; an
+	// approximate one only stamps it (see Add).
 	mu     sync.RWMutex
 	items  map[string]*memoryItem
-	index  sync.Map // items' mirror for reads: string → *memoryItem
+	shards [memoryShards]memoryShard
+	seed   maphash.Seed
 	max    int
 	now    func() time.Time
 	seq    uint64        // the last version handed out
@@ -73,30 +80,32 @@ type MemoryBackend struct {
 	lru    memoryQueue   // the anonymous items, least recently queued first
 }
 
+// memoryShards is the number of shards of the read index: enough that a
+// reader and a writer rarely meet on one.
+const memoryShards = 64
+
+// memoryShard is one part of the read index, padded to its own cache line
+// (or two) so that shards' locks do not share one.
+type memoryShard struct {
+	mu sync.RWMutex
+	m  map[string]*memoryItem
+	_  [64]byte
+}
+
 type memoryItem struct {
-	key string
-	// value, expires and version are the last write's, for writers (under
-	// mu); val is the same for readers, replaced (never changed) by a
-	// write.
-	value   []byte
+	key     string
+	value   []byte    // never changed in place: a write stores a new slice
 	expires time.Time // zero: never
 	version uint64
-	val     atomic.Pointer[memoryValue]
 	owned   bool // the key contains '{': never evicted, not in lru
 	// written is the tick of the last write and queued the tick of the
 	// item's last move to the back of lru; lastUse is the tick when it
-	// was last read (0: never), stored by reads without a lock.
+	// was last read (0: never), stored by reads under their shard's read
+	// lock only.
 	written, queued uint64
 	lastUse         atomic.Uint64
 	heapIndex       int         // in expiry; -1 when not there
 	prev, next      *memoryItem // in lru (anonymous items only)
-}
-
-// memoryValue is what a write stores in an item, for readers, all at once.
-type memoryValue struct {
-	value   []byte
-	expires time.Time // zero: never
-	version uint64
 }
 
 // recency orders the items' last reads and writes: a write at tick t is
@@ -127,7 +136,16 @@ func NewMemoryBackend(maxSessions int, now func() time.Time) *MemoryBackend {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryBackend{items: make(map[string]*memoryItem), max: maxSessions, now: now}
+	b := &MemoryBackend{items: make(map[string]*memoryItem), seed: maphash.MakeSeed(), max: maxSessions, now: now}
+	for i := range b.shards {
+		b.shards[i].m = make(map[string]*memoryItem)
+	}
+	return b
+}
+
+// shard returns the shard of the read index that holds key.
+func (b *MemoryBackend) shard(key string) *memoryShard {
+	return &b.shards[maphash.String(b.seed, key)%memoryShards]
 }
 
 // ownedKey reports whether key belongs to an owned session: whether it
@@ -183,9 +201,12 @@ func (b *MemoryBackend) Add(ctx context.Context, key string, value []byte, ttl t
 		return fmt.Errorf("%w: memory store full (%d sessions, all owned)", ErrUnavailable, b.max)
 	}
 	it := &memoryItem{key: key, owned: ownedKey(key), heapIndex: -1}
-	b.put(it, value, ttl) // before index publishes it: readers find a value
+	b.put(it, value, ttl)
 	b.items[key] = it
-	b.index.Store(key, it)
+	sh := b.shard(key)
+	sh.mu.Lock()
+	sh.m[key] = it
+	sh.mu.Unlock()
 	return nil
 }
 
@@ -208,8 +229,11 @@ func (b *MemoryBackend) Replace(ctx context.Context, key string, value []byte, t
 // anonymous item as the most recently used; the caller holds mu.
 func (b *MemoryBackend) put(it *memoryItem, value []byte, ttl time.Duration) {
 	b.seq++
-	it.value, it.expires, it.version = bytes.Clone(value), b.expiryOf(ttl), b.seq
-	it.val.Store(&memoryValue{value: it.value, expires: it.expires, version: it.version})
+	value, expires := bytes.Clone(value), b.expiryOf(ttl)
+	sh := b.shard(it.key)
+	sh.mu.Lock()
+	it.value, it.expires, it.version = value, expires, b.seq
+	sh.mu.Unlock()
 	it.written = b.tick.Add(1)
 	switch {
 	case it.expires.IsZero() && it.heapIndex >= 0:
@@ -229,7 +253,10 @@ func (b *MemoryBackend) put(it *memoryItem, value []byte, ttl time.Duration) {
 // caller holds mu.
 func (b *MemoryBackend) remove(it *memoryItem) {
 	delete(b.items, it.key)
-	b.index.Delete(it.key)
+	sh := b.shard(it.key)
+	sh.mu.Lock()
+	delete(sh.m, it.key)
+	sh.mu.Unlock()
 	if it.heapIndex >= 0 {
 		heap.Remove(&b.expiry, it.heapIndex)
 	}
@@ -282,22 +309,28 @@ func (b *MemoryBackend) GetVersion(ctx context.Context, key string) ([]byte, uin
 	if err := ctx.Err(); err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	found, ok := b.index.Load(key)
-	if !ok {
+	sh := b.shard(key)
+	sh.mu.RLock()
+	it, ok := sh.m[key]
+	var (
+		value   []byte
+		version uint64
+		expires time.Time
+	)
+	if ok {
+		value, version, expires = it.value, it.version, it.expires
+		// Load before Store: reads of an item between two writes to
+		// the backend store once, so concurrent reads of a hot item
+		// do not keep bouncing its cache line between cores.
+		if t := b.tick.Load(); !it.owned && it.lastUse.Load() < t {
+			it.lastUse.Store(t)
+		}
+	}
+	sh.mu.RUnlock()
+	if !ok || !live(expires, b.now()) {
 		return nil, 0, ErrNotFound
 	}
-	it := found.(*memoryItem)
-	v := it.val.Load()
-	if !live(v.expires, b.now()) {
-		return nil, 0, ErrNotFound
-	}
-	// Load before Store: reads of an item between two writes to the
-	// backend store once, so concurrent reads of a hot item do not keep
-	// bouncing its cache line between cores.
-	if t := b.tick.Load(); !it.owned && it.lastUse.Load() < t {
-		it.lastUse.Store(t)
-	}
-	return bytes.Clone(v.value), v.version, nil
+	return bytes.Clone(value), version, nil
 }
 
 // ReplaceIf implements ConditionalBackend. On ErrConflict it returns a copy
