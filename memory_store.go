@@ -57,8 +57,8 @@ type MemoryBackend struct {
 	// lock of mu itself, every pending writer blocked new readers: a
 	// goroutine adding sessions in a tight loop kept readers parked for
 	// about 30% of their time (BenchmarkMemoryFlood's block profile). A
-	// sync.Map index took no lock at all but cost reads two to three times
-	// more on a full store (its trie is deeper than a map's buckets).
+	// sync.Map index took no lock at all but cost reads up to about twice
+	// as much on a full store (its trie is deeper than a map's buckets).
 	//
 	// Writes (Add, Replace, ReplaceIf, Delete) are serialised by mu, held
 	// exclusively for O(log n) steps: it guards items (the writers' map of
