@@ -333,6 +333,51 @@ func (b *MemoryBackend) GetVersion(ctx context.Context, key string) ([]byte, uin
 	return bytes.Clone(value), version, nil
 }
 
+// GetVersions reads every key of keys into values and versions, which
+// have the length of keys, at one moment: under the read locks of every
+// shard they are in, taken in shard order, so no write to any of them is
+// half seen. A missing key leaves a nil value and version 0. The values
+// are copies. It has the signature of BatchBackend's GetVersions, with
+// which ServerStore loads an owned session and its owner's list in one
+// call.
+func (b *MemoryBackend) GetVersions(ctx context.Context, keys []string, values [][]byte, versions []uint64) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	var locked [memoryShards]bool
+	for _, k := range keys {
+		locked[maphash.String(b.seed, k)%memoryShards] = true
+	}
+	for i := range b.shards { // in shard order: no two readers deadlock with a writer
+		if locked[i] {
+			b.shards[i].mu.RLock()
+		}
+	}
+	now, t := b.now(), b.tick.Load()
+	for i, k := range keys {
+		values[i], versions[i] = nil, 0
+		it, ok := b.shard(k).m[k]
+		if !ok || !live(it.expires, now) {
+			continue
+		}
+		values[i], versions[i] = it.value, it.version
+		if !it.owned && it.lastUse.Load() < t {
+			it.lastUse.Store(t)
+		}
+	}
+	for i := range b.shards {
+		if locked[i] {
+			b.shards[i].mu.RUnlock()
+		}
+	}
+	for i, v := range values {
+		if v != nil {
+			values[i] = bytes.Clone(v)
+		}
+	}
+	return nil
+}
+
 // ReplaceIf implements ConditionalBackend. On ErrConflict it returns a copy
 // of the current value and its version.
 func (b *MemoryBackend) ReplaceIf(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) ([]byte, uint64, error) {

@@ -289,8 +289,16 @@ func TestMemoryConcurrentFlood(t *testing.T) {
 	for r := range 2 { // readers of owned sessions
 		wg.Go(func() {
 			last := make([]uint64, owners)
+			pair, versions := make([][]byte, 2), make([]uint64, 2)
 			for i := range 20000 {
 				j := (i + r*17) % owners
+				if i%4 == 0 { // an owned load: the session and another key at once
+					if err := b.GetVersions(ctx, []string{owned[j], owned[(j+1)%owners]}, pair, versions); err != nil ||
+						!bytes.HasPrefix(pair[0], []byte(owned[j])) || versions[0] == 0 {
+						fail("GetVersions(%q) = %q, %v, %v", owned[j], pair, versions, err)
+						return
+					}
+				}
 				v, ver, err := b.GetVersion(ctx, owned[j])
 				if err != nil || !bytes.HasPrefix(v, []byte(owned[j])) {
 					fail("GetVersion(%q) = %q, %v", owned[j], v, err)
@@ -331,6 +339,54 @@ func TestMemoryConcurrentFlood(t *testing.T) {
 			t.Errorf("Get(%q) = %q, %v after the flood", k, v, err)
 		}
 	}
+}
+
+// TestMemoryGetVersions: GetVersions reads several keys, in any shards, as
+// GetVersion does each; a missing or expired key is a nil value at version
+// 0; the values are copies.
+func TestMemoryGetVersions(t *testing.T) {
+	t.Parallel()
+	clock := testClockAt(time.Unix(1_800_000_000, 0))
+	b := NewMemoryBackend(0, clock.Now)
+	ctx := t.Context()
+	var keys []string
+	for i := range 40 {
+		k := ownedTestKey(i, i)
+		if i%2 == 1 {
+			k = fmt.Sprintf("anon-%d", i)
+		}
+		ttl := time.Hour
+		if i%5 == 0 {
+			ttl = time.Minute
+		}
+		if err := b.Add(ctx, k, []byte(k), ttl); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	keys = append(keys, "missing", ownedTestKey(99, 99))
+	clock.Advance(2 * time.Minute)
+	values, versions := make([][]byte, len(keys)), make([]uint64, len(keys))
+	for i := range values {
+		values[i], versions[i] = []byte("stale"), 7
+	}
+	if err := b.GetVersions(ctx, keys, values, versions); err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range keys {
+		v, ver, err := b.GetVersion(ctx, k)
+		if err == ErrNotFound {
+			if values[i] != nil || versions[i] != 0 {
+				t.Errorf("%q: %q at %d, want nil at 0", k, values[i], versions[i])
+			}
+			continue
+		}
+		if !bytes.Equal(values[i], v) || versions[i] != ver {
+			t.Errorf("%q: %q at %d, GetVersion says %q at %d", k, values[i], versions[i], v, ver)
+		}
+	}
+	copy(values[1], "XXXX")
+	wantVersion(t, b, keys[1], keys[1])
 }
 
 // raceEnabled reports whether the test binary runs under the race
