@@ -2,8 +2,13 @@ package httpsession
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -246,6 +251,132 @@ func TestCSUntouchedIsFree(t *testing.T) {
 			}
 			if allocs > floor+2 {
 				t.Errorf("untouched: %.0f allocs, bare handler %.0f: more than 2 extra", allocs, floor)
+			}
+		})
+	}
+}
+
+// BenchmarkMemoryFlood: reads of owned sessions (GetVersion of keys that
+// contain '{', as ServerStore's loads do) on a MemoryBackend bounded at
+// DefaultMaxSessions, in these states:
+//
+//   - state=empty: the backend holds only the owned sessions, no flood;
+//   - state=full-static: the backend is full of anonymous sessions, no
+//     flood: what the size alone costs a read (caches, garbage collection);
+//   - state=full-stream: the backend is full, and another goroutine
+//     creates anonymous sessions in it through ServerStore.Save at a steady
+//     20,000 a second (20 a millisecond), each evicting one: a client that
+//     keeps asking for new sessions;
+//   - state=flood-elsewhere: the backend holds only the owned sessions,
+//     while another goroutine creates sessions through ServerStore.Save
+//     as fast as it can in another, full, backend: the reads compete for
+//     the two cores and the garbage collector with the flood, not for the
+//     backend;
+//   - state=full-flooded: the same flood goes to the full backend, each
+//     new session evicting an anonymous one;
+//   - state=add-elsewhere and state=full-adding: the same two with a flood
+//     that calls Add in a tight loop, the most write pressure one
+//     goroutine can put on the backend.
+//
+// The issue's target: full-stream within 1.5× of empty. Under a flood as
+// fast as one goroutine can go, the store's own cost is full-flooded over
+// flood-elsewhere (the same flood, the same machine load): over empty it
+// adds the flood's use of the CPU, on a two-core machine half of it.
+// creates/s is the flood's rate while the reads were timed.
+func BenchmarkMemoryFlood(b *testing.B) {
+	const owned = 1000
+	record := []byte(`{"created":1800000000,"session":{"user":"alice","n":1}}`)
+	fill := func(b *testing.B, be *MemoryBackend) {
+		for i := be.Len(); i < DefaultMaxSessions; i++ {
+			if err := be.Add(b.Context(), "httpsession:fill-"+strconv.Itoa(i), record, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for _, state := range []string{"empty", "full-static", "full-stream", "flood-elsewhere", "full-flooded", "add-elsewhere", "full-adding"} {
+		b.Run("state="+state, func(b *testing.B) {
+			ctx := b.Context()
+			be := NewMemoryBackend(DefaultMaxSessions, nil)
+			keys := make([]string, owned)
+			for i := range keys {
+				keys[i] = fmt.Sprintf("httpsession:{u%d}:%064x", i, i)
+				if err := be.Add(ctx, keys[i], record, time.Hour); err != nil {
+					b.Fatal(err)
+				}
+			}
+			target := be // the flood's
+			if strings.HasSuffix(state, "elsewhere") {
+				target = NewMemoryBackend(DefaultMaxSessions, nil)
+			}
+			stop, done := make(chan struct{}), make(chan struct{})
+			var created atomic.Int64
+			if state == "full-static" {
+				fill(b, be)
+			}
+			if state == "empty" || state == "full-static" {
+				close(done)
+			} else {
+				fill(b, target)
+				create := func(i int) error {
+					return target.Add(ctx, "httpsession:flood-"+strconv.Itoa(i), record, time.Hour)
+				}
+				if state == "full-stream" || state == "flood-elsewhere" || state == "full-flooded" {
+					anon := NewServerStore(target)
+					create = func(int) error {
+						_, err := anon.Save(ctx, "", record, time.Hour)
+						return err
+					}
+				}
+				go func() {
+					defer close(done)
+					var tick <-chan time.Time
+					if state == "full-stream" {
+						t := time.NewTicker(time.Millisecond)
+						defer t.Stop()
+						tick = t.C
+					}
+					for i := 0; ; i++ {
+						if tick != nil && i%20 == 0 {
+							select {
+							case <-stop:
+								return
+							case <-tick:
+							}
+						}
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if err := create(i); err != nil {
+							b.Error(err)
+							return
+						}
+						created.Add(1)
+					}
+				}()
+				for created.Load() < 100 { // the flood is under way
+					runtime.Gosched()
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			start, before := time.Now(), created.Load()
+			i := 0
+			for b.Loop() {
+				v, _, err := be.GetVersion(ctx, keys[i%owned])
+				if err != nil || len(v) != len(record) {
+					b.Fatalf("GetVersion(%q) = %q, %v", keys[i%owned], v, err)
+				}
+				i++
+			}
+			n, elapsed := created.Load()-before, time.Since(start)
+			b.StopTimer()
+			close(stop)
+			<-done
+			b.ReportMetric(float64(n)/elapsed.Seconds(), "creates/s")
+			if n := target.Len(); state != "empty" && state != "full-static" && n != DefaultMaxSessions {
+				b.Errorf("the flooded backend holds %d sessions, want %d", n, DefaultMaxSessions)
 			}
 		})
 	}

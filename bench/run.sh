@@ -7,7 +7,8 @@
 # It counts round trips (TestRoundTrips), runs every benchmark
 # $BENCHCOUNT times with -benchmem, summarises them with
 # $BENCHSTAT and regenerates bench/RESULTS.md and bench/chart.svg.
-# Intermediate files are bench/*.out and bench/bench.test (ignored by git).
+# Intermediate files are bench/*.out, bench/bench.test and bench/httpsession.test
+# (ignored by git).
 #
 # The $BENCHCOUNT runs (6: what -count 6 gives benchstat) are interleaved
 # passes of -count 1 over all benchmarks, not -count 6 of each benchmark in
@@ -23,7 +24,9 @@ BENCHSTAT=${BENCHSTAT:-golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c
 BENCHCOUNT=${BENCHCOUNT:-6}
 # Middleware, RawRoundTrip and UntouchedPaired carry the targets: 500ms
 # per run gives each sub-benchmark 100k-300k iterations for the in-process
-# libraries. Scale and Parallel are context: 300ms.
+# libraries. Scale and Parallel are context: 300ms. MemoryFlood (the
+# memory store's reads under a flood of new sessions, a benchmark of the
+# library's own package, ../bench_test.go) carries a target too: 300ms.
 BENCHTIME_MAIN=${BENCHTIME_MAIN:-500ms}
 BENCHTIME_MORE=${BENCHTIME_MORE:-300ms}
 # TAGS: extra build flags for the test binary, e.g. TAGS="-tags foo".
@@ -43,7 +46,7 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 	echo "memcached: $(memcached -V 2>/dev/null || true)"
 	echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "count: $BENCHCOUNT"
-	echo "flags: $BENCHCOUNT interleaved passes of: go test${TAGS:+ $TAGS} -run '^\$' -bench . -count 1 -benchmem -benchtime $BENCHTIME_MAIN (Middleware, RawRoundTrip, UntouchedPaired) / $BENCHTIME_MORE (Scale, Parallel)"
+	echo "flags: $BENCHCOUNT interleaved passes of: go test${TAGS:+ $TAGS} -run '^\$' -bench . -count 1 -benchmem -benchtime $BENCHTIME_MAIN (Middleware, RawRoundTrip, UntouchedPaired) / $BENCHTIME_MORE (Scale, Parallel, and the library's MemoryFlood)"
 	echo "benchstat: go run $BENCHSTAT"
 } >meta.out
 
@@ -51,9 +54,11 @@ log "round trips per request (TestRoundTrips)"
 $GO test $TAGS -run '^TestRoundTrips$' -v -count 1 . >roundtrips.out 2>&1 || { cat roundtrips.out; exit 1; }
 grep ROUNDTRIPS roundtrips.out | sed 's/^ *roundtrip_test.go:[0-9]*: //' >&2
 
-log "benchmarks: $BENCHCOUNT passes of Middleware, RawRoundTrip, UntouchedPaired ($BENCHTIME_MAIN), Scale, Parallel ($BENCHTIME_MORE)"
+log "benchmarks: $BENCHCOUNT passes of Middleware, RawRoundTrip, UntouchedPaired ($BENCHTIME_MAIN), Scale, Parallel, MemoryFlood ($BENCHTIME_MORE)"
 # shellcheck disable=SC2086
 $GO test $TAGS -c -o bench.test .
+# shellcheck disable=SC2086
+(cd .. && $GO test $TAGS -c -o bench/httpsession.test .)
 : >bench.out
 for pass in $(seq "$BENCHCOUNT"); do
 	log "pass $pass/$BENCHCOUNT"
@@ -61,12 +66,14 @@ for pass in $(seq "$BENCHCOUNT"); do
 		-test.benchtime "$BENCHTIME_MAIN" -test.timeout 30m | tee -a bench.out
 	./bench.test -test.run '^$' -test.bench '^Benchmark(Scale|Parallel)$' -test.count 1 -test.benchmem \
 		-test.benchtime "$BENCHTIME_MORE" -test.timeout 30m | tee -a bench.out
+	./httpsession.test -test.run '^$' -test.bench '^BenchmarkMemoryFlood$' -test.count 1 -test.benchmem \
+		-test.benchtime "$BENCHTIME_MORE" -test.timeout 30m | tee -a bench.out
 done
 echo "load_after: $(cut -d' ' -f1-3 /proc/loadavg)" >>meta.out
 
 log "benchstat"
 args=()
-for b in Middleware RawRoundTrip UntouchedPaired Scale Parallel; do
+for b in Middleware RawRoundTrip UntouchedPaired Scale Parallel MemoryFlood; do
 	$GO run "$BENCHSTAT" -filter ".name:$b" bench.out >"benchstat-$b.out"
 	args+=(-benchstat "Benchmark$b=benchstat-$b.out")
 done

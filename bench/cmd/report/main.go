@@ -371,6 +371,7 @@ func writeReport(w *strings.Builder, res results, meta map[string]string, rts []
 	writeUntouchedPaired(p, res)
 	writeScale(p, res)
 	writeParallel(p, res)
+	writeMemoryFlood(p, res)
 
 	p("## benchstat\n\n")
 	p("`%s`, on the raw output of the run.\n\n", orDefault(meta["benchstat"], "benchstat"))
@@ -550,6 +551,50 @@ func writeTargets(p printer, res results) {
 	row("httpsession-redis read ≤ 1.15 × (floor + one raw Redis GET)",
 		fmt.Sprintf("%s = %.2f × floor+GET in one chain (%s); %s", us(s.ns), s.ns/ic.ns, us(ic.ns), sum),
 		ratio(pr), "1.15×", met, le(pr, 1.15, met), ok1 && ok2)
+	// The memory store under a flood (the library's BenchmarkMemoryFlood):
+	// reads of owned sessions on a full store while another goroutine
+	// creates anonymous sessions in it, 20 a millisecond, against the same
+	// reads on an empty store; then under a flood as fast as the goroutine
+	// can go, against the same reads on an empty store while the same
+	// flood goes to another store, so that both compete alike for the
+	// cores and the garbage collector.
+	cpuCol = "—"
+	for _, t := range []struct{ state, base, what string }{
+		{"full-stream", "empty", "an empty store's"},
+		{"full-flooded", "flood-elsewhere", "an empty store's while the same flood goes elsewhere"},
+	} {
+		f, ok1 := res.get(flood(t.state))
+		e, ok2 := res.get(flood(t.base))
+		r := f.ns / e.ns
+		pr := res.paired(flood(t.state), flood(t.base), div)
+		row(fmt.Sprintf("httpsession-memory: reads of owned sessions at the cap (%s) ≤ 1.5 × %s (%s)", t.state, t.what, t.base),
+			fmt.Sprintf("%s vs %s: %s", us(f.ns), us(e.ns), ratio(r)),
+			ratio(pr), "1.5×", r <= 1.5, le(pr, 1.5, r <= 1.5), ok1 && ok2)
+	}
+	p("\n")
+}
+
+// flood names a sub-benchmark of the library's BenchmarkMemoryFlood.
+func flood(state string) string { return "MemoryFlood/state=" + state }
+
+// writeMemoryFlood shows every state of BenchmarkMemoryFlood.
+func writeMemoryFlood(p printer, res results) {
+	p("## Memory store under a flood\n\n")
+	p("The library's BenchmarkMemoryFlood (`bench_test.go` at the repository's root): one GetVersion of an owned session " +
+		"(a key with `{`) on a MemoryBackend bounded at DefaultMaxSessions, while another goroutine floods a store with new " +
+		"anonymous sessions: 20 a millisecond through ServerStore.Save (*stream*), or as fast as it can through ServerStore.Save " +
+		"(*flooded*) or by Add in a tight loop (*adding*), into the same, full, backend (each new session evicts one) or into " +
+		"another one (*elsewhere*: the same competition for the cores and the garbage collector, none for the backend). " +
+		"*empty*: the owned sessions alone, no flood; *full-static*: the backend full, no flood.\n\n")
+	p("| state | time/op | allocs/op |\n|---|---:|---:|\n")
+	for _, st := range []string{"empty", "full-static", "full-stream", "flood-elsewhere", "full-flooded", "add-elsewhere", "full-adding"} {
+		s, ok := res.get(flood(st))
+		if !ok {
+			p("| %s | not run | |\n", st)
+			continue
+		}
+		p("| %s | %s | %s |\n", st, us(s.ns), num(s.allocs))
+	}
 	p("\n")
 }
 
