@@ -907,19 +907,6 @@ func (a *testApp) getAs(t *testing.T, cl *http.Client, sender, path string) resp
 	}
 }
 
-// doWithCookie is getWithCookie for another goroutine than the test's: it
-// neither fails the test nor waits for the middleware.
-func (a *testApp) doWithCookie(path, cookie string) response {
-	req, err := http.NewRequest(http.MethodGet, a.srv.URL+path, nil)
-	if err != nil {
-		return response{err: err}
-	}
-	if cookie != "" {
-		req.Header.Set("Cookie", DefaultCookieName+"="+cookie)
-	}
-	return readResponse(a.srv.Client().Do(req))
-}
-
 // cookie returns the session cookie that cl's jar holds for the app.
 func (a *testApp) cookie(t *testing.T, cl *http.Client) string {
 	t.Helper()

@@ -1,7 +1,6 @@
 package httpsession
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -85,36 +84,6 @@ func noLiveCookie(r response) error {
 	return nil
 }
 
-// waitNotFound polls load until it answers ErrNotFound, which it must do
-// within 4s of start: a 1.5s ttl, which Memcached rounds up to 2s on a
-// clock that ticks in whole seconds.
-func waitNotFound(t *testing.T, start time.Time, what string, load func() error) {
-	t.Helper()
-	for {
-		err := load()
-		if errors.Is(err, ErrNotFound) {
-			t.Logf("expired after %v", time.Since(start).Round(10*time.Millisecond))
-			return
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if time.Since(start) > 4*time.Second {
-			t.Fatalf("%s still there after 4s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// wantData asserts that id loads data.
-func wantData(t *testing.T, s *ServerStore, id, data string) {
-	t.Helper()
-	got, err := s.Load(t.Context(), id)
-	if err != nil || string(got) != data {
-		t.Fatalf("Load = %q, %v; want %q", got, err, data)
-	}
-}
-
 // wantRecord asserts that id loads a record whose key k holds the JSON
 // string v.
 func wantRecord(t *testing.T, s *ServerStore, id, k, v string) {
@@ -129,14 +98,6 @@ func wantRecord(t *testing.T, s *ServerStore, id, k, v string) {
 	}
 	if got := string(rec.Values[k]); got != strconv.Quote(v) {
 		t.Fatalf("record %s = %s, want %q", k, got, v)
-	}
-}
-
-// wantNotFound asserts that id names no session.
-func wantNotFound(t *testing.T, s *ServerStore, id string) {
-	t.Helper()
-	if data, err := s.Load(t.Context(), id); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Load = %q, %v; want ErrNotFound", data, err)
 	}
 }
 
