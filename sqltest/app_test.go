@@ -3,6 +3,7 @@ package sqltest
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -51,7 +52,7 @@ func newApp(t *testing.T, store httpsession.Store, opts ...httpsession.Option) *
 		}
 	}))
 	mux.HandleFunc("/logout", session(func(w http.ResponseWriter, r *http.Request, s *httpsession.Session) { s.Invalidate() }))
-	mw, err := httpsession.Middleware(store, append([]httpsession.Option{httpsession.WithSecure(false)}, opts...)...)
+	mw, err := httpsession.Middleware(store, append([]httpsession.Option{httpsession.WithSecure(false), httpsession.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"log"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -14,13 +16,18 @@ import (
 	"time"
 
 	"github.com/go-httpsession/httpsession"
-	_ "github.com/go-sql-driver/mysql"
+	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 )
 
 const howToRun = "run `make test`, or `bash scripts/testenv.sh sh -c 'cd sqltest && go test -race ./...'`, " +
 	"which start PostgreSQL and MariaDB"
+
+func init() {
+	// The driver logs the dead connections of the fault tests.
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
+}
 
 // needEnv returns the environment variable name, which scripts/testenv.sh
 // sets, or skips the test (fails it under CI=true) when it is unset.
