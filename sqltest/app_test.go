@@ -18,6 +18,7 @@ import (
 //	/login         sets user=alice
 //	/get           the session's keys and values, or "new"
 //	/set?k=&v=     sets k on an existing session
+//	/renew         NewIdentity on an existing session
 //	/logout        Invalidate
 type app struct{ srv *httptest.Server }
 
@@ -49,6 +50,11 @@ func newApp(t *testing.T, store httpsession.Store, opts ...httpsession.Option) *
 	mux.HandleFunc("/set", session(func(w http.ResponseWriter, r *http.Request, s *httpsession.Session) {
 		if !s.IsNew() {
 			_ = s.Set(r.FormValue("k"), r.FormValue("v"))
+		}
+	}))
+	mux.HandleFunc("/renew", session(func(w http.ResponseWriter, r *http.Request, s *httpsession.Session) {
+		if !s.IsNew() {
+			s.NewIdentity()
 		}
 	}))
 	mux.HandleFunc("/logout", session(func(w http.ResponseWriter, r *http.Request, s *httpsession.Session) { s.Invalidate() }))

@@ -89,8 +89,45 @@ func TestRoundTrips(t *testing.T) {
 		if r := step("read", "/get", cookie, 1); r.body != "user=alice;x=1;" {
 			t.Fatalf("read: %q", r.body)
 		}
+		renewed := step("NewIdentity", "/renew", cookie, 3).cookie // load, insert, conditional UPDATE
+		if renewed == nil || renewed.Value == cookie {
+			t.Fatalf("renew: cookie %v", renewed)
+		}
+		// Through the old cookie: the load finds the forwarding record (no
+		// session); the logout reads and deletes it, then reads and deletes
+		// the renewed session it names.
+		step("logout through the old cookie", "/logout", cookie, 5)
+		if r := step("read after logout", "/get", renewed.Value, 1); r.body != "new" {
+			t.Fatalf("renewed session after the logout: %q", r.body)
+		}
+		cookie = step("create", "/login", "", 1).cookie.Value
 		step("logout", "/logout", cookie, 2) // the load, and one conditional DELETE
-		step("read after logout", "/get", cookie, 1)
+
+		// A conditional write at a stale version costs its UPDATE and one
+		// SELECT, which brings back the current value and version.
+		ctx := t.Context()
+		if err := b.Add(ctx, "k", []byte("v1"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		_, v1, err := b.GetVersion(ctx, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := db.statements.Load()
+		if _, _, err := b.ReplaceIf(ctx, "k", v1, []byte("v2"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if n := db.statements.Load() - before; n != 1 {
+			t.Errorf("ReplaceIf at the current version: %d statements, want 1", n)
+		}
+		before = db.statements.Load()
+		cur, _, err := b.ReplaceIf(ctx, "k", v1, []byte("stale"), time.Hour)
+		if err != httpsession.ErrConflict || string(cur) != "v2" {
+			t.Fatalf("ReplaceIf at a stale version = %q, %v", cur, err)
+		}
+		if n := db.statements.Load() - before; n != 2 {
+			t.Errorf("ReplaceIf at a stale version: %d statements, want 2", n)
+		}
 	})
 }
 
