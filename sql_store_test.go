@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -133,6 +134,24 @@ func TestSQLExpiry(t *testing.T) {
 	} {
 		if got := expiry(1000, tc.ttl); got != tc.want {
 			t.Errorf("expiry(1000, %v) = %d, want %d", tc.ttl, got, tc.want)
+		}
+	}
+}
+
+// TestSQLSchemaInREADME: the README shows the statements CreateTable runs,
+// verbatim, for every dialect.
+func TestSQLSchemaInREADME(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(refusingConnector{})
+	defer db.Close()
+	for _, d := range []SQLDialect{DialectPostgres, DialectMySQL, DialectSQLite} {
+		for _, stmt := range NewSQLBackend(db, d).Schema() {
+			if !strings.Contains(string(readme), stmt+";\n") {
+				t.Errorf("README lacks the %v statement:\n%s;", d, stmt)
+			}
 		}
 	}
 }
