@@ -17,9 +17,11 @@
 // behind httpsession.NewServerStore and the middleware over real HTTP (hashed
 // keys, round trips per request, anonymous requests that write nothing),
 // and deterministic interleavings: a logout that lands at any point of
-// another request of the same session wins, and, on a ConditionalBackend,
-// two overlapping writers of different keys both survive and concurrent
-// increments with a merge function lose none.
+// another request of the same session, or that is held at any of its own
+// points while that request completes, wins over its changes (and, on a
+// ConditionalBackend, over NewIdentity and NewSession too); and, on a
+// ConditionalBackend, two overlapping writers of different keys both
+// survive and concurrent increments with a merge function lose none.
 //
 // newBackend is called once per subtest. The backends it returns may share
 // one database: the suite writes only under key prefixes of its own, fresh
@@ -174,10 +176,10 @@ type recorder struct {
 	inner                         httpsession.Backend
 	gets, adds, replaces, deletes atomic.Int64
 
-	mu    sync.Mutex
-	keys  []string
-	seen  map[string]bool
-	pause *pauser
+	mu     sync.Mutex
+	keys   []string
+	seen   map[string]bool
+	pauses []*pauser // set before the first request
 }
 
 type counts struct{ gets, adds, replaces, deletes int64 }
@@ -246,8 +248,8 @@ func (r *recorder) wrapped() httpsession.Backend {
 }
 
 func (r *recorder) point(ctx context.Context, op string, after bool) {
-	if r.pause != nil {
-		r.pause.point(ctx, op, after)
+	for _, p := range r.pauses {
+		p.point(ctx, op, after)
 	}
 }
 

@@ -14,9 +14,10 @@ import (
 	"github.com/go-httpsession/httpsession"
 )
 
-// pauser holds the request marked "A" (see pauseMark) at one point: its
+// pauser holds the request marked name (see pauseMark) at one point: its
 // points are numbered 2i before its i-th backend call and 2i+1 after it.
 type pauser struct {
+	name    string
 	at      int64
 	n       atomic.Int64
 	reached chan struct{} // closed when the request reaches at
@@ -27,7 +28,7 @@ type pauser struct {
 }
 
 func (p *pauser) point(ctx context.Context, op string, after bool) {
-	if name, _ := ctx.Value(pauseMark{}).(string); name != "A" {
+	if name, _ := ctx.Value(pauseMark{}).(string); name != p.name {
 		return
 	}
 	if !after {
@@ -50,18 +51,24 @@ func (p *pauser) calls() string {
 // pausedFixture returns a fixture whose backend holds request A at point at.
 func (k *kit) pausedFixture(t *testing.T, at int64) (*fixture, *pauser) {
 	f := k.newFixture(t)
-	p := &pauser{at: at, reached: make(chan struct{}), resume: make(chan struct{})}
-	f.rec.pause = p
-	return f, p
+	return f, f.pause("A", at)
 }
 
-// held starts request A on path in the background and waits until it is
-// held; finish resumes it and returns its response. ok is false when A
-// finished without reaching the point.
+// pause plans to hold the request marked name at point at; call it before
+// the first request.
+func (f *fixture) pause(name string, at int64) *pauser {
+	p := &pauser{name: name, at: at, reached: make(chan struct{}), resume: make(chan struct{})}
+	f.rec.pauses = append(f.rec.pauses, p)
+	return p
+}
+
+// held starts the request p holds on path in the background and waits
+// until it is held; finish resumes it and returns its response. ok is
+// false when the request finished without reaching the point.
 func held(t *testing.T, a *app, p *pauser, path, cookie string) (finish func() response, ok bool) {
 	t.Helper()
 	done := make(chan response, 1)
-	go func() { done <- a.send(path, cookie, "A") }()
+	go func() { done <- a.send(path, cookie, p.name) }()
 	select {
 	case <-p.reached:
 	case r := <-done:
@@ -81,13 +88,20 @@ func held(t *testing.T, a *app, p *pauser, path, cookie string) (finish func() r
 	}, true
 }
 
-// testInterleaving runs the deterministic interleavings.
+// testInterleaving runs the deterministic interleavings. A Backend
+// without compare-and-set guarantees that a logout wins over changes
+// only, not over NewIdentity or NewSession (see the README's "Concurrent
+// requests").
 func (k *kit) testInterleaving(t *testing.T, conditional bool) {
+	paths := []string{"/set?k=x&v=new", "/get?k=x"}
+	if conditional {
+		paths = append(paths, "/renew", "/newsession")
+	}
 	// Logout wins: a request of the session is held at each point before
 	// and after each of its backend calls while a logout of the session
 	// runs to completion. Afterwards no key is left, and neither the old
 	// cookie nor one the held request sends opens a session.
-	for _, path := range []string{"/set?k=x&v=new", "/get?k=x", "/renew"} {
+	for _, path := range paths {
 		t.Run("LogoutWins"+path, func(t *testing.T) {
 			t.Parallel()
 			points := 0
@@ -118,6 +132,51 @@ func (k *kit) testInterleaving(t *testing.T, conditional bool) {
 					t.Fatalf("%s: %d keys left after the logout", where, n)
 				}
 				for _, c := range []*http.Cookie{{Value: cookie}, r.cookie} {
+					if c != nil && c.Value != "" {
+						if got := a.dump(t, c.Value); got != "new" {
+							t.Fatalf("%s: cookie %.8s… still opens %s", where, c.Value, got)
+						}
+					}
+				}
+			}
+			t.Logf("%d pause points", points)
+		})
+	}
+
+	// The other way round: the request loads the session before the
+	// logout starts, and completes while the logout is held at each of
+	// its points.
+	for _, path := range paths {
+		t.Run("LogoutHeldWins"+path, func(t *testing.T) {
+			t.Parallel()
+			points := 0
+			for at := int64(0); ; at++ {
+				f := k.newFixture(t)
+				pa, pb := f.pause("A", 1), f.pause("B", at) // A: after its load
+				a := newApp(t, f.store())
+				cookie := a.login(t)
+				a.clock.Advance(10 * time.Minute) // /get's activity refresh is due
+				finishA, ok := held(t, a, pa, path, cookie)
+				if !ok {
+					t.Fatalf("%s did not pause after its load", path)
+				}
+				finishB, heldB := held(t, a, pb, "/logout", cookie)
+				ra, rb := finishA(), finishB()
+				if !heldB {
+					if at < 2 {
+						t.Fatalf("only %d pause points in the logout (%s)", at, pb.calls())
+					}
+					break
+				}
+				points++
+				where := fmt.Sprintf("logout point %d (%s), request %s", at, pb.calls(), pa.calls())
+				if ra.err != nil || ra.status != http.StatusOK || rb.err != nil || rb.status != http.StatusOK {
+					t.Fatalf("%s: request %d %v, logout %d %v", where, ra.status, ra.err, rb.status, rb.err)
+				}
+				if n := f.rec.liveKeys(t); n != 0 {
+					t.Fatalf("%s: %d keys left after the logout", where, n)
+				}
+				for _, c := range []*http.Cookie{{Value: cookie}, ra.cookie} {
 					if c != nil && c.Value != "" {
 						if got := a.dump(t, c.Value); got != "new" {
 							t.Fatalf("%s: cookie %.8s… still opens %s", where, c.Value, got)

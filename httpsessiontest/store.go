@@ -345,8 +345,9 @@ func wantNotFound(t *testing.T, s *httpsession.ServerStore, id string) {
 //	/set?k=&v=     sets k
 //	/incr          n++
 //	/renew         NewIdentity; the body is the new ID
+//	/newsession    NewSession, carrying the user over
 //
-// /set, /incr and /renew act on a session that exists only, as an
+// /set, /incr, /renew and /newsession act on a session that exists only, as an
 // application's handlers for a logged-in user would: a request whose
 // session ended before it loaded has nothing to do.
 //
@@ -420,6 +421,12 @@ func newApp(t *testing.T, store httpsession.Store, opts ...httpsession.Option) *
 		s.NewIdentity()
 		w.WriteHeader(http.StatusOK) // commits: the new ID is known now
 		_, _ = io.WriteString(w, s.ID())
+	})
+	loggedIn("/newsession", func(w http.ResponseWriter, r *http.Request, s *httpsession.Session) {
+		user := s.Get("user")
+		if ns, err := httpsession.NewSession(r); err == nil {
+			_ = ns.Set("user", user)
+		}
 	})
 	handle("/logout", func(w http.ResponseWriter, r *http.Request, s *httpsession.Session) { s.Invalidate() })
 	handle("/dump", func(w http.ResponseWriter, r *http.Request, s *httpsession.Session) {
