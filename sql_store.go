@@ -26,7 +26,7 @@ const (
 	// clientFoundRows off (its default): Add reads "0 rows affected" as
 	// "a live session has this key".
 	DialectMySQL
-	// DialectSQLite is SQLite 3.35 or later, for instance through
+	// DialectSQLite is SQLite 3.24 or later (its upsert), for instance through
 	// modernc.org/sqlite (no cgo). Open the database file with a busy
 	// timeout (modernc: "?_pragma=busy_timeout(5000)"), and preferably in
 	// WAL mode ("&_pragma=journal_mode(wal)"), so that concurrent requests

@@ -3,6 +3,7 @@ package sqltest
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -272,6 +273,23 @@ func TestOwnerColumn(t *testing.T) {
 		}
 		if n := count(t, db.DB, "SELECT COUNT(*) FROM "+table+" WHERE owner IS NULL"); n != 1 {
 			t.Fatal("Add over an expired row kept its owner")
+		}
+	})
+}
+
+// TestMissingTable: a table that does not exist is a failure
+// (ErrUnavailable, 503), never "no session".
+func TestMissingTable(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, d database) {
+		db := openDB(t, d)
+		b := httpsession.NewSQLBackend(db.DB, d.dialect, httpsession.WithSQLTable("httpsession_no_such_table"))
+		_, err := b.Get(t.Context(), "k")
+		if !errors.Is(err, httpsession.ErrUnavailable) || errors.Is(err, httpsession.ErrNotFound) {
+			t.Fatalf("Get from a missing table: %v, want ErrUnavailable", err)
+		}
+		a := newApp(t, httpsession.NewServerStore(b))
+		if r := a.get(t, "/login", ""); r.status != 503 || r.cookie != nil {
+			t.Fatalf("login with a missing table: %d, cookie %v; want 503 and no cookie", r.status, r.cookie)
 		}
 	})
 }
