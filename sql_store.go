@@ -87,8 +87,9 @@ const (
 // goroutine: every Nth Add (WithSQLCleanup; default every 10th) then
 // deletes at most a batch (default 100) of expired rows, oldest first,
 // through the index on expires_ms, so each Add pays at most one bounded
-// extra statement and rows go away faster than sessions are created. A
-// cron job may also call DeleteExpired, as Django's clearsessions.
+// extra statement, and as rows are only ever added by Add, expired ones
+// can go up to ten times as fast as sessions are created. A cron job may
+// also call DeleteExpired, as Django's clearsessions.
 //
 // The version is a random 62-bit number given to a row when it is created
 // and incremented by every write: a key deleted and created again does not
@@ -120,8 +121,8 @@ type SQLOption func(*SQLBackend)
 func WithSQLTable(name string) SQLOption { return func(b *SQLBackend) { b.table = name } }
 
 // WithSQLCleanup sets the cleanup piggy-backed on Add: every everyNth Add
-// deletes at most batch expired rows. everyNth 0 turns it off (then run
-// DeleteExpired from a cron job).
+// deletes at most batch expired rows (batch <= 0: DefaultSQLCleanupBatch).
+// everyNth 0 turns it off (then run DeleteExpired from a cron job).
 func WithSQLCleanup(everyNth, batch int) SQLOption {
 	return func(b *SQLBackend) {
 		b.every, b.batch = uint64(max(everyNth, 0)), batch
