@@ -384,6 +384,61 @@ func (b *SQLBackend) read(ctx context.Context, key string, now int64) ([]byte, u
 	return value, uint64(version), nil
 }
 
+// GetVersions reads keys in one SELECT into values and versions, which
+// must have the length of keys: a missing or expired key leaves a nil value
+// and version 0, which is not an error. It has the signature of the owners
+// work's BatchBackend, through which ServerStore loads an owned session
+// together with its owner's list of sessions in one round trip.
+func (b *SQLBackend) GetVersions(ctx context.Context, keys []string, values [][]byte, versions []uint64) error {
+	if len(values) != len(keys) || len(versions) != len(keys) {
+		return fmt.Errorf("httpsession: GetVersions: %d keys, %d values, %d versions", len(keys), len(values), len(versions))
+	}
+	clear(values)
+	clear(versions)
+	now, err := b.start(ctx)
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	var q strings.Builder
+	q.WriteString("SELECT session_key, session_data, version FROM " + b.table + " WHERE session_key IN (")
+	args := make([]any, 0, len(keys)+1)
+	for i, k := range keys {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("?")
+		args = append(args, k)
+	}
+	q.WriteString(") AND expires_ms > ?")
+	args = append(args, now)
+	query := q.String()
+	if b.dialect == DialectPostgres {
+		query = dollarPlaceholders(query)
+	}
+	rows, err := b.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return sqlError(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var value []byte
+		var version int64
+		if err := rows.Scan(&key, &value, &version); err != nil {
+			return sqlError(err)
+		}
+		if value == nil {
+			value = []byte{}
+		}
+		for i, k := range keys {
+			if k == key {
+				values[i], versions[i] = value, uint64(version)
+			}
+		}
+	}
+	return sqlError(rows.Err())
+}
+
 // newSQLVersion returns the version of a new row: random, positive, with
 // room to count up below 2^63.
 func newSQLVersion() int64 { return mathrand.Int64N(1<<62) + 1 }

@@ -293,3 +293,40 @@ func TestMissingTable(t *testing.T) {
 		}
 	})
 }
+
+// TestGetVersions reads several keys in one statement: present ones with
+// their value and version, missing and expired ones as nil and 0.
+func TestGetVersions(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, d database) {
+		db := openDB(t, d)
+		b, _ := newTable(t, d, db.DB)
+		ctx := t.Context()
+		if err := b.Add(ctx, "a", []byte("va"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Add(ctx, "b", []byte{}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Add(ctx, "gone", []byte("x"), time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+		_, va, _ := b.GetVersion(ctx, "a")
+		_, vb, _ := b.GetVersion(ctx, "b")
+		keys := []string{"missing", "a", "gone", "b", "a"}
+		values, versions := make([][]byte, len(keys)), make([]uint64, len(keys))
+		values[0], versions[0] = []byte("stale"), 7 // overwritten
+		before := db.statements.Load()
+		if err := b.GetVersions(ctx, keys, values, versions); err != nil {
+			t.Fatal(err)
+		}
+		if n := db.statements.Load() - before; n != 1 {
+			t.Errorf("GetVersions of %d keys: %d statements, want 1", len(keys), n)
+		}
+		got := fmt.Sprintf("%q %v", values, versions)
+		want := fmt.Sprintf("%q %v", [][]byte{nil, []byte("va"), nil, {}, []byte("va")}, []uint64{0, va, 0, vb, va})
+		if got != want || values[0] != nil || values[3] == nil {
+			t.Fatalf("GetVersions = %s, want %s", got, want)
+		}
+	})
+}
