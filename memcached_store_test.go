@@ -26,19 +26,6 @@ func memcachedStore(t *testing.T, client *memcache.Client, opts ...ServerOption)
 	return NewServerStore(c.counted(), append([]ServerOption{WithKeyPrefix(keyPrefix(t))}, opts...)...), c
 }
 
-// TestMemcachedStore runs the conformance suite on the Memcached servers of
-// HTTPSESSION_MEMCACHED_ADDRS (two under make test).
-func TestMemcachedStore(t *testing.T) {
-	addrs := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
-	t.Parallel()
-	t.Logf("memcached servers %v", addrs)
-	client := memcachedClient(t, addrs...)
-	testServerStore(t, func(t *testing.T) *ServerStore {
-		s, _ := memcachedStore(t, client)
-		return s
-	})
-}
-
 // memcachedTTL asks the servers for key's remaining TTL with the meta
 // command "mg <key> t": -1 means no expiry.
 func memcachedTTL(t *testing.T, addrs []string, key string) int64 {
@@ -162,30 +149,6 @@ func TestMemcachedBackend(t *testing.T) {
 	if _, err := b.Get(ctx, k); err != ErrNotFound {
 		t.Fatalf("Get after Delete = %v", err)
 	}
-}
-
-// TestMemcachedConditionalBackend runs the ConditionalBackend suite on the
-// Memcached servers of HTTPSESSION_MEMCACHED_ADDRS, through
-// countingBackend's forwarding of GetVersion and ReplaceIf.
-func TestMemcachedConditionalBackend(t *testing.T) {
-	addrs := splitAddrs(needEnv(t, "HTTPSESSION_MEMCACHED_ADDRS"))
-	t.Parallel()
-	client := memcachedClient(t, addrs...)
-	testConditionalBackend(t, func(t *testing.T) backendUnderTest {
-		s, _ := memcachedStore(t, client) // deletes the keys it added when t ends
-		// The store's backend is a ConditionalBackend in any case (NewServerStore
-		// adapts a plain one); the counted MemcachedBackend must be one itself.
-		if _, ok := s.backend.(countingConditional); !ok {
-			t.Fatalf("counted Memcached backend %T is not a ConditionalBackend", s.backend)
-		}
-		return backendUnderTest{
-			backend: s.backend,
-			prefix:  s.prefix,
-			ttl: func(t *testing.T, key string) time.Duration {
-				return time.Duration(memcachedTTL(t, addrs, key)) * time.Second
-			},
-		}
-	})
 }
 
 // TestMemcachedConditionalDelete checks on a private memcached, by its own

@@ -26,21 +26,6 @@ func memoryTTL(t *testing.T, b *MemoryBackend, key string) time.Duration {
 	return it.expires.Sub(b.now())
 }
 
-// TestMemoryConditionalBackend runs the ConditionalBackend suite on
-// MemoryBackend.
-func TestMemoryConditionalBackend(t *testing.T) {
-	t.Parallel()
-	testConditionalBackend(t, func(t *testing.T) backendUnderTest {
-		b := NewMemoryBackend(0, nil)
-		return backendUnderTest{
-			backend: b,
-			prefix:  keyPrefix(t),
-			current: true,
-			ttl:     func(t *testing.T, key string) time.Duration { return memoryTTL(t, b, key) },
-		}
-	})
-}
-
 // TestMemoryBackendVersions checks what is particular to MemoryBackend's
 // counter: every write is a new version, even of the same bytes, expiry
 // follows the backend's clock, and no caller shares the stored bytes.
@@ -118,14 +103,6 @@ func TestMemoryBackendVersions(t *testing.T) {
 	if n := b.Len(); n != 1 {
 		t.Fatalf("Len = %d, want 1 (b)", n)
 	}
-}
-
-// TestMemoryServerStore runs the conformance suite on the in-memory store.
-func TestMemoryServerStore(t *testing.T) {
-	t.Parallel()
-	testServerStore(t, func(t *testing.T) *ServerStore {
-		return NewMemoryStore(WithKeyPrefix(keyPrefix(t)))
-	})
 }
 
 // ownedTestKey is a key of an owned session as ServerStore forms them: the

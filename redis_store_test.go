@@ -85,51 +85,36 @@ func onSharedRedis(t *testing.T, test func(t *testing.T, c redis.UniversalClient
 	}
 }
 
-// TestRedisStore runs the conformance suite on a single Redis node.
-func TestRedisStore(t *testing.T) {
-	addr := needEnv(t, "HTTPSESSION_REDIS_ADDR")
-	t.Parallel()
-	c := redisClient(t, addr)
-	if _, ok := c.(*redis.Client); !ok {
-		t.Fatalf("client %T, want *redis.Client", c)
-	}
-	testServerStore(t, func(t *testing.T) *ServerStore { return redisStore(t, c) })
-}
-
-// TestRedisClusterStore runs the conformance suite on a 3-node Redis
-// Cluster.
-func TestRedisClusterStore(t *testing.T) {
+// TestRedisClusterKeysSpreadOverNodes: sessions land on every master of
+// the 3-node Cluster: the store does not pin a slot.
+func TestRedisClusterKeysSpreadOverNodes(t *testing.T) {
 	addrs := splitAddrs(needEnv(t, "HTTPSESSION_REDIS_CLUSTER_ADDRS"))
 	t.Parallel()
 	c := redisClient(t, addrs...)
 	if _, ok := c.(*redis.ClusterClient); !ok {
 		t.Fatalf("client %T, want *redis.ClusterClient", c)
 	}
-	testServerStore(t, func(t *testing.T) *ServerStore { return redisStore(t, c) })
-	t.Run("KeysSpreadOverNodes", func(t *testing.T) {
-		// Sessions land on every master: the store does not pin a slot.
-		s := redisStore(t, c)
-		for range 30 {
-			if _, err := s.Save(t.Context(), "", []byte("x"), time.Minute); err != nil {
-				t.Fatal(err)
-			}
-		}
-		cc := c.(*redis.ClusterClient)
-		var nodes atomic.Int32
-		err := cc.ForEachMaster(t.Context(), func(ctx context.Context, n *redis.Client) error {
-			keys, err := redisKeys(ctx, n, s.prefix)
-			if len(keys) > 0 {
-				nodes.Add(1)
-			}
-			return err
-		})
-		if err != nil {
+	s := redisStore(t, c)
+	for range 30 {
+		if _, err := s.Save(t.Context(), "", []byte("x"), time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if nodes.Load() < 2 {
-			t.Fatalf("30 sessions on %d master(s), want them spread", nodes.Load())
+	}
+	cc := c.(*redis.ClusterClient)
+	var nodes atomic.Int32
+	err := cc.ForEachMaster(t.Context(), func(ctx context.Context, n *redis.Client) error {
+		keys, err := redisKeys(ctx, n, s.prefix)
+		if len(keys) > 0 {
+			nodes.Add(1)
 		}
+		return err
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nodes.Load() < 2 {
+		t.Fatalf("30 sessions on %d master(s), want them spread", nodes.Load())
+	}
 }
 
 // TestRedisBackend checks the command-level contract on a single node and
@@ -208,28 +193,6 @@ func TestRedisBackend(t *testing.T) {
 		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Fatalf("store Load on a closed port = %v", err)
 		}
-	})
-}
-
-// TestRedisConditionalBackend runs the ConditionalBackend suite on a single
-// node and on the Cluster.
-func TestRedisConditionalBackend(t *testing.T) {
-	onSharedRedis(t, func(t *testing.T, c redis.UniversalClient) {
-		testConditionalBackend(t, func(t *testing.T) backendUnderTest {
-			return backendUnderTest{
-				backend: NewRedisBackend(c),
-				prefix:  redisStore(t, c).prefix, // for its cleanup
-				current: true,
-				ttl: func(t *testing.T, key string) time.Duration {
-					t.Helper()
-					d, err := c.PTTL(t.Context(), key).Result()
-					if err != nil {
-						t.Fatalf("PTTL %q: %v", key, err)
-					}
-					return d
-				},
-			}
-		})
 	})
 }
 

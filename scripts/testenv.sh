@@ -260,4 +260,67 @@ log "redis $HTTPSESSION_REDIS_ADDR; cluster $HTTPSESSION_REDIS_CLUSTER_ADDRS; me
 log "sentinels $HTTPSESSION_REDIS_SENTINEL_ADDRS ($sentinel_master: primary 127.0.0.1:$primary_port, replica 127.0.0.1:$replica_port)"
 log "failover cluster $HTTPSESSION_REDIS_FAILOVER_CLUSTER_ADDRS"
 
+# ---------------------------------------------------------------------------
+# SQL: PostgreSQL 15 and MariaDB for the sqltest module (SQLBackend). Each
+# server gets its own data directory under $tmp, owned by an unprivileged
+# user (PostgreSQL refuses to run as root: as root, the servers run as
+# nobody through setpriv, which execs them, so their PIDs are the servers'
+# own), and a free loopback port. Exported: HTTPSESSION_POSTGRES_DSN,
+# HTTPSESSION_MYSQL_DSN, and for the fault tests, which start servers of
+# their own, HTTPSESSION_POSTGRES_BIN (the directory of initdb and
+# postgres) and HTTPSESSION_DB_USER (the user to run them as when root).
+need postgresql-15 /usr/lib/postgresql/15/bin/postgres
+need mariadb-server mariadbd mariadb-install-db
+need mariadb-client mariadb
+
+pgbin=/usr/lib/postgresql/15/bin
+db_user=$(id -un)
+as_db=(env) # a command prefix, not a function: "${as_db[@]}" cmd & is cmd's own PID
+if [ "$(id -u)" = 0 ]; then
+	db_user=nobody
+	as_db=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+fi
+chmod 711 "$tmp" # the unprivileged user reaches its own directories below
+
+sqldir="$tmp/sql"
+mkdir -p "$sqldir/pg" "$sqldir/mariadb"
+[ "$(id -u)" = 0 ] && chown nobody:nogroup "$sqldir/pg" "$sqldir/mariadb"
+
+free_port
+pg_port=$PORT
+"${as_db[@]}" "$pgbin/initdb" -D "$sqldir/pg/data" -A trust -U postgres -E UTF8 --no-sync >"$sqldir/initdb.log" 2>&1 ||
+	{ cat "$sqldir/initdb.log" >&2; exit 1; }
+"${as_db[@]}" "$pgbin/postgres" -D "$sqldir/pg/data" -p "$pg_port" -k "$sqldir/pg" -c listen_addresses=127.0.0.1 \
+	-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+	>"$sqldir/pg/postgres.log" 2>&1 &
+pids+=($!)
+for i in $(seq 200); do
+	"$pgbin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break
+	[ "$i" = 200 ] && { tail -20 "$sqldir/pg/postgres.log" >&2; log "postgres did not start"; exit 1; }
+	sleep 0.05
+done
+
+free_port
+my_port=$PORT
+"${as_db[@]}" mariadb-install-db --no-defaults --datadir="$sqldir/mariadb/data" --skip-test-db \
+	--auth-root-authentication-method=normal >"$sqldir/mariadb-install.log" 2>&1 ||
+	{ cat "$sqldir/mariadb-install.log" >&2; exit 1; }
+"${as_db[@]}" mariadbd --no-defaults --datadir="$sqldir/mariadb/data" --socket="$sqldir/mariadb/sock" \
+	--pid-file="$sqldir/mariadb/pid" --port="$my_port" --bind-address=127.0.0.1 --skip-grant-tables \
+	--skip-log-bin --innodb-flush-log-at-trx-commit=2 --innodb-buffer-pool-size=64M --max-connections=200 \
+	--log-error="$sqldir/mariadb/error.log" 2>"$sqldir/mariadb/stderr.log" &
+pids+=($!)
+for i in $(seq 300); do
+	mariadb -h 127.0.0.1 -P "$my_port" -u root -e 'CREATE DATABASE IF NOT EXISTS httpsession' 2>/dev/null && break
+	[ "$i" = 300 ] && { tail -20 "$sqldir/mariadb/error.log" >&2; log "mariadb did not start"; exit 1; }
+	sleep 0.05
+done
+
+export HTTPSESSION_POSTGRES_DSN="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
+export HTTPSESSION_MYSQL_DSN="root@tcp(127.0.0.1:$my_port)/httpsession"
+export HTTPSESSION_POSTGRES_BIN=$pgbin HTTPSESSION_DB_USER=$db_user
+log "postgres $HTTPSESSION_POSTGRES_DSN; mariadb $HTTPSESSION_MYSQL_DSN"
+# End of the SQL block.
+# ---------------------------------------------------------------------------
+
 "$@"
