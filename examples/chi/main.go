@@ -45,7 +45,7 @@ func main() {
 
 // newRouter returns the application with its sessions in store.
 func newRouter(store httpsession.Store) (http.Handler, error) {
-	sessions, err := httpsession.Middleware(store)
+	sessions, err := httpsession.Middleware(store, sessionOptions(store)...)
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +63,9 @@ func newRouter(store httpsession.Store) (http.Handler, error) {
 	r.Group(func(r chi.Router) {
 		r.Use(requireLogin)
 		r.Get("/account", account)
+		r.Get("/sessions", sessionsPage)
+		r.Post("/sessions/revoke", revokeSession)
+		r.Post("/sessions/revoke-others", revokeOthers)
 	})
 	return r, nil
 }

@@ -5,6 +5,9 @@
 //
 // To add a page: write its handler below, add its template to the pages
 // map, and route it in main.go (behind requireLogin if it is private).
+//
+// Logging in binds the session to the user (SetOwner), so the user's
+// sessions can be listed and revoked on the "Sessions" page.
 
 package main
 
@@ -53,9 +56,18 @@ func session(w http.ResponseWriter, r *http.Request) (*httpsession.Session, bool
 }
 
 // currentUser is the signed-in user's name, or "" for a visitor.
-func currentUser(s *httpsession.Session) string {
-	name, _ := httpsession.GetAs[string](s, "user")
-	return name
+func currentUser(s *httpsession.Session) string { return s.Owner() }
+
+// sessionOptions are the middleware's options for store. The "Sessions"
+// page lists each user's sessions: server stores keep those lists
+// themselves; a cookie store needs a server store for them
+// (WithCookieRevocation), here this process's memory, with no staleness. An
+// application with several processes would give it its Redis store.
+func sessionOptions(store httpsession.Store) []httpsession.Option {
+	if _, ok := store.(httpsession.OwnerStore); ok {
+		return nil
+	}
+	return []httpsession.Option{httpsession.WithCookieRevocation(httpsession.NewMemoryStore(), 0)}
 }
 
 // requireLogin lets signed-in users through to next and sends everyone
@@ -122,9 +134,15 @@ func login(w http.ResponseWriter, r *http.Request) {
 		render(w, s, "login", page{Title: "Log in", Error: "Unknown user name or wrong password.", Username: name, Next: next})
 		return
 	}
-	// A new session ID at login (a fresh seal for cookie stores): a cookie
-	// planted before the login is worth nothing afterwards.
-	s.NewIdentity()
+	// Bind the session to the user: a new session ID (a fresh seal for
+	// cookie stores), so a cookie planted before the login is worth nothing
+	// afterwards; a full lifetime from now; and a place in the user's list
+	// of sessions, labelled with a coarse device name.
+	if err := s.SetOwner(name); err != nil {
+		serverError(w, err)
+		return
+	}
+	s.SetLabel(deviceName(r.UserAgent()))
 	s.Flashes() // drop messages meant for the anonymous visitor
 	remember := r.PostForm.Get("remember") != ""
 	if remember {
@@ -133,10 +151,6 @@ func login(w http.ResponseWriter, r *http.Request) {
 		s.SetLifetime(0) // the middleware's default lifetime
 	}
 	s.SetPersistent(remember) // without it the cookie ends when the browser closes
-	if err := s.Set("user", name); err != nil {
-		serverError(w, err)
-		return
-	}
 	if err := s.AddFlash("Welcome back, " + name); err != nil {
 		serverError(w, err)
 		return
@@ -157,6 +171,77 @@ func logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
+// sessionsPage is the "Sessions" page: the user's sessions, this one marked;
+// private, so route it behind requireLogin.
+func sessionsPage(w http.ResponseWriter, r *http.Request) {
+	s, ok := session(w, r)
+	if !ok {
+		return
+	}
+	list, err := s.ListSessions()
+	if err != nil {
+		serverError(w, err)
+		return
+	}
+	render(w, s, "sessions", page{Title: "Sessions", Sessions: list})
+}
+
+// revokeSession ends one of the user's sessions (POST handle=...), then
+// shows the list again. Handles name sessions without opening them, and
+// only the user's own sessions can be revoked.
+func revokeSession(w http.ResponseWriter, r *http.Request) {
+	s, ok := session(w, r)
+	if !ok {
+		return
+	}
+	if err := s.RevokeSession(r.PostFormValue("handle")); err != nil {
+		serverError(w, err)
+		return
+	}
+	_ = s.AddFlash("Session revoked")
+	http.Redirect(w, r, "/sessions", http.StatusSeeOther)
+}
+
+// revokeOthers is "log out other devices": every session of the user but
+// this one ends.
+func revokeOthers(w http.ResponseWriter, r *http.Request) {
+	s, ok := session(w, r)
+	if !ok {
+		return
+	}
+	if err := s.RevokeOwner(true); err != nil {
+		serverError(w, err)
+		return
+	}
+	_ = s.AddFlash("Logged out of every other device")
+	http.Redirect(w, r, "/sessions", http.StatusSeeOther)
+}
+
+// deviceName is a coarse name for the browser that sent userAgent, enough
+// for a user to tell their sessions apart, and no more.
+func deviceName(userAgent string) string {
+	browser, system := "A browser", ""
+	for _, b := range []struct{ token, name string }{
+		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"},
+		{"Safari/", "Safari"}, {"curl/", "curl"}, {"Go-http-client", "A Go program"},
+	} {
+		if strings.Contains(userAgent, b.token) {
+			browser = b.name
+			break
+		}
+	}
+	for _, o := range []struct{ token, name string }{
+		{"Android", "Android"}, {"iPhone", "iPhone"}, {"iPad", "iPad"}, {"Windows", "Windows"},
+		{"Mac OS X", "macOS"}, {"Linux", "Linux"},
+	} {
+		if strings.Contains(userAgent, o.token) {
+			system = " on " + o.name
+			break
+		}
+	}
+	return browser + system
+}
+
 // page is what the templates see.
 type page struct {
 	Title            string
@@ -165,6 +250,7 @@ type page struct {
 	Notice, Error    string // login form: why the visitor is there; what went wrong
 	Next, Username   string // login form: the page to return to; the name typed last time
 	Created, Expires time.Time
+	Sessions         []httpsession.SessionInfo // the sessions page: the user's sessions
 }
 
 // render fills in the user and the flashes and writes the page. It renders
@@ -203,9 +289,11 @@ main { max-width: 30rem; margin: 2rem auto; padding: 1.5rem 2rem; background: #f
 label { display: block; margin: .75rem 0; }
 input:not([type=checkbox]) { display: block; width: 100%; box-sizing: border-box; padding: .4rem; }
 button { padding: .4rem 1rem; cursor: pointer; }
+table { width: 100%; border-collapse: collapse; margin: 1rem 0; } td { padding: .4rem 0; border-top: 1px solid #d0d7de; vertical-align: top; }
+td form { margin: 0; text-align: right; } .current { color: #1a7f37; font-weight: 600; } small { color: #59636e; }
 </style></head>
 <body>
-<nav><a href="/">Home</a> <a href="/account">Account</a>
+<nav><a href="/">Home</a> <a href="/account">Account</a> <a href="/sessions">Sessions</a>
 {{if .User}}<form method="post" action="/logout">Signed in as <b id="user">{{.User}}</b> <button>Log out</button></form>
 {{else}}<span style="margin-left: auto"><b id="user">Anonymous</b> · <a href="/login">Log in</a></span>{{end}}</nav>
 <main>
@@ -236,6 +324,15 @@ var pages = parsePages(map[string]string{
 <label><input name="remember" type="checkbox" value="1"> Remember me for 30 days</label>
 <button>Log in</button>
 </form>`,
+
+	"sessions": `<h1>Your sessions</h1>
+<p>Every browser signed in as {{.User}}. Revoke one you do not recognise: it is logged out at once.</p>
+<table>{{range .Sessions}}
+<tr class="session" data-handle="{{.Handle}}"><td><b>{{or .Label "Unknown device"}}</b>{{if .Current}} <span class="current">· this browser</span>{{end}}<br>
+<small>Signed in {{template "when" .Created}} · last active {{template "when" .LastActive}}</small></td>
+<td>{{if not .Current}}<form method="post" action="/sessions/revoke"><input type="hidden" name="handle" value="{{.Handle}}"><button>Revoke</button></form>{{end}}</td></tr>
+{{end}}</table>
+<form method="post" action="/sessions/revoke-others"><button>Log out other devices</button></form>`,
 
 	"account": `<h1>Account</h1>
 <p>This page is only for signed-in users. You are <b>{{.User}}</b>.</p>

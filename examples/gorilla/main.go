@@ -45,7 +45,7 @@ func main() {
 
 // newRouter returns the application with its sessions in store.
 func newRouter(store httpsession.Store) (http.Handler, error) {
-	sessions, err := httpsession.Middleware(store)
+	sessions, err := httpsession.Middleware(store, sessionOptions(store)...)
 	if err != nil {
 		return nil, err
 	}
@@ -64,5 +64,8 @@ func newRouter(store httpsession.Store) (http.Handler, error) {
 	private := r.NewRoute().Subrouter()
 	private.Use(requireLogin)
 	private.HandleFunc("/account", account).Methods(http.MethodGet)
+	private.HandleFunc("/sessions", sessionsPage).Methods(http.MethodGet)
+	private.HandleFunc("/sessions/revoke", revokeSession).Methods(http.MethodPost)
+	private.HandleFunc("/sessions/revoke-others", revokeOthers).Methods(http.MethodPost)
 	return r, nil
 }

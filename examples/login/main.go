@@ -7,8 +7,9 @@
 // encrypted NaCl cookie by default; the key comes from HTTPSESSION_KEY (32
 // bytes, standard base64, e.g. `openssl rand -base64 32`), or is generated at
 // start with a warning, so sessions do not survive a restart. With
-// -store memory they live in this process's memory instead, which lets
-// logout revoke a session on the server.
+// -store memory they live in this process's memory instead. Either way the
+// "Sessions" page lists the user's sessions and revokes them: the cookie
+// store is made revocable with WithCookieRevocation (see app.go).
 //
 // This file wires the store and the routes; the pages are in app.go.
 package main
@@ -53,7 +54,7 @@ func main() {
 
 // newServer returns the application with its sessions in store.
 func newServer(store httpsession.Store) (http.Handler, error) {
-	sessions, err := httpsession.Middleware(store)
+	sessions, err := httpsession.Middleware(store, sessionOptions(store)...)
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +64,9 @@ func newServer(store httpsession.Store) (http.Handler, error) {
 	mux.HandleFunc("POST /login", login)
 	mux.HandleFunc("POST /logout", logout)
 	mux.Handle("GET /account", requireLogin(http.HandlerFunc(account)))
+	mux.Handle("GET /sessions", requireLogin(http.HandlerFunc(sessionsPage)))
+	mux.Handle("POST /sessions/revoke", requireLogin(http.HandlerFunc(revokeSession)))
+	mux.Handle("POST /sessions/revoke-others", requireLogin(http.HandlerFunc(revokeOthers)))
 	// The cookie is SameSite=Lax, so other sites' POSTs come without it,
 	// and CrossOriginProtection refuses cross-origin POSTs outright: Lax
 	// alone would not stop a forged login, which needs no cookie.

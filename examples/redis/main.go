@@ -64,7 +64,7 @@ func main() {
 // newServer returns the application with its sessions in store, behind
 // CrossOriginProtection, which refuses cross-origin POSTs (CSRF).
 func newServer(store httpsession.Store) (http.Handler, error) {
-	sessions, err := httpsession.Middleware(store)
+	sessions, err := httpsession.Middleware(store, sessionOptions(store)...)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +74,9 @@ func newServer(store httpsession.Store) (http.Handler, error) {
 	mux.HandleFunc("POST /login", login)
 	mux.HandleFunc("POST /logout", logout)
 	mux.Handle("GET /account", requireLogin(http.HandlerFunc(account)))
+	mux.Handle("GET /sessions", requireLogin(http.HandlerFunc(sessionsPage)))
+	mux.Handle("POST /sessions/revoke", requireLogin(http.HandlerFunc(revokeSession)))
+	mux.Handle("POST /sessions/revoke-others", requireLogin(http.HandlerFunc(revokeOthers)))
 	return http.NewCrossOriginProtection().Handler(sessions(mux)), nil
 }
 
