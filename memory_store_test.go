@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -408,6 +410,58 @@ func TestMemoryFlood(t *testing.T) {
 			}
 			return err
 		})
+	})
+	t.Run("Owners", func(t *testing.T) {
+		// Real owned sessions (SetOwner's commits, with their owners'
+		// lists) before and during the flood, then a login over HTTP.
+		s := NewServerStore(NewMemoryBackend(max, nil))
+		now := time.Now()
+		var owned []string
+		bind := func(i int) {
+			t.Helper()
+			token, err := s.NewOwnedToken("user" + strconv.Itoa(i%97))
+			if err == nil {
+				_, err = s.Commit(t.Context(), &Commit{NewToken: token, Data: record, TTL: 24 * time.Hour,
+					Listing: &SessionInfo{Created: now, LastActive: now, Expires: now.Add(24 * time.Hour)}})
+			}
+			if err != nil {
+				t.Fatalf("owned session %d: %v", i, err)
+			}
+			owned = append(owned, token)
+		}
+		for i := range 100 {
+			bind(i)
+		}
+		for i := range flood {
+			if _, err := s.Save(t.Context(), "", record, 24*time.Hour); err != nil {
+				t.Fatalf("anonymous session %d: %v", i, err)
+			}
+			if i%500 == 0 {
+				bind(len(owned))
+			}
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+			sess, _ := Get(r)
+			_ = sess.SetOwner("late")
+		})
+		mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
+			sess, _ := Get(r)
+			_, _ = io.WriteString(w, sess.Owner())
+		})
+		app := startApp(t, s, mux)
+		login := app.getWithCookie(t, "/login", "")
+		if login.status != http.StatusOK || login.cookie == nil {
+			t.Fatalf("login after the flood: %d, cookie %v", login.status, login.cookie)
+		}
+		if got := app.getWithCookie(t, "/whoami", login.cookie.Value).body; got != "late" {
+			t.Fatalf("the new login opens %q", got)
+		}
+		for i, token := range owned {
+			if got, err := s.Load(t.Context(), token); err != nil || !bytes.Equal(got, record) {
+				t.Fatalf("owned session %d after the flood: %q, %v", i, got, err)
+			}
+		}
 	})
 	t.Run("Backend", func(t *testing.T) {
 		b := NewMemoryBackend(max, nil)

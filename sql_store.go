@@ -66,9 +66,8 @@ const (
 // statements): session_key, the key ServerStore hands over (its prefix and
 // the SHA-256 of the session ID, never the ID); session_data, the record;
 // expires_ms, the expiry in Unix milliseconds, indexed; version, a counter
-// for conditional commits; and owner, nullable and unused by this version,
-// kept for the coming "sessions of a user" feature so that it needs no
-// migration of the table's existing rows.
+// for conditional commits; and owner, nullable and unused: sessions of a
+// user keep each owner's list in a row of its own (see Session.SetOwner).
 //
 // Statements per call, each one round trip: Get and GetVersion one SELECT
 // by primary key that skips expired rows; Add one upsert that inserts the

@@ -75,7 +75,8 @@ func WithExpiryWait(d time.Duration) Option { return func(c *config) { c.expiryW
 
 // TestBackend runs the conformance suite on the backends newBackend makes,
 // as subtests of t: "Backend", "Conditional" (only for a
-// httpsession.ConditionalBackend), "Store" and "Interleaving".
+// httpsession.ConditionalBackend), "Store", "Interleaving" and "Owners"
+// (sessions of a user, only for a ConditionalBackend).
 func TestBackend(t *testing.T, newBackend func(t *testing.T) httpsession.Backend, opts ...Option) {
 	t.Helper()
 	c := &config{expiryWait: 2500 * time.Millisecond}
@@ -96,6 +97,9 @@ func TestBackend(t *testing.T, newBackend func(t *testing.T) httpsession.Backend
 	}
 	t.Run("Store", k.testStore)
 	t.Run("Interleaving", func(t *testing.T) { k.testInterleaving(t, conditional) })
+	if conditional {
+		t.Run("Owners", k.testOwners)
+	}
 }
 
 type kit struct {
@@ -300,6 +304,26 @@ func (r conditionalRecorder) ReplaceIf(ctx context.Context, key string, version 
 	r.point(ctx, "ReplaceIf", false)
 	defer r.point(ctx, "ReplaceIf", true)
 	return r.inner.(httpsession.ConditionalBackend).ReplaceIf(ctx, key, version, value, ttl)
+}
+
+// GetVersions counts one get when the backend reads several keys in one
+// round trip (httpsession.BatchBackend), else one per key.
+func (r conditionalRecorder) GetVersions(ctx context.Context, keys []string, values [][]byte, versions []uint64) error {
+	b, ok := r.inner.(httpsession.BatchBackend)
+	if !ok {
+		for i, k := range keys {
+			v, ver, err := r.GetVersion(ctx, k)
+			if err != nil && !errors.Is(err, httpsession.ErrNotFound) {
+				return err
+			}
+			values[i], versions[i] = v, ver
+		}
+		return nil
+	}
+	r.gets.Add(1)
+	r.point(ctx, "GetVersions", false)
+	defer r.point(ctx, "GetVersions", true)
+	return b.GetVersions(ctx, keys, values, versions)
 }
 
 // clone returns a copy of b, to check that a backend keeps no reference to

@@ -358,6 +358,7 @@ func wantNotFound(t *testing.T, s *httpsession.ServerStore, id string) {
 //	/dump          the keys, or "new" for a session that does not exist
 type app struct {
 	srv   *httptest.Server
+	mux   *http.ServeMux // the routes, to which a test may add its own
 	clock *clock
 }
 
@@ -384,8 +385,8 @@ type pauseMark struct{}
 
 func newApp(t *testing.T, store httpsession.Store, opts ...httpsession.Option) *app {
 	t.Helper()
-	a := &app{clock: &clock{now: time.Now()}}
-	mux := http.NewServeMux()
+	a := &app{clock: &clock{now: time.Now()}, mux: http.NewServeMux()}
+	mux := a.mux
 	mux.HandleFunc("/untouched", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
 	handle := func(path string, fn func(w http.ResponseWriter, r *http.Request, s *httpsession.Session)) {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
