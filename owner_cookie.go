@@ -190,7 +190,7 @@ func (c *cookieLists) commit(ctx context.Context, s *Session, p *plan) error {
 	var err error
 	switch {
 	case next != "" && p.commit.Data != nil:
-		err = c.lists.list(ctx, next, old, listing)
+		err = c.lists.list(ctx, next, old, listing, p.commit.TTL)
 	case old != "" && ending:
 		err = c.lists.unlist(ctx, c.lists.key(old))
 	case old != "" && listing != nil:

@@ -222,13 +222,14 @@ func find(es []listEntry, handle string) int {
 // still be listed), else as a new entry, revoking the least recently
 // active sessions beyond the store's bound; then old leaves its own
 // owner's list, where it also must still be.
-func (s *ServerStore) list(ctx context.Context, token, old string, l *SessionInfo) error {
+func (s *ServerStore) list(ctx context.Context, token, old string, l *SessionInfo, ttl time.Duration) error {
 	tag, id, owned := splitOwned(token)
 	if !owned {
 		return nil
 	}
-	if l == nil {
-		l = &SessionInfo{}
+	if l == nil { // a Commit from elsewhere than the middleware
+		now := time.Now()
+		l = &SessionInfo{Created: now, LastActive: now, Expires: now.Add(ttl)}
 	}
 	oldTag, oldID, oldOwned := splitOwned(old)
 	same := oldOwned && oldTag == tag

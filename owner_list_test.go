@@ -167,3 +167,23 @@ func TestOwnerListLostFailsClosed(t *testing.T) {
 		}
 	})
 }
+
+// TestOwnedCommitWithoutListing: a Commit that binds a session without a
+// Listing (a caller other than the middleware) lists it for the record's
+// time to live, not for a moment.
+func TestOwnedCommitWithoutListing(t *testing.T) {
+	clock := newTestClock()
+	s := NewServerStore(NewMemoryBackend(0, clock.Now))
+	token, err := s.NewOwnedToken("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte(`{"created":1800000000,"session":{}}`)
+	if _, err := s.Commit(t.Context(), &Commit{NewToken: token, Data: data, TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	if _, err := s.Load(t.Context(), token); err != nil {
+		t.Fatalf("a minute after binding: %v", err)
+	}
+}

@@ -377,7 +377,7 @@ func (s *ServerStore) create(ctx context.Context, preset, old string, data []byt
 		case err != nil:
 			return "", s.wrap("create", err)
 		}
-		if err := s.list(ctx, token, old, listing); err != nil {
+		if err := s.list(ctx, token, old, listing, ttl); err != nil {
 			if derr := s.backend.Delete(ctx, key); derr != nil {
 				err = errors.Join(err, s.wrap("delete new session", derr))
 			}
