@@ -20,7 +20,10 @@ test: lint
 	bash scripts/testenv.sh bash -c '$(MAKE) --no-print-directory suite GO="$(GO)" RACE=-race && $(MAKE) --no-print-directory suite GO="$(GO_NEXT)" RACE='
 
 # suite: every test (with $(RACE)) on the release $(GO) runs, and the
-# nested modules' vet; make test runs it inside scripts/testenv.sh.
+# nested modules' vet; make test runs it inside scripts/testenv.sh. The SQL
+# store's module (sqltest) runs on PostgreSQL, MariaDB and SQLite; its
+# timing test (a million expired rows) skips itself under -race, so the
+# pass without it runs it.
 RACE ?= -race
 suite:
 	$(GO) version
@@ -29,9 +32,6 @@ suite:
 	cd examples/gorilla && $(GO) vet ./... && $(GO) test $(RACE) -count=1 ./...
 	cd examples/adapters && $(GO) vet ./... && $(GO) test $(RACE) -count=1 ./...
 	cd examples/sqlite && $(GO) vet ./... && $(GO) test $(RACE) -count=1 ./...
-	# The SQL store on PostgreSQL, MariaDB and SQLite; its timing test (a
-	# million expired rows) skips itself under -race, so the pass without
-	# it runs it.
 	cd sqltest && $(GO) vet ./... && $(GO) test $(RACE) -count=1 ./...
 
 lint:
