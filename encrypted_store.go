@@ -92,34 +92,12 @@ func (k *secureCookieKey) mac(dst, payload []byte) []byte {
 	return dst
 }
 
-// secureCookieScratch holds the working buffers of seal and open. Every
-// slice handed to the hash or the cipher (both interfaces) escapes, so
-// stack arrays would be heap allocations on every call; pooled buffers
-// are not.
-var secureCookieScratch = sync.Pool{New: func() any { return new([]byte) }}
-
-// scratch returns a pooled buffer with room for n bytes, to be given back
-// with putScratch.
-func scratch(n int) *[]byte {
-	p := secureCookieScratch.Get().(*[]byte)
-	if cap(*p) < n {
-		*p = make([]byte, 0, n)
-	}
-	return p
-}
-
-func putScratch(p *[]byte) {
-	if cap(*p) <= 4*MaxCookieSize { // a rare huge record is not kept
-		secureCookieScratch.Put(p)
-	}
-}
-
 // seal writes securecookie's
 //
 //	base64url(timestamp "|" base64url(iv ciphertext) "|" mac)
 //
 // where mac is the HMAC of name "|" timestamp "|" base64url(iv ciphertext),
-// in one pooled buffer: box, then the message, then the token's bytes. The
+// in one pooled buffer (see scratch): box, then the message, then the token's bytes. The
 // token's string and the CTR stream are the allocations.
 func (s *secureCookieSealer) seal(head string, body []byte) (string, error) {
 	k := &s.keys[0]
