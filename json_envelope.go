@@ -197,10 +197,13 @@ func decodeEnvelope(data []byte, rec *Record) error {
 			if err := sc.value(0); err != nil {
 				return err
 			}
-			rec.Flashes = nil
-			if err := json.Unmarshal(data[start:sc.i], &rec.Flashes); err != nil {
+			// Into a variable of this case's own: &rec.Flashes handed to
+			// Unmarshal would make every caller's Record escape.
+			var flashes []string
+			if err := json.Unmarshal(data[start:sc.i], &flashes); err != nil {
 				return err
 			}
+			rec.Flashes = flashes
 		case "owner", "label", "ref":
 			sc.ws()
 			raw, err := sc.str()
