@@ -83,7 +83,7 @@ func (s *signedSealer) open(token string) ([]byte, bool) {
 	defer putScratch(p)
 	buf := append((*p)[:0], payload...)
 	for i := range s.macs {
-		if hmac.Equal(s.mac(buf[len(buf):len(buf)], i, buf), want[:]) {
+		if hmac.Equal(s.mac(buf[len(buf):], i, buf), want[:]) {
 			data, err := signedEncoding.DecodeString(payload)
 			return data, err == nil
 		}
