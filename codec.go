@@ -188,6 +188,31 @@ func (JSONCodec) DecodeRecord(data []byte, rec *Record) error {
 	return decodeEnvelope(data, rec)
 }
 
+// decodeRecord is c.DecodeRecord. A *Record handed to an interface's
+// method escapes, so a Record that the caller keeps on its stack would be
+// a heap allocation on every load; JSONCodec, the default, is called
+// directly, and only another codec gets a Record of its own on the heap.
+func decodeRecord(c Codec, data []byte, rec *Record) error {
+	if _, ok := c.(JSONCodec); ok {
+		return decodeEnvelope(data, rec)
+	}
+	r := new(Record)
+	err := c.DecodeRecord(data, r)
+	*rec = *r
+	return err
+}
+
+// encodeRecord is c.EncodeRecord, calling JSONCodec directly for the
+// reason decodeRecord does.
+func encodeRecord(c Codec, rec *Record) ([]byte, error) {
+	if _, ok := c.(JSONCodec); ok {
+		return encodeEnvelope(rec)
+	}
+	r := new(Record)
+	*r = *rec
+	return c.EncodeRecord(r)
+}
+
 // appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
 // as encoding/json does.
 func appendJSONString(b []byte, s string) []byte {

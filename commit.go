@@ -36,7 +36,7 @@ func (st *requestState) commit() (first bool, err error) {
 		return true, err
 	}
 	h.Add("Set-Cookie", cookie)
-	l.cookieSet = true
+	l.plan.cookieSet = true
 	makePrivate(h)
 	st.warnInsecure()
 	return true, nil

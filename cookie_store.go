@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -204,6 +205,27 @@ func uniform(k []byte) bool {
 		}
 	}
 	return true
+}
+
+// sealScratch holds the sealers' working buffers. Every slice handed to a
+// hash or a cipher behind an interface escapes, so a stack array there is
+// a heap allocation on every call; a pooled buffer is not.
+var sealScratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// scratch returns a pooled buffer with room for n bytes, to be given back
+// with putScratch once nothing refers to it.
+func scratch(n int) *[]byte {
+	p := sealScratch.Get().(*[]byte)
+	if cap(*p) < n {
+		*p = make([]byte, 0, n)
+	}
+	return p
+}
+
+func putScratch(p *[]byte) {
+	if cap(*p) <= 4*MaxCookieSize { // a rare huge record is not kept
+		sealScratch.Put(p)
+	}
 }
 
 // hasPrefix is bytes.HasPrefix for a string prefix, without converting it.

@@ -41,8 +41,8 @@
 //
 //   - NewNaClCookieStore: encrypted and authenticated (secretbox); the
 //     smallest and fastest, and aiohttp_session's NaClCookieStorage format.
-//   - NewEncryptedCookieStore: encrypted and authenticated with
-//     gorilla/securecookie.
+//   - NewEncryptedCookieStore: encrypted and authenticated in
+//     gorilla/securecookie's format.
 //   - NewFernetCookieStore: aiohttp_session's EncryptedCookieStorage format.
 //   - NewSignedCookieStore: readable by the client, not forgeable.
 //   - NewInsecureCookieStore: plain JSON, for tests only.

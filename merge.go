@@ -96,9 +96,9 @@ func (s *Session) merge(m *manager, current []byte) ([]byte, time.Duration, erro
 	if s.life.fate == fateRestart {
 		return s.encode(m, now) // a new session replaces the old one, whatever it holds
 	}
-	theirs := &s.rec
-	*theirs = Record{}
-	if err := s.codec.DecodeRecord(current, theirs); err != nil ||
+	var rec Record
+	theirs := &rec
+	if err := decodeRecord(s.codec, current, theirs); err != nil ||
 		!now.Before(m.deadline(theirs.Created, theirs.Accessed, theirs.Lifetime)) {
 		return nil, 0, ErrNotFound // ended (aiohttp_session's "{}") or expired meanwhile
 	}

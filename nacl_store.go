@@ -32,32 +32,37 @@ const naclNonceSize = 24
 // naclEncoding is strict: see decodedAll.
 var naclEncoding = base64.StdEncoding.Strict()
 
+// seal works in one pooled buffer (see scratch): the plaintext, the box
+// after it (secretbox refuses to seal in place), then the token's bytes.
+// The token's string is the one allocation.
 func (s *naclSealer) seal(head string, body []byte) (string, error) {
-	data := body
-	var plain [512]byte
-	if head != "" {
-		data = append(append(plain[:0], head...), body...)
-	}
+	n := len(head) + len(body)
+	boxLen := naclNonceSize + secretbox.Overhead + n
+	p := scratch(n + boxLen + naclEncoding.EncodedLen(boxLen))
+	defer putScratch(p)
+	buf := *p
+	data := append(append(buf[:0], head...), body...)
 	var nonce [naclNonceSize]byte
 	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails on supported platforms
-	box := make([]byte, naclNonceSize, naclNonceSize+len(data)+secretbox.Overhead)
-	copy(box, nonce[:])
-	box = secretbox.Seal(box, data, &nonce, &s.keys[0])
-	return naclEncoding.EncodeToString(box), nil
+	box := secretbox.Seal(append(buf[n:n], nonce[:]...), data, &nonce, &s.keys[0])
+	end := n + len(box)
+	return string(naclEncoding.AppendEncode(buf[end:end], box)), nil
 }
 
+// open decodes the box into a pooled buffer and opens it into one of the
+// plaintext's size (secretbox refuses to open in place), which is returned.
 func (s *naclSealer) open(token string) ([]byte, bool) {
-	// One buffer: the decoded box, then room for the plaintext after it
-	// (secretbox refuses to decrypt in place).
 	maxRaw := naclEncoding.DecodedLen(len(token))
-	buf := make([]byte, maxRaw+maxRaw)
-	n, err := naclEncoding.Decode(buf, []byte(token))
+	p := scratch(maxRaw)
+	defer putScratch(p)
+	raw, err := naclEncoding.AppendDecode((*p)[:0], []byte(token))
+	n := len(raw)
 	if err != nil || n < naclNonceSize+secretbox.Overhead || !decodedAll(naclEncoding, n, len(token)) {
 		return nil, false
 	}
-	raw, out := buf[:n], buf[maxRaw:maxRaw]
 	var nonce [naclNonceSize]byte
 	copy(nonce[:], raw)
+	out := make([]byte, 0, n-naclNonceSize-secretbox.Overhead)
 	for i := range s.keys {
 		if data, ok := secretbox.Open(out, raw[naclNonceSize:], &nonce, &s.keys[i]); ok {
 			return data, true

@@ -351,9 +351,20 @@ func waited[C redis.Cmder](ctx context.Context, b *RedisBackend, key string,
 
 // Get implements Backend with GET.
 func (b *RedisBackend) Get(ctx context.Context, key string) ([]byte, error) {
-	v, err := redisDo(ctx, b, func(ctx context.Context) ([]byte, error) {
-		return b.client.Get(ctx, key).Bytes()
-	})
+	var v []byte
+	var err error
+	if b.detached {
+		v, err = redisDo(ctx, b, func(ctx context.Context) ([]byte, error) {
+			return b.client.Get(ctx, key).Bytes()
+		})
+	} else if err = ctx.Err(); err != nil {
+		err = redisError(err)
+	} else if v, err = b.client.Get(ctx, key).Bytes(); err != nil {
+		// redisDo inline: its closure escapes (redisDo may run it in a
+		// goroutine), which is an allocation on every session load.
+		b.reloadCluster(err)
+		err = redisError(err)
+	}
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
 	}

@@ -25,12 +25,11 @@ type requestState struct {
 // loaded is the part of a request's state that only exists once the
 // handler asked for its session.
 type loaded struct {
-	loadErr   error
-	cookieSet bool   // commit added the session's Set-Cookie
-	created   string // a token commit created (new session or new identity), whose cookie is not out yet
-	sess      Session
-	renewed   *Session // the session NewSession started, which replaced sess (nil: none)
-	plan      plan     // kept here: the store gets a pointer to its Commit
+	loadErr error
+	created string // a token commit created (new session or new identity), whose cookie is not out yet
+	sess    Session
+	renewed *Session // the session NewSession started, which replaced sess (nil: none)
+	plan    plan     // kept here: the store gets a pointer to its Commit
 }
 
 // current is the request's session: the one NewSession started last, or
@@ -172,9 +171,8 @@ func (st *requestState) load() (err error) {
 			err = errorf("load session: %w", lerr)
 			return true
 		}
-		rec := &s.rec
-		*rec = Record{}
-		if derr := m.codec.DecodeRecord(data, rec); derr != nil {
+		var rec Record // on the stack: see decodeRecord
+		if derr := decodeRecord(m.codec, data, &rec); derr != nil {
 			m.log().Debug("httpsession: undecodable session record ignored", "err", derr)
 			return false
 		}

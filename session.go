@@ -38,7 +38,6 @@ type Session struct {
 
 	life    lifecycle // where the session came from and what commit does with it
 	changes changes   // what this request changed since the record was loaded
-	rec     Record    // decoded at load, encoded at commit: kept here to save an allocation
 }
 
 // changes is what a request did to its session, relative to the record it

@@ -36,6 +36,10 @@ type signedSealer struct{ macs []*sync.Pool }
 // signedContext separates these MACs from any other use of the same key.
 const signedContext = "httpsession signed cookie v1\x00"
 
+// signedContextBytes is signedContext for Write: a []byte conversion of a
+// constant handed to an interface's method is a new allocation every call.
+var signedContextBytes = []byte(signedContext)
+
 // signedEncoding is strict: see decodedAll.
 var signedEncoding = base64.RawURLEncoding.Strict()
 
@@ -43,29 +47,26 @@ var signedEncoding = base64.RawURLEncoding.Strict()
 func (s *signedSealer) mac(dst []byte, i int, payload []byte) []byte {
 	h := s.macs[i].Get().(hash.Hash)
 	h.Reset()
-	h.Write([]byte(signedContext))
+	h.Write(signedContextBytes)
 	h.Write(payload)
 	dst = h.Sum(dst)
 	s.macs[i].Put(h)
 	return dst
 }
 
+// seal works in one pooled buffer (see scratch): the record, the token's
+// bytes, the MAC. The token's string is the one allocation.
 func (s *signedSealer) seal(head string, body []byte) (string, error) {
-	data := body
-	var plain [512]byte
-	if head != "" {
-		data = append(append(plain[:0], head...), body...)
-	}
-	n := signedEncoding.EncodedLen(len(data))
-	var b strings.Builder
-	b.Grow(n + 1 + signedEncoding.EncodedLen(sha256.Size))
-	var scratch [512]byte
-	payload := signedEncoding.AppendEncode(scratch[:0], data)
-	var sum [sha256.Size]byte
-	b.Write(payload)
-	b.WriteByte('.')
-	b.Write(signedEncoding.AppendEncode(scratch[:0], s.mac(sum[:0], 0, payload)))
-	return b.String(), nil
+	n := len(head) + len(body)
+	tokLen := signedEncoding.EncodedLen(n) + 1 + signedEncoding.EncodedLen(sha256.Size)
+	p := scratch(n + tokLen + sha256.Size)
+	defer putScratch(p)
+	buf := *p
+	data := append(append(buf[:0], head...), body...)
+	tok := signedEncoding.AppendEncode(buf[n:n:n+tokLen], data)
+	sum := s.mac(buf[n+tokLen:n+tokLen], 0, tok)
+	tok = signedEncoding.AppendEncode(append(tok, '.'), sum)
+	return string(tok), nil
 }
 
 func (s *signedSealer) open(token string) ([]byte, bool) {
@@ -73,13 +74,16 @@ func (s *signedSealer) open(token string) ([]byte, bool) {
 	if !ok || len(sig) != signedEncoding.EncodedLen(sha256.Size) {
 		return nil, false
 	}
-	var want, got [sha256.Size]byte
+	var want [sha256.Size]byte
 	if n, err := signedEncoding.Decode(want[:], []byte(sig)); err != nil || n != sha256.Size || !decodedAll(signedEncoding, n, len(sig)) {
 		return nil, false
 	}
-	p := []byte(payload)
+	// The payload's bytes and the MAC in a pooled buffer (see scratch).
+	p := scratch(len(payload) + sha256.Size)
+	defer putScratch(p)
+	buf := append((*p)[:0], payload...)
 	for i := range s.macs {
-		if hmac.Equal(s.mac(got[:0], i, p), want[:]) {
+		if hmac.Equal(s.mac(buf[len(buf):], i, buf), want[:]) {
 			data, err := signedEncoding.DecodeString(payload)
 			return data, err == nil
 		}
