@@ -77,7 +77,8 @@ type lib struct {
 	// or "sqlite" (a file; it needs no server).
 	server string
 	// open builds a fresh instance; it skips tb when its server is not
-	// configured. The cleanup is registered on tb.
+	// configured (fails it under CI=true, see env.need). The cleanup is
+	// registered on tb.
 	open func(tb testing.TB, e *env) sessionLib
 }
 
