@@ -3,12 +3,26 @@
 // library's go.mod. Everything lives in the _test.go files; cmd/report turns
 // a run into RESULTS.md and chart.svg.
 //
-// Run it from the repository root with `make bench`, which starts Redis and
-// Memcached (scripts/testenv.sh), runs every benchmark with -count 6
-// -benchmem, summarises the run with benchstat and regenerates RESULTS.md
-// and chart.svg. A plain `go test -bench .` in this directory works too;
-// the Redis and Memcached libraries are then skipped unless
-// HTTPSESSION_REDIS_ADDR / HTTPSESSION_MEMCACHED_ADDRS are set.
+// Run it from the repository root with `make bench`, which starts Redis,
+// Memcached and PostgreSQL (scripts/testenv.sh), runs every benchmark with
+// -count 6 -benchmem, summarises the run with benchstat and regenerates
+// RESULTS.md and chart.svg. A plain `go test -bench .` in this directory
+// works too; the Redis, Memcached and PostgreSQL libraries are then skipped
+// unless HTTPSESSION_REDIS_ADDR / HTTPSESSION_MEMCACHED_ADDRS /
+// HTTPSESSION_POSTGRES_DSN are set (under CI=true they fail instead). The
+// SQLite libraries need no server: each opens a file of its own.
+//
+// # The SQL libraries
+//
+// httpsession-postgres and httpsession-sqlite (NewSQLStore's ServerStore on
+// SQLBackend) run beside scs's postgresstore and sqlite3store on the same
+// drivers, pgx's database/sql driver and modernc.org/sqlite, with the same
+// *sql.DB settings (database/sql's defaults) and, for SQLite, the same DSN:
+// WAL mode and a busy timeout, as DialectSQLite's documentation recommends.
+// Each instance gets a table of its own (PostgreSQL, dropped at cleanup) or
+// a database file of its own (SQLite, in the test's temporary directory),
+// created with the schema each library documents. TestRoundTrips counts
+// their statements through a database/sql driver wrapper.
 //
 // # Dependencies
 //

@@ -72,11 +72,13 @@ type lib struct {
 	name string
 	// cookie: the session data travels in the cookie (the 4 KB scale case).
 	cookie bool
-	// server names the external server the lib needs: "", "redis" or
-	// "memcached".
+	// server names the server or database the lib keeps its sessions in:
+	// "" (in process or in the cookie), "redis", "memcached", "postgres"
+	// or "sqlite" (a file; it needs no server).
 	server string
 	// open builds a fresh instance; it skips tb when its server is not
-	// configured. The cleanup is registered on tb.
+	// configured (fails it under CI=true, see env.need). The cleanup is
+	// registered on tb.
 	open func(tb testing.TB, e *env) sessionLib
 }
 
@@ -371,29 +373,46 @@ func (s *setup) postCheck(tb testing.TB) {
 	}
 }
 
-// env holds how to reach the external servers. A nil client factory means
-// the server is not configured.
+// env holds how to reach the external servers, which scripts/testenv.sh
+// starts and exports; an empty address means the server is not
+// configured.
 type env struct {
 	redisAddr      string
 	memcachedAddrs []string
+	postgresDSN    string
 	// redisHook, if set, is added to every Redis client (round-trip test).
 	redisHook redis.Hook
+	// statements, if set, counts the statements of every SQL connection
+	// (round-trip test).
+	statements *sqlCounter
 }
 
 func newEnv() *env {
-	e := &env{redisAddr: os.Getenv("HTTPSESSION_REDIS_ADDR")}
+	e := &env{redisAddr: os.Getenv("HTTPSESSION_REDIS_ADDR"), postgresDSN: os.Getenv("HTTPSESSION_POSTGRES_DSN")}
 	if v := os.Getenv("HTTPSESSION_MEMCACHED_ADDRS"); v != "" {
 		e.memcachedAddrs = strings.Split(v, ",")
 	}
 	return e
 }
 
+// need skips tb when server is not configured, or fails it under CI=true,
+// where every library must run. SQLite needs nothing.
 func (e *env) need(tb testing.TB, server string) {
 	tb.Helper()
+	missing := ""
 	switch {
 	case server == "redis" && e.redisAddr == "":
-		tb.Skip("HTTPSESSION_REDIS_ADDR not set (run through scripts/testenv.sh)")
+		missing = "HTTPSESSION_REDIS_ADDR"
 	case server == "memcached" && len(e.memcachedAddrs) == 0:
-		tb.Skip("HTTPSESSION_MEMCACHED_ADDRS not set (run through scripts/testenv.sh)")
+		missing = "HTTPSESSION_MEMCACHED_ADDRS"
+	case server == "postgres" && e.postgresDSN == "":
+		missing = "HTTPSESSION_POSTGRES_DSN"
 	}
+	if missing == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("%s not set, and CI=true: every library must run in CI (run through scripts/testenv.sh)", missing)
+	}
+	tb.Skipf("%s not set (run through scripts/testenv.sh)", missing)
 }

@@ -36,6 +36,10 @@ var libs = []*lib{
 	{name: "gorilla-memcached", server: "memcached", open: openGorillaMemcached},
 	{name: "scs-memory", open: openSCSMemory},
 	{name: "scs-redis", server: "redis", open: openSCSRedis},
+	{name: "httpsession-postgres", server: "postgres", open: openHTTPSessionSQL("postgres", httpsession.DialectPostgres)},
+	{name: "httpsession-sqlite", server: "sqlite", open: openHTTPSessionSQL("sqlite", httpsession.DialectSQLite)},
+	{name: "scs-postgres", server: "postgres", open: openSCSSQL("postgres")},
+	{name: "scs-sqlite", server: "sqlite", open: openSCSSQL("sqlite")},
 }
 
 func libNamed(name string) *lib {

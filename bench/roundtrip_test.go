@@ -15,18 +15,21 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// TestRoundTrips counts the Redis and Memcached commands each library sends
-// per request in every scenario. It asserts httpsession's budget
-// (untouched 0, read 1, modify 2) and logs everyone's counts in lines that
-// cmd/report reads:
+// TestRoundTrips counts the Redis and Memcached commands and the SQL
+// statements each library sends per request in every scenario. It asserts
+// httpsession's budget (untouched 0, read 1, modify 2, new 1, plus on SQL
+// the bounded cleanup DELETE of every 10th create) and logs everyone's
+// counts in lines that cmd/report reads:
 //
 //	ROUNDTRIPS server=redis lib=scs-redis scenario=untouched cmds=1.00 client=1.00 detail=get:1.00
 //
 // cmds is counted by the server (Redis INFO commandstats deltas, less the
 // commands scripts run, see counts.total; Memcached "stats" deltas summed
-// over every server); client is the go-redis hook's
-// count of calls (a pipeline counts once), which is the number of round
-// trips. The requests are the benchmark's, one at a time, after a warm-up.
+// over every server) or, for PostgreSQL and SQLite, by a database/sql
+// driver wrapper that counts every statement the connections run, by its
+// first word (sqlCounter); client is the go-redis hook's count of calls (a
+// pipeline counts once), which is the number of round trips. The requests
+// are the benchmark's, one at a time, after a warm-up.
 func TestRoundTrips(t *testing.T) {
 	e := newEnv()
 	const requests = 20
@@ -40,11 +43,12 @@ func TestRoundTrips(t *testing.T) {
 				hook := &countingHook{}
 				le := *e
 				le.redisHook = hook
+				le.statements = newSQLCounter()
 				s, err := prepare(t, &le, l, sc, payload(5), cookiePad)
 				if err != nil {
 					t.Fatal(err)
 				}
-				counter := newServerCounter(t, e, l.server)
+				counter := newServerCounter(t, &le, l.server)
 				before := counter.snapshot(t)
 				hook.reset()
 				src, w := newReqSource(s.raw), newBenchWriter()
@@ -67,6 +71,15 @@ func TestRoundTrips(t *testing.T) {
 					return
 				}
 				want := map[string]float64{"untouched": 0, "read": 1, "modify": 2, "new": 1}[sc]
+				if sc == "new" && (l.server == "postgres" || l.server == "sqlite") {
+					// Every 10th create also deletes a bounded batch of
+					// expired rows: one DELETE per 10 requests, on top of
+					// the INSERT of each.
+					if delta["insert"] != requests || delta["delete"] != requests/10 || len(delta) != 2 {
+						t.Errorf("%s %s: %s per request, want insert:1.00,delete:0.10", l.name, sc, delta.detail(requests))
+					}
+					return
+				}
 				if cmds != want {
 					t.Errorf("%s %s: %.2f commands per request, want %v (%s)", l.name, sc, cmds, want, delta.detail(requests))
 				}
@@ -155,6 +168,8 @@ func newServerCounter(t *testing.T, e *env, server string) *serverCounter {
 		return &serverCounter{snapshot: func(t *testing.T) counts { return redisCommandStats(t, c) }}
 	case "memcached":
 		return &serverCounter{snapshot: func(t *testing.T) counts { return memcachedStats(t, e.memcachedAddrs) }}
+	case "postgres", "sqlite":
+		return &serverCounter{snapshot: e.statements.snapshot}
 	}
 	panic("unknown server " + server)
 }

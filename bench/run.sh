@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # bench/run.sh: the body of `make bench`. Run it through scripts/testenv.sh,
-# which starts Redis and Memcached and exports their addresses:
+# which starts Redis, Memcached and PostgreSQL and exports their addresses
+# (SQLite needs no server):
 #
 #	bash scripts/testenv.sh bash bench/run.sh
 #
-# It counts round trips (TestRoundTrips), runs every benchmark
+# It counts round trips and SQL statements (TestRoundTrips), runs every benchmark
 # $BENCHCOUNT times with -benchmem, summarises them with
 # $BENCHSTAT and regenerates bench/RESULTS.md and bench/chart.svg.
 # Intermediate files are bench/*.out, bench/bench.test and bench/httpsession.test
@@ -44,6 +45,7 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 	echo "kernel: $(uname -r)"
 	echo "redis: $(redis-server --version 2>/dev/null | sed 's/^Redis server v=//' | cut -d' ' -f1 || true)"
 	echo "memcached: $(memcached -V 2>/dev/null || true)"
+	echo "postgres: $("${HTTPSESSION_POSTGRES_BIN:+$HTTPSESSION_POSTGRES_BIN/}postgres" --version 2>/dev/null | sed 's/^postgres (PostgreSQL) //' || true)"
 	echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "count: $BENCHCOUNT"
 	echo "flags: $BENCHCOUNT interleaved passes of: go test${TAGS:+ $TAGS} -run '^\$' -bench . -count 1 -benchmem -benchtime $BENCHTIME_MAIN (Middleware, RawRoundTrip, UntouchedPaired) / $BENCHTIME_MORE (Scale, Parallel, and the library's MemoryFlood)"

@@ -256,10 +256,14 @@ var (
 	libs      = []string{
 		"floor", "floor-context", "httpsession-signed", "httpsession-encrypted", "httpsession-nacl", "httpsession-memory",
 		"httpsession-redis", "httpsession-memcached", "gorilla-cookie", "gorilla-redis", "gorilla-memcached",
-		"scs-memory", "scs-redis",
+		"scs-memory", "scs-redis", "httpsession-postgres", "httpsession-sqlite", "scs-postgres", "scs-sqlite",
 	}
-	peers      = []string{"gorilla-cookie", "gorilla-redis", "gorilla-memcached", "scs-memory", "scs-redis"}
-	ourLibs    = []string{"httpsession-signed", "httpsession-encrypted", "httpsession-nacl", "httpsession-memory", "httpsession-redis", "httpsession-memcached"}
+	peers   = []string{"gorilla-cookie", "gorilla-redis", "gorilla-memcached", "scs-memory", "scs-redis", "scs-postgres", "scs-sqlite"}
+	ourLibs = []string{"httpsession-signed", "httpsession-encrypted", "httpsession-nacl", "httpsession-memory", "httpsession-redis", "httpsession-memcached",
+		"httpsession-postgres", "httpsession-sqlite"}
+	// ourSQL pairs each SQL library of ours with scs's store on the same
+	// database and driver.
+	ourSQL     = [][2]string{{"httpsession-postgres", "scs-postgres"}, {"httpsession-sqlite", "scs-sqlite"}}
 	ourCookie  = []string{"httpsession-signed", "httpsession-encrypted", "httpsession-nacl"}
 	libModules = map[string][]string{
 		"gorilla-cookie":    {"github.com/gorilla/sessions", "github.com/gorilla/securecookie"},
@@ -267,6 +271,8 @@ var (
 		"gorilla-memcached": {"github.com/bradleypeabody/gorilla-sessions-memcache", "github.com/gorilla/sessions", "github.com/bradfitz/gomemcache"},
 		"scs-memory":        {"github.com/alexedwards/scs/v2"},
 		"scs-redis":         {"github.com/alexedwards/scs/goredisstore", "github.com/alexedwards/scs/v2", "github.com/redis/go-redis/v9"},
+		"scs-postgres":      {"github.com/alexedwards/scs/postgresstore", "github.com/alexedwards/scs/v2", "github.com/jackc/pgx/v5"},
+		"scs-sqlite":        {"github.com/alexedwards/scs/sqlite3store", "github.com/alexedwards/scs/v2", "modernc.org/sqlite"},
 	}
 	libWhat = map[string]string{
 		"floor":                 "the same request chain without sessions",
@@ -282,6 +288,10 @@ var (
 		"gorilla-memcached":     "gorilla-sessions-memcache, default securecookie method, same keys",
 		"scs-memory":            "scs memstore (gob codec)",
 		"scs-redis":             "scs goredisstore (gob codec)",
+		"httpsession-postgres":  "NewSQLStore on PostgreSQL (ServerStore on SQLBackend, DialectPostgres; pgx's database/sql driver), a table of its own",
+		"httpsession-sqlite":    "NewSQLStore on SQLite (DialectSQLite; modernc.org/sqlite), a file of its own in WAL mode with a busy timeout",
+		"scs-postgres":          "scs postgresstore (gob codec), same driver and *sql.DB settings, the table of its README",
+		"scs-sqlite":            "scs sqlite3store (gob codec), same driver, DSN and *sql.DB settings, the table of its README",
 	}
 )
 
@@ -326,8 +336,10 @@ func writeReport(w *strings.Builder, res results, meta map[string]string, rts []
 	p("| OS/arch | %s/%s, kernel %s |\n", runtime.GOOS, runtime.GOARCH, orDefault(meta["kernel"], "?"))
 	p("| Redis | %s |\n", orDefault(meta["redis"], "?"))
 	p("| Memcached | %s |\n", orDefault(meta["memcached"], "?"))
+	p("| PostgreSQL | %s |\n", orDefault(meta["postgres"], "?"))
 	p("| load average before / after | %s / %s |\n\n", orDefault(meta["load_before"], "?"), orDefault(meta["load_after"], "?"))
-	p("The servers run on the same machine over loopback, so a Redis or Memcached round trip also competes with the benchmark for the two cores.\n\n")
+	p("The servers run on the same machine over loopback, so a Redis, Memcached or PostgreSQL round trip also competes with the benchmark for the two cores. " +
+		"SQLite is a file on the local disk (WAL mode), so its writes wait for the disk's fsync.\n\n")
 
 	p("## Libraries\n\n| lib | what | modules |\n|---|---|---|\n")
 	for _, l := range libs {
@@ -342,6 +354,10 @@ func writeReport(w *strings.Builder, res results, meta map[string]string, rts []
 				mods = append(mods, "github.com/redis/go-redis/v9 "+orDefault(versions["github.com/redis/go-redis/v9"], "?"))
 			case "httpsession-memcached":
 				mods = append(mods, "github.com/bradfitz/gomemcache "+orDefault(versions["github.com/bradfitz/gomemcache"], "?"))
+			case "httpsession-postgres":
+				mods = append(mods, "github.com/jackc/pgx/v5 "+orDefault(versions["github.com/jackc/pgx/v5"], "?"))
+			case "httpsession-sqlite":
+				mods = append(mods, "modernc.org/sqlite "+orDefault(versions["modernc.org/sqlite"], "?"))
 			}
 		}
 		p("| %s | %s | %s |\n", l, libWhat[l], strings.Join(mods, "<br>"))
@@ -533,6 +549,20 @@ func writeTargets(p printer, res results) {
 		row(fmt.Sprintf("httpsession-memory %s ≥ 3× faster than scs-memory", sc), ratio(speed)+" faster",
 			ratio(ps), "3.00×", speed >= 3, ge(ps, 3, speed >= 3), ok1 && ok2)
 	}
+	// The SQL stores against scs's on the same database and driver: faster,
+	// that is a ratio above 1.
+	for _, pair := range ourSQL {
+		for _, sc := range []string{"read", "modify"} {
+			s, ok1 := res.get(mw(sc, pair[0]))
+			c, ok2 := res.get(mw(sc, pair[1]))
+			speed := c.ns / s.ns
+			ps := res.paired(mw(sc, pair[1]), mw(sc, pair[0]), div)
+			cpuCol = cpuRatio(c, s)
+			row(fmt.Sprintf("%s %s faster than %s", pair[0], sc, pair[1]),
+				fmt.Sprintf("%s faster (%s vs %s)", ratio(speed), us(s.ns), us(c.ns)),
+				ratio(ps), "> 1.00×", speed > 1, ps > 1 || math.IsNaN(ps) && speed > 1, ok1 && ok2)
+		}
+	}
 	// "floor + one raw GET" is measured as one request chain whose floor
 	// handler makes the GET (op=redis-get-in-chain): under the same
 	// scheduling as the libraries' requests. A bare GET loop
@@ -650,8 +680,10 @@ func writeRoundTrips(p printer, rts []roundTrip) {
 		return
 	}
 	p("Commands the servers executed per request (Redis INFO commandstats, Memcached stats, summed over both servers), " +
-		"from `TestRoundTrips`; for Redis the go-redis hook's count of calls agreed unless shown. httpsession's budget is " +
-		"asserted: untouched 0, read 1, modify 2.\n\n")
+		"and for PostgreSQL and SQLite the statements the `database/sql` connections ran (a driver wrapper counts them, by " +
+		"their first word), from `TestRoundTrips`; for Redis the go-redis hook's count of calls agreed unless shown. " +
+		"httpsession's budget is asserted: untouched 0, read 1, modify 2 (new: 1, and on SQL one bounded cleanup `DELETE` " +
+		"every 10th create).\n\n")
 	p("| lib | new | read | modify | untouched |\n|---|---|---|---|---|\n")
 	byLib := map[string]map[string]roundTrip{}
 	var order []string
