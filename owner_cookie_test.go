@@ -1,9 +1,11 @@
 package httpsession
 
 import (
+	"context"
 	"errors"
-	"io"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -25,23 +27,7 @@ func newRevocableApp(t *testing.T, maxStale time.Duration) *revocableApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/visit", func(w http.ResponseWriter, r *http.Request) {
-		s, _ := Get(r)
-		n, _ := GetAs[int](s, "n")
-		_ = s.Set("n", n+1)
-	})
-	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
-		s, _ := Get(r)
-		_ = s.SetOwner("alice")
-	})
-	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
-		s, err := Get(r)
-		if err != nil {
-			return // the error handler answers
-		}
-		_, _ = io.WriteString(w, s.Owner())
-	})
+	mux := ownerRoutes()
 	mux.HandleFunc("/revoke-all", func(w http.ResponseWriter, r *http.Request) {
 		s, _ := Get(r)
 		_ = s.RevokeOwner(false)
@@ -122,21 +108,7 @@ func TestCookieRevocationFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
-		s, _ := Get(r)
-		_ = s.SetOwner("alice")
-	})
-	mux.HandleFunc("/visit", func(w http.ResponseWriter, r *http.Request) {
-		s, _ := Get(r)
-		_ = s.Set("n", 1)
-	})
-	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
-		if s, err := Get(r); err == nil {
-			_, _ = io.WriteString(w, s.Owner())
-		}
-	})
-	a := startApp(t, cookies, mux, WithCookieRevocation(lists, 0))
+	a := startApp(t, cookies, ownerRoutes(), WithCookieRevocation(lists, 0))
 	owned := a.getWithCookie(t, "/login", "").cookie.Value
 	anon := a.getWithCookie(t, "/visit", "").cookie.Value
 	p.kill()
@@ -157,15 +129,7 @@ func TestCookieRevocationFailsClosed(t *testing.T) {
 func TestCookieRevocationUnboundCookies(t *testing.T) {
 	key := randomKey(t)
 	plain, _ := NewNaClCookieStore(key)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
-		s, _ := Get(r)
-		_ = s.SetOwner("alice")
-	})
-	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
-		s, _ := Get(r)
-		_, _ = io.WriteString(w, s.Owner())
-	})
+	mux := ownerRoutes()
 	before := startApp(t, plain, mux)
 	cookie := before.getWithCookie(t, "/login", "").cookie.Value
 	if got := before.getWithCookie(t, "/whoami", cookie).body; got != "alice" {
@@ -215,5 +179,60 @@ func TestCookieRevocationNewIdentity(t *testing.T) {
 	}
 	if list, err := a.lists.ListSessions(t.Context(), "alice"); err != nil || len(list) != 1 {
 		t.Fatalf("list: %v, %v", list, err)
+	}
+}
+
+// heldGets is a ConditionalBackend whose Gets, once hold is set, each
+// announce themselves on entered and wait for release.
+type heldGets struct {
+	ConditionalBackend
+	hold     atomic.Bool
+	gets     atomic.Int64
+	entered  chan struct{}
+	release  chan struct{}
+	released sync.Once
+}
+
+func (h *heldGets) Get(ctx context.Context, key string) ([]byte, error) {
+	if h.hold.Load() {
+		h.gets.Add(1)
+		h.entered <- struct{}{}
+		<-h.release
+	}
+	return h.ConditionalBackend.Get(ctx, key)
+}
+
+// TestCookieRevocationSharesRead: two loads of one owner's cookie sessions
+// while the first one's read of the list is in flight make one read: the
+// second waits for the first's answer.
+func TestCookieRevocationSharesRead(t *testing.T) {
+	held := &heldGets{ConditionalBackend: NewMemoryBackend(0, nil), entered: make(chan struct{}, 2), release: make(chan struct{})}
+	t.Cleanup(func() { held.released.Do(func() { close(held.release) }) })
+	lists := NewServerStore(held)
+	cookies, err := NewNaClCookieStore(randomKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startApp(t, cookies, ownerRoutes(), WithCookieRevocation(lists, time.Minute))
+	laptop := a.getWithCookie(t, "/login", "").cookie.Value
+	phone := a.getWithCookie(t, "/login", "").cookie.Value
+	held.hold.Store(true) // the logins wrote the list; from now on its reads are held
+	answers := make(chan response, 2)
+	go func() { answers <- a.doWithCookie("/whoami", laptop) }()
+	<-held.entered // the laptop's load is reading alice's list
+	go func() { answers <- a.doWithCookie("/whoami", phone) }()
+	select {
+	case <-held.entered:
+		t.Error("a second read of the list while the first was in flight")
+	case <-time.After(300 * time.Millisecond): // the phone's load waits for the laptop's read
+	}
+	held.released.Do(func() { close(held.release) })
+	for range 2 {
+		if r := <-answers; r.err != nil || r.body != "alice" {
+			t.Fatalf("whoami: %q, %v", r.body, r.err)
+		}
+	}
+	if n := held.gets.Load(); n != 1 {
+		t.Fatalf("%d reads of the list for two concurrent loads, want 1", n)
 	}
 }

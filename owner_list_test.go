@@ -102,6 +102,12 @@ func TestOwnerListFormat(t *testing.T) {
 			t.Fatalf("entry %d: %+v, want %+v", i, got[i], es[i])
 		}
 	}
+	// The README says about 80 bytes per session: one with a label of 16
+	// bytes, such as "Firefox on Linux", takes 82.
+	one := appendList(nil, []listEntry{{handle: handleOf(newID()), created: at, active: at, expires: at, label: "Firefox on Linux"}})
+	if len(one) > 85 {
+		t.Fatalf("an entry takes %d bytes: %q", len(one), one)
+	}
 	if strings.Count(string(data), "\n") != 2 {
 		t.Fatalf("a label broke the one-line-per-entry format: %q", data)
 	}

@@ -98,6 +98,34 @@ func addOwnerRoutes(a *conflictApp) *conflictApp {
 	return a
 }
 
+// ownerRoutes are the routes most owner tests need, to which a test may
+// add its own:
+//
+//	/login   SetOwner("alice")
+//	/whoami  the session's owner ("" for none; the error handler's answer
+//	         when the session cannot load)
+//	/visit   an anonymous visitor's write: n++
+func ownerRoutes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		if s, err := Get(r); err == nil {
+			_ = s.SetOwner("alice")
+		}
+	})
+	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
+		if s, err := Get(r); err == nil {
+			_, _ = io.WriteString(w, s.Owner())
+		}
+	})
+	mux.HandleFunc("/visit", func(w http.ResponseWriter, r *http.Request) {
+		if s, err := Get(r); err == nil {
+			n, _ := GetAs[int](s, "n")
+			_ = s.Set("n", n+1)
+		}
+	})
+	return mux
+}
+
 // device is one browser signed in as an owner.
 type device struct{ cookie, id, handle string }
 
@@ -327,21 +355,8 @@ func TestSetOwnerKnownAtOnce(t *testing.T) {
 func TestLoginLateGetsFullLifetime(t *testing.T) {
 	clock := newTestClock()
 	store, _ := countedMemoryStore(clock.Now)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/cart", func(w http.ResponseWriter, r *http.Request) {
-		s, _ := Get(r)
-		_ = s.Set("cart", 1)
-	})
-	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
-		s, _ := Get(r)
-		_ = s.SetOwner("alice")
-	})
-	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
-		s, _ := Get(r)
-		_, _ = io.WriteString(w, s.Owner())
-	})
-	app := startApp(t, store, mux, WithClock(clock.Now), WithLifetime(24*time.Hour))
-	r := app.getWithCookie(t, "/cart", "")
+	app := startApp(t, store, ownerRoutes(), WithClock(clock.Now), WithLifetime(24*time.Hour))
+	r := app.getWithCookie(t, "/visit", "")
 	clock.Advance(23*time.Hour + 59*time.Minute)
 	r = app.getWithCookie(t, "/login", r.cookie.Value)
 	if r.cookie == nil {

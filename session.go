@@ -337,8 +337,9 @@ func (s *Session) IsNew() bool {
 
 // ID returns the server-side session ID, the cookie's value. It is empty for
 // cookie stores, whose cookie carries the data itself, for a new session
-// until it is saved, and behind a Store that wraps a ServerStore without an
-// Unwrap method (see Store).
+// until it is saved (SetOwner on an OwnerStore makes the new ID known at
+// once), and behind a Store that wraps a ServerStore without an Unwrap
+// method (see Store).
 func (s *Session) ID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
