@@ -91,48 +91,57 @@ func (JSONCodec) EncodeValue(v any) ([]byte, error) {
 
 // DecodeValue implements Codec with json.Unmarshal.
 func (JSONCodec) DecodeValue(data []byte, v any) error {
-	// Plain strings, small integers and booleans, what sessions mostly
-	// hold, skip encoding/json's reflection; anything else, or anything
-	// these paths are unsure of, falls through to it.
+	if decodePlain(data, v) {
+		return nil
+	}
+	return json.Unmarshal(data, v)
+}
+
+// decodePlain decodes, as encoding/json would, what sessions mostly hold
+// (plain strings, small integers and booleans) into v, skipping
+// encoding/json's reflection; it reports false for anything else, or
+// anything it is unsure of, and then leaves v alone. It only writes
+// through v, so a pointer to a caller's variable does not escape.
+func decodePlain(data []byte, v any) bool {
 	switch p := v.(type) {
 	case *any:
 		switch {
 		case len(data) > 0 && data[0] == '"':
 			if s, ok := plainJSONString(data); ok {
 				*p = s
-				return nil
+				return true
 			}
 		case string(data) == "true" || string(data) == "false":
 			*p = data[0] == 't'
-			return nil
+			return true
 		default:
 			if n, ok := smallJSONInt(data); ok {
 				*p = float64(n) // encoding/json's number type for any
-				return nil
+				return true
 			}
 		}
 	case *string:
 		if s, ok := plainJSONString(data); ok {
 			*p = s
-			return nil
+			return true
 		}
 	case *int:
 		if n, ok := smallJSONInt(data); ok {
 			*p = int(n)
-			return nil
+			return true
 		}
 	case *int64:
 		if n, ok := smallJSONInt(data); ok {
 			*p = n
-			return nil
+			return true
 		}
 	case *bool:
 		if string(data) == "true" || string(data) == "false" {
 			*p = data[0] == 't'
-			return nil
+			return true
 		}
 	}
-	return json.Unmarshal(data, v)
+	return false
 }
 
 // plainJSONString decodes a JSON string that needs no unescaping.
@@ -202,6 +211,18 @@ func decodeRecord(c Codec, data []byte, rec *Record) error {
 	return err
 }
 
+// decodeSession is decodeRecord for a session about to be loaded: the
+// values go to vals, without a map for JSONCodec's records (see values),
+// and rec.Values is left nil.
+func decodeSession(c Codec, data []byte, rec *Record, vals *values) error {
+	if _, ok := c.(JSONCodec); ok {
+		return decodeEnvelopeValues(data, rec, vals, false)
+	}
+	err := decodeRecord(c, data, rec)
+	*vals, rec.Values = values{m: rec.Values}, nil
+	return err
+}
+
 // encodeRecord is c.EncodeRecord, calling JSONCodec directly for the
 // reason decodeRecord does.
 func encodeRecord(c Codec, rec *Record) ([]byte, error) {
@@ -211,6 +232,16 @@ func encodeRecord(c Codec, rec *Record) ([]byte, error) {
 	r := new(Record)
 	*r = *rec
 	return c.EncodeRecord(r)
+}
+
+// encodeSession is encodeRecord for a session: the values come from vals,
+// written from its list without a map for JSONCodec (see values).
+func encodeSession(c Codec, rec *Record, vals *values) ([]byte, error) {
+	if _, ok := c.(JSONCodec); ok {
+		return encodeEnvelopeValues(rec, vals)
+	}
+	rec.Values = vals.record()
+	return encodeRecord(c, rec)
 }
 
 // appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,

@@ -24,19 +24,20 @@ func (st *requestState) commit() (first bool, err error) {
 		return true, nil // the handler never asked for its session
 	}
 	h := st.w.Header()
-	addVaryCookie(h)
+	addVaryCookie(h, &l.vary)
 	if l.loadErr != nil {
 		return true, l.loadErr
 	}
-	if err := l.current().plan(st.m, &l.plan); err != nil {
+	var p plan // on the stack: save gives the store a copy of its Commit
+	if err := l.current().plan(st.m, &p); err != nil {
 		return true, err
 	}
-	cookie, err := st.save(&l.plan)
+	cookie, err := st.save(&p)
 	if err != nil || cookie == "" {
 		return true, err
 	}
 	h.Add("Set-Cookie", cookie)
-	l.plan.cookieSet = true
+	l.cookieSet = true
 	makePrivate(h)
 	st.warnInsecure()
 	return true, nil
@@ -61,7 +62,11 @@ func (st *requestState) save(p *plan) (string, error) {
 			return "", fmt.Errorf("httpsession: save session: %w", err)
 		}
 	}
-	token, err := m.store.Commit(st, &p.commit)
+	// A pointer handed to an interface's method escapes, so the Commit the
+	// store gets is a copy on the heap, made only for a write.
+	c := new(Commit)
+	*c = p.commit
+	token, err := m.store.Commit(st, c)
 	switch {
 	case p.commit.Touch && errors.Is(err, ErrConflict):
 		return "", nil // a concurrent write recorded the activity

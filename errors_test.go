@@ -100,7 +100,7 @@ func TestErrorsSayPrefixOnce(t *testing.T) {
 	}
 
 	// Errors returned to the handler rather than the error handler.
-	s := &Session{codec: JSONCodec{}, raw: map[string][]byte{"k": []byte(`"x"`)}}
+	s := &Session{codec: JSONCodec{}, vals: values{m: map[string][]byte{"k": []byte(`"x"`)}}}
 	_, decodeErr := GetAs[int](s, "k")
 	failures = append(failures,
 		failure{"GetAs", decodeErr, ErrDecode},

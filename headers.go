@@ -31,16 +31,24 @@ func (m *manager) deletionCookie() string {
 }
 
 // addVaryCookie marks the response as depending on the Cookie header, so a
-// shared cache never serves one user's session page to another.
-func addVaryCookie(h http.Header) {
-	for _, v := range h.Values("Vary") {
-		for _, f := range strings.Split(v, ",") {
+// shared cache never serves one user's session page to another. The header
+// map is used directly, under the canonical key "Vary", which is what
+// Header.Values and Header.Add would canonicalise it to on every call; a
+// response without Vary gets spare as the value's storage, which the
+// request's state provides so that the header costs no allocation.
+func addVaryCookie(h http.Header, spare *[1]string) {
+	vary := h["Vary"]
+	if vary == nil {
+		vary = spare[:0:1]
+	}
+	for _, v := range vary {
+		for f := range strings.SplitSeq(v, ",") {
 			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, "Cookie") {
 				return
 			}
 		}
 	}
-	h.Add("Vary", "Cookie")
+	h["Vary"] = append(vary, "Cookie")
 }
 
 // makePrivate keeps shared caches from storing a response that sets or

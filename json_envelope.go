@@ -28,38 +28,38 @@ import (
 // session's keys are written in sorted order (by bytes, which for UTF-8 is
 // code point order), so one session always gives the same bytes.
 func encodeEnvelope(rec *Record) ([]byte, error) {
-	b := make([]byte, 0, 64+recordValuesSize(rec))
+	vals := values{m: rec.Values}
+	return encodeEnvelopeValues(rec, &vals)
+}
+
+// encodeEnvelopeValues is encodeEnvelope for a session: the values come
+// from vals, and rec.Values is not read.
+func encodeEnvelopeValues(rec *Record, vals *values) ([]byte, error) {
+	b := make([]byte, 0, 64+valuesSize(vals))
 	b = append(b, `{"created":`...)
 	b = strconv.AppendInt(b, rec.Created.Unix(), 10)
 	b = append(b, `,"session":{`...)
-	type member struct {
-		k string
-		v []byte
-	}
-	var buf [16]member // sessions are small: sorting them allocates nothing
-	members := buf[:0]
-	for k, v := range rec.Values {
-		members = append(members, member{k, v})
-	}
+	var buf [flatMax]value // sessions are small: sorting them allocates nothing
+	members := vals.appendAll(buf[:0])
 	if len(members) <= len(buf) {
 		// Insertion sort: for a session's handful of keys it is several
 		// times faster than slices.SortFunc, which calls a comparison
 		// function through a pointer for every step.
 		for i := 1; i < len(members); i++ {
-			for j := i; j > 0 && members[j].k < members[j-1].k; j-- {
+			for j := i; j > 0 && members[j].key < members[j-1].key; j-- {
 				members[j], members[j-1] = members[j-1], members[j]
 			}
 		}
 	} else {
-		slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.k, b.k) })
+		slices.SortFunc(members, func(a, b value) int { return strings.Compare(a.key, b.key) })
 	}
 	for i, m := range members {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, m.k)
+		b = appendJSONString(b, m.key)
 		b = append(b, ':')
-		b = append(b, m.v...)
+		b = append(b, m.raw...)
 	}
 	b = append(b, '}')
 	if !rec.Accessed.IsZero() {
@@ -99,13 +99,16 @@ func encodeEnvelope(rec *Record) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// recordValuesSize estimates the bytes the values take in the envelope
-// (quotes, colon and comma included), so that encodeEnvelope's buffer is
-// usually allocated once; only escaped keys can outgrow it.
-func recordValuesSize(rec *Record) int {
-	n := 0
-	for k, v := range rec.Values {
+// valuesSize estimates the bytes the values take in the envelope (quotes,
+// colon and comma included), so that encodeEnvelope's buffer is usually
+// allocated once; only escaped keys can outgrow it.
+func valuesSize(vals *values) int {
+	n := len(vals.rec) // a bound for the loaded values
+	for k, v := range vals.m {
 		n += len(k) + len(v) + 4
+	}
+	for _, e := range vals.list {
+		n += len(e.key) + len(e.raw) + 4
 	}
 	return n
 }
@@ -134,6 +137,15 @@ func appendUnixMilli(b []byte, t time.Time) []byte {
 // encoding/json (the design notes' ≈5.7 µs for six keys). data must not be
 // modified afterwards.
 func decodeEnvelope(data []byte, rec *Record) error {
+	var vals values
+	err := decodeEnvelopeValues(data, rec, &vals, true)
+	rec.Values = vals.m
+	return err
+}
+
+// decodeEnvelopeValues is decodeEnvelope with the values decoded into vals
+// (as a map if asMap) and rec.Values left nil.
+func decodeEnvelopeValues(data []byte, rec *Record, vals *values, asMap bool) error {
 	sc := jsonScanner{b: data}
 	sawCreated := false
 	if err := sc.beginObject(); err != nil {
@@ -160,7 +172,7 @@ func decodeEnvelope(data []byte, rec *Record) error {
 			}
 			sawCreated = true
 		case "session":
-			if rec.Values, err = sc.sessionValues(); err != nil {
+			if err = sc.sessionValues(vals, asMap); err != nil {
 				return err
 			}
 		case "accessed":
@@ -338,24 +350,28 @@ func positiveUnixMilli(sec, ms int64) time.Time {
 	return time.Unix(sec, ms*1e6)
 }
 
-// sessionValues delimits the members of the "session" object. The keys are
-// cut from one string holding the object's text, one allocation for all of
-// them, and the map is sized up front.
-func (sc *jsonScanner) sessionValues() (map[string][]byte, error) {
+// sessionValues delimits the members of the "session" object into vals,
+// replacing what it held: in place, as spans of the record (see values),
+// or as a map when they cannot be or asMap is set (a Record wants one).
+// The map's keys are cut from one string holding the object's text, one
+// allocation for all of them; a key with escapes or non-ASCII bytes is
+// decoded on its own.
+func (sc *jsonScanner) sessionValues(vals *values, asMap bool) error {
+	*vals = values{}
 	if sc.literal("null") {
-		return nil, nil
+		return nil
 	}
 	type member struct{ k0, k1, v0, v1 int }
-	var buf [16]member
+	var buf [flatMax]member
 	members := buf[:0]
 	if err := sc.beginObject(); err != nil {
-		return nil, err
+		return err
 	}
 	objStart := sc.i
 	for first := true; ; first = false {
 		key, more, err := sc.nextMember(first)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !more {
 			break
@@ -363,24 +379,36 @@ func (sc *jsonScanner) sessionValues() (map[string][]byte, error) {
 		sc.ws()
 		v0 := sc.i
 		if err := sc.value(0); err != nil {
-			return nil, err
+			return err
 		}
 		k0 := cap(sc.b) - cap(key) // key is a sub-slice of sc.b
 		members = append(members, member{k0, k0 + len(key), v0, sc.i})
 	}
+	if len(members) == 0 {
+		return nil
+	}
+	if !asMap && len(members) <= flatMax && len(sc.b) <= math.MaxInt32 {
+		spans := make([]span, len(members))
+		for i, m := range members {
+			spans[i] = span{int32(m.k0), int32(m.k1), int32(m.v0), int32(m.v1)}
+		}
+		if vals.loadSpans(sc.b, spans) {
+			return nil
+		}
+	}
 	text := string(sc.b[objStart:sc.i])
-	values := make(map[string][]byte, len(members))
+	vals.m = make(map[string][]byte, len(members))
 	for _, m := range members {
 		name := text[m.k0-objStart : m.k1-objStart]
-		if strings.ContainsAny(name, "\\") || !isASCII(name) {
+		if strings.IndexByte(name, '\\') >= 0 || !isASCII(name) {
 			var err error
 			if name, err = jsonKey([]byte(name)); err != nil {
-				return nil, err
+				return err
 			}
 		}
-		values[name] = sc.b[m.v0:m.v1]
+		vals.m[name] = sc.b[m.v0:m.v1]
 	}
-	return values, nil
+	return nil
 }
 
 func isASCII(s string) bool {
@@ -417,15 +445,16 @@ type jsonScanner struct {
 // maxDepth bounds nesting so hostile input cannot exhaust the stack.
 const maxDepth = 1000
 
+// The scanner's loops work on local copies of b and i, which the compiler
+// keeps in registers, and store i back once: through the pointer, every
+// step would be a load and a store.
+
 func (s *jsonScanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	b, i := s.b, s.i
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
+	s.i = i
 }
 
 func (s *jsonScanner) peek() byte {
@@ -482,26 +511,26 @@ func (s *jsonScanner) str() ([]byte, error) {
 	if s.peek() != '"' {
 		return nil, errBadEnvelope
 	}
-	start := s.i + 1
-	for s.i = start; s.i < len(s.b); s.i++ {
-		switch c := s.b[s.i]; {
+	b, start := s.b, s.i+1
+	for i := start; i < len(b); i++ {
+		switch c := b[i]; {
 		case c == '"':
-			s.i++
-			return s.b[start : s.i-1], nil
+			s.i = i + 1
+			return b[start:i], nil
 		case c < 0x20:
 			return nil, errBadEnvelope
 		case c == '\\':
-			s.i++
-			if s.i >= len(s.b) {
+			i++
+			if i >= len(b) {
 				return nil, errBadEnvelope
 			}
-			switch s.b[s.i] {
+			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
-				if len(s.b)-s.i < 5 || !isHex4(s.b[s.i+1:s.i+5]) {
+				if len(b)-i < 5 || !isHex4(b[i+1:i+5]) {
 					return nil, errBadEnvelope
 				}
-				s.i += 4
+				i += 4
 			default:
 				return nil, errBadEnvelope
 			}
@@ -551,11 +580,12 @@ func (s *jsonScanner) number() ([]byte, error) {
 }
 
 func (s *jsonScanner) digits() int {
-	n := 0
-	for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
-		s.i++
-		n++
+	b, i := s.b, s.i
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
 	}
+	n := i - s.i
+	s.i = i
 	return n
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"slices"
@@ -91,6 +92,7 @@ func checkEnvelope(t *testing.T, data []byte) {
 			t.Fatalf("%q: value %q = %q, want %q", data, k, got, v)
 		}
 	}
+	checkSessionValues(t, data, rec.Values)
 	if want, tolerance, ok := accessedReference(data); ok {
 		got := new(big.Int)
 		if !rec.Accessed.IsZero() {
@@ -104,6 +106,28 @@ func checkEnvelope(t *testing.T, data []byte) {
 		if diff := new(big.Int).Sub(got, want); diff.CmpAbs(big.NewInt(tolerance)) > 0 {
 			t.Fatalf("%q: accessed %v (%v ms), want %v ms (±%d)", data, rec.Accessed, got, want, tolerance)
 		}
+	}
+}
+
+// checkSessionValues checks that a session loading data (its values in
+// place, see values) sees what the Record's map holds.
+func checkSessionValues(t *testing.T, data []byte, want map[string][]byte) {
+	t.Helper()
+	var rec Record
+	var vals values
+	if err := decodeSession(JSONCodec{}, bytes.Clone(data), &rec, &vals); err != nil {
+		t.Fatalf("%q: decodeSession: %v, decodeEnvelope accepted it", data, err)
+	}
+	if vals.len() != len(want) {
+		t.Fatalf("%q: session has %d values, the record %d", data, vals.len(), len(want))
+	}
+	for k, v := range want {
+		if got, ok := vals.get(k); !ok || !bytes.Equal(got, v) {
+			t.Fatalf("%q: session's %q = %q (%v), the record's %q", data, k, got, ok, v)
+		}
+	}
+	if got := vals.record(); !maps.EqualFunc(got, want, bytes.Equal) {
+		t.Fatalf("%q: session's values %q, the record's %q", data, got, want)
 	}
 }
 

@@ -53,9 +53,6 @@ type plan struct {
 	now    time.Time // when the record is written (zero when nothing is)
 	write  bool      // run commit against the store
 	expire bool      // send a deletion cookie unless a new cookie results
-	// cookieSet: commit added the session's Set-Cookie. Kept here, beside
-	// the other bools, for the size of loaded: 640 bytes is a size class.
-	cookieSet bool
 }
 
 // plan decides the commit into p. It runs once, when the response's
@@ -70,7 +67,7 @@ func (s *Session) plan(m *manager, p *plan) error {
 			return err
 		}
 	}
-	empty := len(s.raw) == 0 && len(s.flashes) == 0 && s.owner == ""
+	empty := s.vals.len() == 0 && len(s.flashes) == 0 && s.owner == ""
 	switch {
 	case l.fate == fateKeep && !s.changes.any() && !l.refresh:
 		// A cookie that named no live session (expired, revoked, sealed
@@ -141,9 +138,9 @@ func (s *Session) encode(m *manager, now time.Time) ([]byte, time.Duration, erro
 		accessed = s.accessed
 	}
 	s.accessed = accessed
-	rec := Record{ // on the stack: see encodeRecord
+	rec := Record{ // on the stack: see encodeRecord (encodeSession calls it)
 		Created: s.created, Accessed: accessed, Lifetime: s.lifetime, Persistent: s.persist,
-		Values: s.raw, Flashes: s.flashes, Owner: s.owner, Label: s.label,
+		Flashes: s.flashes, Owner: s.owner, Label: s.label,
 	}
 	if m.revocation != nil && s.owner != "" {
 		rec.Ref = s.ref
@@ -151,7 +148,7 @@ func (s *Session) encode(m *manager, now time.Time) ([]byte, time.Duration, erro
 			rec.Ref = s.life.newToken
 		}
 	}
-	data, err := encodeRecord(s.codec, &rec)
+	data, err := encodeSession(s.codec, &rec, &s.vals)
 	if err != nil {
 		return nil, 0, errorf("save session: %w: %w", ErrEncode, err)
 	}
@@ -169,9 +166,9 @@ func (s *Session) reencode() error {
 		if err != nil {
 			return errorf("save session: %w: %q: %w", ErrEncode, k, err)
 		}
-		if old, ok := s.raw[k]; !ok || string(old) != string(raw) {
+		if old, ok := s.vals.get(k); !ok || string(old) != string(raw) {
 			s.touch(k)
-			s.raw[k] = raw
+			s.vals.set(k, raw)
 		}
 		return nil
 	})

@@ -102,13 +102,13 @@ func (s *Session) merge(m *manager, current []byte) ([]byte, time.Duration, erro
 		!now.Before(m.deadline(theirs.Created, theirs.Accessed, theirs.Lifetime)) {
 		return nil, 0, ErrNotFound // ended (aiohttp_session's "{}") or expired meanwhile
 	}
-	values := maps.Clone(theirs.Values)
-	if values == nil {
-		values = make(map[string][]byte)
+	merged := maps.Clone(theirs.Values)
+	if merged == nil {
+		merged = make(map[string][]byte)
 	}
 	for i, base := range s.changes.base {
 		k := base.key
-		mine, mineOK := s.raw[k]
+		mine, mineOK := s.vals.get(k)
 		th, thOK := theirs.Values[k]
 		if !sameValue(th, thOK, base.raw, base.ok) {
 			// Both changed k; even to equal values, it is a conflict:
@@ -120,13 +120,13 @@ func (s *Session) merge(m *manager, current []byte) ([]byte, time.Duration, erro
 			}
 		}
 		if mineOK {
-			values[k] = mine
+			merged[k] = mine
 		} else {
-			delete(values, k)
+			delete(merged, k)
 		}
 		s.changes.base[i] = baseValue{k, th, thOK}
 	}
-	s.raw, s.cache = values, valueCache{}
+	s.vals, s.cache = values{m: merged}, valueCache{}
 	s.mergeFlashes(theirs.Flashes)
 	if !s.changes.lifetime {
 		s.lifetime = theirs.Lifetime
@@ -143,7 +143,7 @@ func (s *Session) merge(m *manager, current []byte) ([]byte, time.Duration, erro
 	if theirs.Accessed.After(s.accessed) {
 		s.accessed = theirs.Accessed
 	}
-	if len(s.raw) == 0 && len(s.flashes) == 0 && s.owner == "" {
+	if s.vals.len() == 0 && len(s.flashes) == 0 && s.owner == "" {
 		return nil, 0, nil
 	}
 	data, ttl, err := s.encode(m, now)

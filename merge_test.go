@@ -234,7 +234,7 @@ func buildConflictApp(t *testing.T, cb *countingBackend, at int64, cookie bool, 
 	})
 	handle("/dump", func(w http.ResponseWriter, r *http.Request, s *Session) {
 		for _, k := range s.Keys() {
-			raw := s.raw[k]
+			raw, _ := s.vals.get(k)
 			_, _ = fmt.Fprintf(w, "%s=%s;", k, raw)
 		}
 	})

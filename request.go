@@ -25,11 +25,12 @@ type requestState struct {
 // loaded is the part of a request's state that only exists once the
 // handler asked for its session.
 type loaded struct {
-	loadErr error
-	created string // a token commit created (new session or new identity), whose cookie is not out yet
-	sess    Session
-	renewed *Session // the session NewSession started, which replaced sess (nil: none)
-	plan    plan     // kept here: the store gets a pointer to its Commit
+	loadErr   error
+	created   string // a token commit created (new session or new identity), whose cookie is not out yet
+	sess      Session
+	renewed   *Session  // the session NewSession started, which replaced sess (nil: none)
+	cookieSet bool      // commit added the session's Set-Cookie
+	vary      [1]string // the Vary header's storage (see addVaryCookie)
 }
 
 // current is the request's session: the one NewSession started last, or
@@ -172,7 +173,8 @@ func (st *requestState) load() (err error) {
 			return true
 		}
 		var rec Record // on the stack: see decodeRecord
-		if derr := decodeRecord(m.codec, data, &rec); derr != nil {
+		var vals values
+		if derr := decodeSession(m.codec, data, &rec, &vals); derr != nil {
 			m.log().Debug("httpsession: undecodable session record ignored", "err", derr)
 			return false
 		}
@@ -189,7 +191,7 @@ func (st *requestState) load() (err error) {
 				return false // revoked, or bound before revocation was on
 			}
 		}
-		s.raw, s.flashes, s.created, s.accessed = rec.Values, rec.Flashes, rec.Created, rec.Accessed
+		s.vals, s.flashes, s.created, s.accessed = vals, rec.Flashes, rec.Created, rec.Accessed
 		s.lifetime, s.persist, s.owner, s.label = rec.Lifetime, rec.Persistent, rec.Owner, rec.Label
 		s.changes.stored = len(rec.Flashes)
 		s.life.token, s.life.version, s.life.loaded = token, version, true

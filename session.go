@@ -23,8 +23,8 @@ type Session struct {
 	codec Codec
 
 	// The session as the handler sees it.
-	raw      map[string][]byte // every key's encoded value: what is saved
-	cache    valueCache        // decoded values, for keys read or set
+	vals     values     // every key's encoded value: what is saved
+	cache    valueCache // decoded values, for keys read or set
 	flashes  []string
 	created  time.Time
 	accessed time.Time
@@ -44,18 +44,17 @@ type Session struct {
 // loaded: enough to replay it on top of a record another request wrote
 // meanwhile (see merge.go).
 type changes struct {
-	base      []baseValue  // each changed key's value as loaded, in first-change order
-	inline    [2]baseValue // base's storage for the usual one or two keys
-	stored    int          // how many leading flashes came from the record
-	taken     []string     // loaded flashes this request consumed
-	flashes   bool         // flashes were added or consumed
-	lifetime  bool         // SetLifetime changed the lifetime
-	persist   bool         // SetPersistent changed the cookie's persistence
-	owner     bool         // SetOwner bound the session
-	label     bool         // SetLabel changed the label
-	inPlace   bool         // MarkChanged: values read may have been mutated
-	anyValues bool         // some value was set or deleted
-	conflicts []string     // keys another request changed too, overwritten (ConflictOverwrite)
+	base      []baseValue // each changed key's value as loaded, in first-change order
+	stored    int         // how many leading flashes came from the record
+	taken     []string    // loaded flashes this request consumed
+	flashes   bool        // flashes were added or consumed
+	lifetime  bool        // SetLifetime changed the lifetime
+	persist   bool        // SetPersistent changed the cookie's persistence
+	owner     bool        // SetOwner bound the session
+	label     bool        // SetLabel changed the label
+	inPlace   bool        // MarkChanged: values read may have been mutated
+	anyValues bool        // some value was set or deleted
+	conflicts []string    // keys another request changed too, overwritten (ConflictOverwrite)
 }
 
 // baseValue is a changed key's encoded value as loaded; ok is false if it
@@ -79,10 +78,7 @@ func (s *Session) touch(key string) {
 			return
 		}
 	}
-	if s.changes.base == nil {
-		s.changes.base = s.changes.inline[:0]
-	}
-	raw, ok := s.raw[key]
+	raw, ok := s.vals.get(key)
 	s.changes.base = append(s.changes.base, baseValue{key, raw, ok})
 }
 
@@ -96,7 +92,7 @@ func (s *Session) Get(key string) any {
 	if v, ok := s.cache.get(key); ok {
 		return v
 	}
-	raw, ok := s.raw[key]
+	raw, ok := s.vals.get(key)
 	if !ok {
 		return nil
 	}
@@ -164,10 +160,10 @@ func (c *valueCache) each(fn func(key string, v any) error) error {
 // structs) without registering types. It returns ErrMissingKey when the key
 // is absent and an error wrapping ErrDecode when the value does not fit T.
 func GetAs[T any](s *Session, key string) (T, error) {
-	var out T
+	var out T // on the stack: only decodePlain writes through it
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	raw, ok := s.raw[key]
+	raw, ok := s.vals.get(key)
 	if !ok {
 		return out, fmt.Errorf("%w: %q", ErrMissingKey, key)
 	}
@@ -183,10 +179,14 @@ func GetAs[T any](s *Session, key string) (T, error) {
 			}
 		}
 	}
-	if err := s.codec.DecodeValue(raw, &out); err != nil {
+	if _, ok := s.codec.(JSONCodec); ok && decodePlain(raw, &out) {
+		return out, nil
+	}
+	p := new(T) // handed to an interface's method, so it escapes
+	if err := s.codec.DecodeValue(raw, p); err != nil {
 		return out, errorf("%w: %q as %T: %w", ErrDecode, key, out, err)
 	}
-	return out, nil
+	return *p, nil
 }
 
 // Set stores v under key. The value is encoded now, so a value the codec
@@ -204,10 +204,7 @@ func (s *Session) Set(key string, v any) error {
 	}
 	s.restartIfEnded()
 	s.touch(key)
-	if s.raw == nil {
-		s.raw = make(map[string][]byte)
-	}
-	s.raw[key] = raw
+	s.vals.set(key, raw)
 	s.cache.put(key, v)
 	return nil
 }
@@ -216,7 +213,7 @@ func (s *Session) Set(key string, v any) error {
 func (s *Session) Has(key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.raw[key]
+	_, ok := s.vals.get(key)
 	return ok
 }
 
@@ -225,11 +222,11 @@ func (s *Session) Has(key string) bool {
 func (s *Session) Delete(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.raw[key]; !ok || s.mutable("Delete") != nil {
+	if _, ok := s.vals.get(key); !ok || s.mutable("Delete") != nil {
 		return
 	}
 	s.touch(key)
-	delete(s.raw, key)
+	s.vals.delete(key)
 	s.cache.delete(key)
 }
 
@@ -237,9 +234,10 @@ func (s *Session) Delete(key string) {
 func (s *Session) Keys() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	keys := make([]string, 0, len(s.raw))
-	for k := range s.raw {
-		keys = append(keys, k)
+	all := s.vals.appendAll(nil)
+	keys := make([]string, len(all))
+	for i, v := range all {
+		keys[i] = v.key
 	}
 	sort.Strings(keys)
 	return keys
@@ -249,7 +247,7 @@ func (s *Session) Keys() []string {
 func (s *Session) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.raw)
+	return s.vals.len()
 }
 
 // Clear removes every key, keeping the session's identity. A stored session
@@ -257,13 +255,13 @@ func (s *Session) Len() int {
 func (s *Session) Clear() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.raw) == 0 || s.mutable("Clear") != nil {
+	if s.vals.len() == 0 || s.mutable("Clear") != nil {
 		return
 	}
-	for k := range s.raw {
-		s.touch(k)
+	for _, v := range s.vals.appendAll(nil) {
+		s.touch(v.key)
 	}
-	s.raw, s.cache = nil, valueCache{}
+	s.vals, s.cache = values{}, valueCache{}
 }
 
 // MarkChanged tells the session that a value obtained from Get was mutated
@@ -293,7 +291,7 @@ func (s *Session) Invalidate() {
 
 // invalidate drops the data and marks the loaded record for deletion.
 func (s *Session) invalidate() {
-	s.raw, s.cache, s.flashes = nil, valueCache{}, nil
+	s.vals, s.cache, s.flashes = values{}, valueCache{}, nil
 	s.lifetime, s.persist, s.owner, s.label = 0, nil, "", ""
 	s.changes = changes{}
 	if t := s.life.newToken; t != "" { // SetOwner's token is not used

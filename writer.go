@@ -90,7 +90,7 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, w.err
 	}
 	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil && fresh && w.st.loaded != nil && w.st.plan.cookieSet {
+	if err == nil && fresh && w.st.loaded != nil && w.st.cookieSet {
 		w.st.m.log().Error("httpsession: session cookie not sent", "err", ErrHijacked, "path", w.st.r.URL.Path)
 		if w.st.created != "" && w.st.m.serverSide {
 			if derr := w.st.m.store.Delete(w.st, w.st.created); derr != nil {
