@@ -24,7 +24,7 @@ func (st *requestState) commit() (first bool, err error) {
 		return true, nil // the handler never asked for its session
 	}
 	h := st.w.Header()
-	addVaryCookie(h, &l.vary)
+	addVaryCookie(h, &l.headers[0])
 	if l.loadErr != nil {
 		return true, l.loadErr
 	}
@@ -36,9 +36,9 @@ func (st *requestState) commit() (first bool, err error) {
 	if err != nil || cookie == "" {
 		return true, err
 	}
-	h.Add("Set-Cookie", cookie)
+	addHeader(h, "Set-Cookie", cookie, &l.headers[1])
 	l.cookieSet = true
-	makePrivate(h)
+	makePrivate(h, &l.headers[2])
 	st.warnInsecure()
 	return true, nil
 }

@@ -30,34 +30,42 @@ func (m *manager) deletionCookie() string {
 	return formatCookie(&m.cookie, "", -1, time.Unix(0, 0))
 }
 
+// The headers below are written into the header map directly, under
+// their canonical keys, which Header.Add and Header.Set would canonicalise
+// on every call; and a header the response does not have yet gets its
+// value's storage from spare, which the request's state provides, so that
+// it costs no allocation.
+
 // addVaryCookie marks the response as depending on the Cookie header, so a
-// shared cache never serves one user's session page to another. The header
-// map is used directly, under the canonical key "Vary", which is what
-// Header.Values and Header.Add would canonicalise it to on every call; a
-// response without Vary gets spare as the value's storage, which the
-// request's state provides so that the header costs no allocation.
+// shared cache never serves one user's session page to another.
 func addVaryCookie(h http.Header, spare *[1]string) {
-	vary := h["Vary"]
-	if vary == nil {
-		vary = spare[:0:1]
-	}
-	for _, v := range vary {
+	for _, v := range h["Vary"] {
 		for f := range strings.SplitSeq(v, ",") {
 			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, "Cookie") {
 				return
 			}
 		}
 	}
-	h["Vary"] = append(vary, "Cookie")
+	addHeader(h, "Vary", "Cookie", spare)
+}
+
+// addHeader adds v to the values of the canonical key.
+func addHeader(h http.Header, key, v string, spare *[1]string) {
+	vs := h[key]
+	if vs == nil {
+		vs = spare[:0:1]
+	}
+	h[key] = append(vs, v)
 }
 
 // makePrivate keeps shared caches from storing a response that sets or
 // deletes the session cookie (Flask CVE-2023-30861): "public" and
 // "s-maxage" go, "private" is added unless the response is "no-store".
-func makePrivate(h http.Header) {
-	cc := h.Values("Cache-Control")
+func makePrivate(h http.Header, spare *[1]string) {
+	cc := h["Cache-Control"]
 	if len(cc) == 0 {
-		h.Set("Cache-Control", "no-store")
+		spare[0] = "no-store"
+		h["Cache-Control"] = spare[:1:1]
 		return
 	}
 	var keep []string

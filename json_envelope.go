@@ -39,25 +39,38 @@ func encodeEnvelopeValues(rec *Record, vals *values) ([]byte, error) {
 	b = append(b, `{"created":`...)
 	b = strconv.AppendInt(b, rec.Created.Unix(), 10)
 	b = append(b, `,"session":{`...)
-	var buf [flatMax]value // sessions are small: sorting them allocates nothing
+	var buf [flatMax]member // sessions are small: sorting them allocates nothing
 	members := vals.appendAll(buf[:0])
 	if len(members) <= len(buf) {
 		// Insertion sort: for a session's handful of keys it is several
 		// times faster than slices.SortFunc, which calls a comparison
 		// function through a pointer for every step.
 		for i := 1; i < len(members); i++ {
-			for j := i; j > 0 && members[j].key < members[j-1].key; j-- {
+			for j := i; j > 0 && memberLess(&members[j], &members[j-1]); j-- {
 				members[j], members[j-1] = members[j-1], members[j]
 			}
 		}
 	} else {
-		slices.SortFunc(members, func(a, b value) int { return strings.Compare(a.key, b.key) })
+		slices.SortFunc(members, func(a, b member) int {
+			if memberLess(&a, &b) {
+				return -1
+			}
+			if memberLess(&b, &a) {
+				return 1
+			}
+			return 0
+		})
 	}
-	for i, m := range members {
+	for i := range members {
+		m := &members[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, m.key)
+		if m.loaded != nil {
+			b = append(append(append(b, '"'), m.loaded...), '"') // its text, as loaded
+		} else {
+			b = appendJSONString(b, m.key)
+		}
 		b = append(b, ':')
 		b = append(b, m.raw...)
 	}

@@ -28,9 +28,9 @@ type loaded struct {
 	loadErr   error
 	created   string // a token commit created (new session or new identity), whose cookie is not out yet
 	sess      Session
-	renewed   *Session  // the session NewSession started, which replaced sess (nil: none)
-	cookieSet bool      // commit added the session's Set-Cookie
-	vary      [1]string // the Vary header's storage (see addVaryCookie)
+	renewed   *Session     // the session NewSession started, which replaced sess (nil: none)
+	cookieSet bool         // commit added the session's Set-Cookie
+	headers   [3][1]string // storage for Vary, Set-Cookie and Cache-Control (see addHeader)
 }
 
 // current is the request's session: the one NewSession started last, or

@@ -236,8 +236,8 @@ func (s *Session) Keys() []string {
 	defer s.mu.Unlock()
 	all := s.vals.appendAll(nil)
 	keys := make([]string, len(all))
-	for i, v := range all {
-		keys[i] = v.key
+	for i := range all {
+		keys[i] = all[i].name()
 	}
 	sort.Strings(keys)
 	return keys
@@ -258,8 +258,9 @@ func (s *Session) Clear() {
 	if s.vals.len() == 0 || s.mutable("Clear") != nil {
 		return
 	}
-	for _, v := range s.vals.appendAll(nil) {
-		s.touch(v.key)
+	all := s.vals.appendAll(nil)
+	for i := range all {
+		s.touch(all[i].name())
 	}
 	s.vals, s.cache = values{}, valueCache{}
 }

@@ -53,8 +53,17 @@ func (v *values) loaded(key string) ([]byte, bool) {
 	return nil, false
 }
 
-// set sets key's value; nil deletes it.
 func (v *values) set(key string, raw []byte) {
+	if raw == nil {
+		raw = []byte{} // a codec's empty encoding is a value: nil is a deletion
+	}
+	v.put(key, raw)
+}
+
+func (v *values) delete(key string) { v.put(key, nil) }
+
+// put sets key's value, or deletes it when raw is nil.
+func (v *values) put(key string, raw []byte) {
 	if v.m == nil {
 		for i := range v.list {
 			if v.list[i].key == key {
@@ -78,8 +87,6 @@ func (v *values) set(key string, raw []byte) {
 	}
 }
 
-func (v *values) delete(key string) { v.set(key, nil) }
-
 func (v *values) len() int {
 	if v.m != nil {
 		return len(v.m)
@@ -97,34 +104,59 @@ func (v *values) len() int {
 	return n
 }
 
-// appendAll appends every value to dst, in no particular order. The loaded
-// keys are cut from one string holding their text: one allocation for all.
-func (v *values) appendAll(dst []value) []value {
-	for k, raw := range v.m {
-		dst = append(dst, value{k, raw})
+// member is one value as appendAll lists it. A loaded value's key is its
+// bytes in the record (plain ASCII without escapes, so also its JSON
+// text), which nothing needs to copy; a key set since is key.
+type member struct {
+	key    string
+	loaded []byte
+	raw    []byte
+}
+
+// name returns the member's key; for a loaded one, a copy.
+func (m *member) name() string {
+	if m.loaded != nil {
+		return string(m.loaded)
 	}
-	if len(v.spans) > 0 {
-		first := v.spans[0].k0
-		text := string(v.rec[first:v.spans[len(v.spans)-1].k1])
-		for _, s := range v.spans {
-			key := text[s.k0-first : s.k1-first]
-			if !v.changed(key) {
-				dst = append(dst, value{key, v.rec[s.v0:s.v1]})
-			}
+	return m.key
+}
+
+// memberLess orders members by key, comparing loaded keys where they are.
+func memberLess(a, b *member) bool {
+	switch {
+	case a.loaded != nil && b.loaded != nil:
+		return string(a.loaded) < string(b.loaded)
+	case a.loaded != nil:
+		return string(a.loaded) < b.key
+	case b.loaded != nil:
+		return a.key < string(b.loaded)
+	}
+	return a.key < b.key
+}
+
+// appendAll appends every value to dst, in no particular order, without
+// copying a key.
+func (v *values) appendAll(dst []member) []member {
+	for k, raw := range v.m {
+		dst = append(dst, member{key: k, raw: raw})
+	}
+	for _, s := range v.spans {
+		if key := v.rec[s.k0:s.k1]; !v.changed(key) {
+			dst = append(dst, member{loaded: key, raw: v.rec[s.v0:s.v1]})
 		}
 	}
 	for _, e := range v.list {
 		if e.raw != nil {
-			dst = append(dst, e)
+			dst = append(dst, member{key: e.key, raw: e.raw})
 		}
 	}
 	return dst
 }
 
-// changed reports whether key was set or deleted since the load.
-func (v *values) changed(key string) bool {
+// changed reports whether a loaded key was set or deleted since the load.
+func (v *values) changed(key []byte) bool {
 	for i := range v.list {
-		if v.list[i].key == key {
+		if v.list[i].key == string(key) {
 			return true
 		}
 	}
@@ -134,14 +166,14 @@ func (v *values) changed(key string) bool {
 // record returns the values as a Record holds them: a map of its own, nil
 // when there are none.
 func (v *values) record() map[string][]byte {
-	var buf [flatMax]value
+	var buf [flatMax]member
 	all := v.appendAll(buf[:0])
 	if len(all) == 0 {
 		return nil
 	}
 	m := make(map[string][]byte, len(all))
-	for _, e := range all {
-		m[e.key] = e.raw
+	for i := range all {
+		m[all[i].name()] = all[i].raw
 	}
 	return m
 }

@@ -27,8 +27,9 @@ func loadValues(t *testing.T, object string) *values {
 // valuesOf is vals as a map of strings, for comparisons.
 func valuesOf(vals *values) map[string]string {
 	out := map[string]string{}
-	for _, v := range vals.appendAll(nil) {
-		out[v.key] = string(v.raw)
+	all := vals.appendAll(nil)
+	for i := range all {
+		out[all[i].name()] = string(all[i].raw)
 	}
 	return out
 }
@@ -112,6 +113,11 @@ func TestValuesChanges(t *testing.T) {
 	if !bytes.Equal(vals.rec, loaded) {
 		t.Errorf("the loaded record changed: %s", vals.rec)
 	}
+	vals.set("e", nil) // a codec may encode a value as nothing: still a value
+	if raw, ok := vals.get("e"); !ok || len(raw) != 0 || vals.len() != 5 {
+		t.Errorf("an empty encoding: %q, %v, len %d", raw, ok, vals.len())
+	}
+	vals.delete("e")
 	data, err := encodeEnvelopeValues(&Record{Created: time.Unix(1, 0)}, vals)
 	if err != nil || string(data) != `{"created":1,"session":{"a":10,"b":20,"c":3,"d":4}}` {
 		t.Errorf("encoded %s, %v", data, err)
