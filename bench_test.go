@@ -267,11 +267,12 @@ func TestCSUntouchedIsFree(t *testing.T) {
 //     creates anonymous sessions in it through ServerStore.Save at a steady
 //     20,000 a second (20 a millisecond), each evicting one: a client that
 //     keeps asking for new sessions;
-//   - state=flood-elsewhere: the backend holds only the owned sessions,
+//   - state=flood-elsewhere: the backend is full, no flood into it,
 //     while another goroutine creates sessions through ServerStore.Save
 //     as fast as it can in another, full, backend: the reads compete for
 //     the two cores and the garbage collector with the flood, not for the
-//     backend;
+//     backend (and they read a backend as large as full-flooded's: a
+//     large map costs a read cache misses, as full-static shows);
 //   - state=full-flooded: the same flood goes to the full backend, each
 //     new session evicting an anonymous one;
 //   - state=add-elsewhere and state=full-adding: the same two with a flood
@@ -310,8 +311,8 @@ func BenchmarkMemoryFlood(b *testing.B) {
 			}
 			stop, done := make(chan struct{}), make(chan struct{})
 			var created atomic.Int64
-			if state == "full-static" {
-				fill(b, be)
+			if state == "full-static" || strings.HasSuffix(state, "elsewhere") {
+				fill(b, be) // elsewhere: the read backend as full as the flooded one
 			}
 			if state == "empty" || state == "full-static" {
 				close(done)

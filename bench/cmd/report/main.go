@@ -585,13 +585,13 @@ func writeTargets(p printer, res results) {
 	// reads of owned sessions on a full store while another goroutine
 	// creates anonymous sessions in it, 20 a millisecond, against the same
 	// reads on an empty store; then under a flood as fast as the goroutine
-	// can go, against the same reads on an empty store while the same
+	// can go, against the same reads on a store as full while the same
 	// flood goes to another store, so that both compete alike for the
-	// cores and the garbage collector.
+	// cores and the garbage collector and read a map as large.
 	cpuCol = "—"
 	for _, t := range []struct{ state, base, what string }{
 		{"full-stream", "empty", "an empty store's"},
-		{"full-flooded", "flood-elsewhere", "an empty store's while the same flood goes elsewhere"},
+		{"full-flooded", "flood-elsewhere", "a full store's while the same flood goes elsewhere"},
 	} {
 		f, ok1 := res.get(flood(t.state))
 		e, ok2 := res.get(flood(t.base))
@@ -614,7 +614,8 @@ func writeMemoryFlood(p printer, res results) {
 		"(a key with `{`) on a MemoryBackend bounded at DefaultMaxSessions, while another goroutine floods a store with new " +
 		"anonymous sessions: 20 a millisecond through ServerStore.Save (*stream*), or as fast as it can through ServerStore.Save " +
 		"(*flooded*) or by Add in a tight loop (*adding*), into the same, full, backend (each new session evicts one) or into " +
-		"another one (*elsewhere*: the same competition for the cores and the garbage collector, none for the backend). " +
+		"another one (*elsewhere*: the same competition for the cores and the garbage collector, none for the backend; the read backend is full too, " +
+		"so that both read a map as large). " +
 		"*empty*: the owned sessions alone, no flood; *full-static*: the backend full, no flood.\n\n")
 	p("| state | time/op | allocs/op |\n|---|---:|---:|\n")
 	for _, st := range []string{"empty", "full-static", "full-stream", "flood-elsewhere", "full-flooded", "add-elsewhere", "full-adding"} {
