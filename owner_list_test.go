@@ -111,7 +111,11 @@ func TestOwnerListFormat(t *testing.T) {
 	if strings.Count(string(data), "\n") != 2 {
 		t.Fatalf("a label broke the one-line-per-entry format: %q", data)
 	}
-	if !listed(data, es[1].handle) || listed(data, es[1].handle[:10]) || listed(data, "x"+es[1].handle[1:]) {
+	other := "x" + es[1].handle[1:] // another handle of the same length
+	if other == es[1].handle {
+		other = "y" + es[1].handle[1:]
+	}
+	if !listed(data, es[1].handle) || listed(data, es[1].handle[:10]) || listed(data, other) {
 		t.Fatal("listed matches other than whole handles")
 	}
 	if got := parseList([]byte("garbage\n" + string(data))); len(got) != 2 {
