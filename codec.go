@@ -235,7 +235,7 @@ func encodeRecord(c Codec, rec *Record) ([]byte, error) {
 }
 
 // encodeSession is encodeRecord for a session: the values come from vals,
-// written from its list without a map for JSONCodec (see values).
+// written from where they are, without a map, for JSONCodec (see values).
 func encodeSession(c Codec, rec *Record, vals *values) ([]byte, error) {
 	if _, ok := c.(JSONCodec); ok {
 		return encodeEnvelopeValues(rec, vals)
