@@ -64,8 +64,7 @@ func addHeader(h http.Header, key, v string, spare *[1]string) {
 func makePrivate(h http.Header, spare *[1]string) {
 	cc := h["Cache-Control"]
 	if len(cc) == 0 {
-		spare[0] = "no-store"
-		h["Cache-Control"] = spare[:1:1]
+		addHeader(h, "Cache-Control", "no-store", spare)
 		return
 	}
 	var keep []string

@@ -173,3 +173,29 @@ func TestCSLongLifetime(t *testing.T) {
 		})
 	}
 }
+
+// The headers a session adds are written without an allocation when the
+// response has none of them yet: their storage is the request's state's.
+func TestAddedHeadersAllocateNothing(t *testing.T) {
+	h := http.Header{}
+	var spare [3][1]string
+	allocs := testing.AllocsPerRun(100, func() {
+		clear(h)
+		addVaryCookie(h, &spare[0])
+		addHeader(h, "Set-Cookie", "session=x", &spare[1])
+		makePrivate(h, &spare[2])
+	})
+	if allocs != 0 {
+		t.Errorf("Vary, Set-Cookie and Cache-Control: %v allocations, want 0", allocs)
+	}
+	want := http.Header{"Vary": {"Cookie"}, "Set-Cookie": {"session=x"}, "Cache-Control": {"no-store"}}
+	if fmt.Sprint(h) != fmt.Sprint(want) {
+		t.Errorf("headers %v, want %v", h, want)
+	}
+	h = http.Header{"Vary": {"Accept"}, "Cache-Control": {"max-age=60"}}
+	addVaryCookie(h, &spare[0])
+	makePrivate(h, &spare[2])
+	if got := h.Values("Vary"); len(got) != 2 || got[1] != "Cookie" || h.Get("Cache-Control") != "private, max-age=60" {
+		t.Errorf("on a response's own headers: Vary %q, Cache-Control %q", got, h.Get("Cache-Control"))
+	}
+}

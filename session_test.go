@@ -632,3 +632,32 @@ func TestValueCache(t *testing.T) {
 		t.Errorf("each visited %v, want each of b, c, d once", keys)
 	}
 }
+
+// GetAs decodes a plain int, bool or string of a loaded session without
+// allocating a T: an int or bool costs nothing, a string only itself.
+func TestGetAsPlainValuesAllocations(t *testing.T) {
+	s := &Session{codec: JSONCodec{}, vals: *loadValues(t, `{"n":41,"ok":true,"user":"alice"}`)}
+	for _, tc := range []struct {
+		name string
+		get  func() error
+		want float64
+	}{
+		{"int", func() error { n, err := GetAs[int](s, "n"); return check(n == 41, err) }, 0},
+		{"bool", func() error { ok, err := GetAs[bool](s, "ok"); return check(ok, err) }, 0},
+		{"string", func() error { u, err := GetAs[string](s, "user"); return check(u == "alice", err) }, 1},
+	} {
+		var err error
+		allocs := testing.AllocsPerRun(100, func() { err = tc.get() })
+		if err != nil || allocs != tc.want {
+			t.Errorf("GetAs %s: %v allocations (want %v), %v", tc.name, allocs, tc.want, err)
+		}
+	}
+}
+
+// check is err, or an error if ok is false.
+func check(ok bool, err error) error {
+	if err == nil && !ok {
+		err = errors.New("wrong value")
+	}
+	return err
+}

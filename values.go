@@ -9,9 +9,9 @@ package httpsession
 // slice, where a map cost three allocations and hashing every key: on six
 // keys, decoding takes less than half the time it took with the map
 // (BenchmarkDecodeSession against BenchmarkDecodeRecord/ms, which still
-// builds one for a Record). What the request sets or deletes
-// goes into a second list, consulted first. Past flatMax keys, or for a
-// record whose keys need decoding, the values are a map instead.
+// builds one for a Record). What the request sets or deletes goes into a
+// second list, consulted first. Past flatMax keys, or for a record whose
+// keys need decoding, the values are a map instead.
 type values struct {
 	rec   []byte            // the loaded record, which is never modified afterwards
 	spans []span            // the loaded values: offsets into rec, in record order
@@ -181,14 +181,11 @@ func (v *values) record() map[string][]byte {
 }
 
 // loadSpans makes spans (offsets into rec, in record order, as the JSON
-// scanner found them) the values, if they can be read in place: at most
-// flatMax, every key plain ASCII without escapes (so its bytes are the
-// key) and none repeated (a map keeps the last). It reports false,
-// changing nothing, otherwise.
+// scanner found them; at most flatMax, which the scanner checks before it
+// makes them) the values, if they can be read in place: every key plain
+// ASCII without escapes (so its bytes are the key) and none repeated (a
+// map keeps the last). It reports false, changing nothing, otherwise.
 func (v *values) loadSpans(rec []byte, spans []span) bool {
-	if len(spans) > flatMax {
-		return false
-	}
 	sorted := true
 	for i, s := range spans {
 		key := rec[s.k0:s.k1]
